@@ -1,0 +1,82 @@
+/*
+ * engine/kernels/kernels.h — exact cosine top-k over L2-normalised vectors.
+ *
+ * Vectors are normalised at write time, so cosine similarity is a dot
+ * product. Three dot-product paths exist: a scalar reference (always built,
+ * the ground truth in tests), AVX2+FMA and AVX-512F. One is chosen once, at
+ * first use, from cpuid (RAGDB_KERNEL=scalar|avx2|avx512 overrides, for tests
+ * and benchmarks). Top-k keeps a bounded min-heap; ties are broken by the
+ * smaller id, so every path returns the same list. Single queries scan the
+ * blocks split across threads; batches go through cblas_sgemm per block.
+ */
+#ifndef RDB_KERNELS_H
+#define RDB_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/err.h"
+
+/* out[i] = dot(q, vecs + i*dim) for i < n. vecs need only 4-byte alignment. */
+typedef void (*rdb_dot_fn)(const float *q, const float *vecs, size_t n, size_t dim, float *out);
+
+void rdb_dot_scalar(const float *q, const float *vecs, size_t n, size_t dim, float *out);
+void rdb_dot_avx2(const float *q, const float *vecs, size_t n, size_t dim, float *out);
+void rdb_dot_avx512(const float *q, const float *vecs, size_t n, size_t dim, float *out);
+
+/* The dispatched kernel and its name ("scalar", "avx2", "avx512"). */
+rdb_dot_fn rdb_kernel_dot(void);
+const char *rdb_kernel_name(void);
+/* Whether this CPU can run a path (for tests). */
+int rdb_kernel_supported(const char *name);
+rdb_dot_fn rdb_kernel_by_name(const char *name);
+
+/* A hit before it is resolved to a chunk. */
+typedef struct rdb_scored {
+	float score;
+	uint64_t id;
+} rdb_scored;
+
+/* Bounded top-k: a min-heap of the k best so far (storage has k slots).
+ * Better = higher score, or equal score and smaller id. */
+typedef struct rdb_topk {
+	rdb_scored *h;
+	size_t k, n;
+} rdb_topk;
+void rdb_topk_init(rdb_topk *t, rdb_scored *storage, size_t k);
+void rdb_topk_push(rdb_topk *t, float score, uint64_t id);
+/* Would (score, id) enter the heap? Lets scans skip the push cheaply. */
+static inline int rdb_topk_would_enter(const rdb_topk *t, float score)
+{
+	return t->n < t->k || score >= t->h[0].score;
+}
+/* Sort the heap best-first into out (t->n entries); the heap is consumed. */
+size_t rdb_topk_drain(rdb_topk *t, rdb_scored *out);
+
+/* A block of vectors: ids[i] == 0 is a tombstone and never returned. */
+typedef struct rdb_vblock {
+	const uint64_t *ids;
+	const float *vecs;
+	size_t count;
+} rdb_vblock;
+
+/* Optional per-id predicate applied during the scan (filters). */
+typedef int (*rdb_keep_fn)(void *ctx, uint64_t id);
+
+/* Exact top-k of one query over the blocks. threads <= 0: number of cores.
+ * out must hold k entries; *n_out = min(k, live vectors kept).
+ * Fails only with RAGDB_ENOMEM (thread start failure falls back to one). */
+ragdb_status rdb_scan_topk(const float *q, size_t dim, const rdb_vblock *blocks, size_t n_blocks,
+                           size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
+                           rdb_scored *out, size_t *n_out, rdb_err *err);
+
+/* Exact top-k of nq queries (Q is nq x dim, row-major) in one pass over the
+ * blocks, scores by cblas_sgemm per block. out is nq x k; n_out[i] as above. */
+ragdb_status rdb_scan_topk_batch(const float *Q, size_t nq, size_t dim, const rdb_vblock *blocks,
+                                 size_t n_blocks, size_t k, int threads, rdb_scored *out,
+                                 size_t *n_out, rdb_err *err);
+
+/* Number of online cores (cached). */
+int rdb_ncores(void);
+
+#endif

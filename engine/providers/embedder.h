@@ -1,0 +1,64 @@
+/*
+ * engine/providers/embedder.h — the embedder interface.
+ *
+ * An embedder turns texts into L2-normalised float vectors of a fixed
+ * dimension. The knowledge base records its name, model and dimension at
+ * creation; every later ingest and search must use the same identity.
+ * Embedders are safe to call from several threads at once.
+ * The providers issue adds remote embedders behind this same interface.
+ */
+#ifndef RDB_EMBEDDER_H
+#define RDB_EMBEDDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/err.h"
+
+typedef enum rdb_embed_purpose {
+	RDB_EMBED_DOCUMENT = 0,
+	RDB_EMBED_QUERY = 1,
+} rdb_embed_purpose;
+
+typedef struct rdb_embedder rdb_embedder;
+
+struct rdb_embedder_ops {
+	ragdb_status (*embed)(rdb_embedder *e, const char *const *texts, const size_t *lens, size_t n,
+	                      rdb_embed_purpose purpose, float *out, rdb_err *err);
+	void (*close)(rdb_embedder *e);
+};
+
+struct rdb_embedder {
+	const struct rdb_embedder_ops *ops;
+	char name[64];       /* provider name: "local" */
+	char model[64];      /* model identity, versioned: "hash-v1" */
+	uint32_t dim;
+	size_t max_input;    /* bytes per text the embedder reads (longer: truncated) */
+	size_t batch_max;    /* texts per embed call */
+};
+
+/* Open an embedder by provider name (NULL or "local"); dim 0 = its default.
+ * RAGDB_EINVAL names the known embedders when @p name is unknown. */
+ragdb_status rdb_embedder_open(const char *name, uint32_t dim, rdb_embedder **out, rdb_err *err);
+
+/* out receives n x dim floats, each row L2-normalised (an empty text gives a
+ * zero vector). */
+static inline ragdb_status rdb_embedder_embed(rdb_embedder *e, const char *const *texts,
+                                              const size_t *lens, size_t n,
+                                              rdb_embed_purpose purpose, float *out, rdb_err *err)
+{
+	return e->ops->embed(e, texts, lens, n, purpose, out, err);
+}
+
+static inline void rdb_embedder_close(rdb_embedder *e)
+{
+	if (e)
+		e->ops->close(e);
+}
+
+/* The built-in local embedder (engine/providers/local.c). */
+#define RDB_LOCAL_DEFAULT_DIM 384
+#define RDB_LOCAL_MODEL "hash-v1"
+ragdb_status rdb_local_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *err);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * engine/providers/text.h — text primitives shared by the embedder, the
+ * chunker (ingest/) and the extractive answerer (engine/rag/): UTF-8 repair,
+ * word iteration with Unicode normalisation and case folding, and sentence
+ * boundaries.
+ */
+#ifndef RDB_TEXT_H
+#define RDB_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* text_utf8.c ------------------------------------------------------------ */
+
+/* Replace every invalid UTF-8 sequence (and NUL bytes) in @p in with U+FFFD.
+ * Returns the number of replacements; when it is 0, *out is NULL (the input
+ * is valid as it is), else *out is a malloc'd, NUL-ended repaired copy of
+ * *out_len bytes. Returns (size_t)-1 when memory runs out. */
+size_t rdb_utf8_repair(const char *in, size_t len, char **out, size_t *out_len);
+
+/* Whether @p data looks binary: a NUL byte in its first 8 KiB, or more than
+ * 30% of those bytes are control characters other than tab/CR/LF/FF. */
+int rdb_looks_binary(const char *data, size_t len);
+
+/* text_words.c ----------------------------------------------------------- */
+
+/* A word: a maximal run of letters, digits, marks (and '_'), normalised
+ * (NFKC), case-folded, written into the iterator's buffer. */
+typedef struct rdb_words {
+	const char *p, *end;
+	char buf[256];      /* the current word, NUL-ended; longer words truncated */
+	size_t len;
+	size_t start, stop; /* the word's byte range in the input */
+} rdb_words;
+
+void rdb_words_init(rdb_words *w, const char *text, size_t len);
+/* Advance to the next word; 0 at the end. */
+int rdb_words_next(rdb_words *w);
+
+/* Approximate token count of a text as a language model's tokenizer would
+ * see it (words and punctuation, ~4 bytes per token for long words). */
+size_t rdb_token_estimate(const char *text, size_t len);
+
+/* text_sentence.c -------------------------------------------------------- */
+
+/* The end (exclusive byte offset) of the sentence that starts at @p from:
+ * after '.', '!', '?' (and closing quotes/brackets) followed by whitespace
+ * and an uppercase letter, digit or opening quote, unless the dot ends a
+ * known abbreviation (e.g., Dr., etc., i.e.), an initial ("J. Smith"), or
+ * sits inside a number (3.14); a blank line always ends a sentence. Returns
+ * @p len at the end of the text. */
+size_t rdb_sentence_end(const char *text, size_t len, size_t from);
+
+#endif

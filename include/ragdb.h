@@ -1,0 +1,409 @@
+/*
+ * ragdb.h — the public API of ragdb, a retrieval-augmented generation engine
+ * on an LMDB knowledge base.
+ *
+ * @section intro Introduction
+ * A knowledge base is a directory holding one LMDB environment. Documents are
+ * split into chunks; every chunk gets a vector from the knowledge base's
+ * embedder (recorded in the database, so later calls need not name it).
+ * Searches return the chunks closest to a query; ragdb_query() builds an
+ * answer with numbered citations from them. With no model configured the
+ * built-in `local` embedder and `extractive` answerer are used: no network,
+ * no model files.
+ *
+ * @section errors Errors
+ * Every action returns a ::ragdb_status. RAGDB_OK is 0; the other values are
+ * fixed and only ever appended to. ragdb_strerror() gives a static string for
+ * a status; ragdb_errmsg() gives the detailed message of the last failure on a
+ * handle: what was expected and what was found, and what to do about it.
+ * Out-parameters are written only on success.
+ *
+ * @section threads Threads and processes
+ * A ::ragdb handle may be used from several threads at once for reads
+ * (search, query, list, show, stats, check). Writes (ingest, delete, compact)
+ * are serialised inside the library; LMDB allows one writer and any number
+ * of readers, in this process and in others, and a reader sees one consistent
+ * snapshot for the length of its call. ragdb_errmsg() is per handle, so
+ * threads sharing a handle should read it immediately or use a handle each.
+ *
+ * @section caveats Caveats
+ * - A knowledge base written by another schema version is refused with
+ *   RAGDB_ESCHEMA; nothing is rewritten silently.
+ * - The embedder is fixed at ragdb_create() time; a later ingest or search
+ *   that names another embedder fails with RAGDB_EEMBEDDER.
+ * - Strings handed out in result structures belong to the result and live
+ *   until its *_free() function is called.
+ */
+#ifndef RAGDB_H
+#define RAGDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RAGDB_VERSION_MAJOR 0
+#define RAGDB_VERSION_MINOR 1
+#define RAGDB_VERSION_PATCH 0
+
+/** Status codes. Values are fixed; new ones are only appended. */
+typedef enum ragdb_status {
+	RAGDB_OK = 0,          /**< success */
+	RAGDB_EINVAL = 1,      /**< an argument was invalid */
+	RAGDB_ENOTFOUND = 2,   /**< no such document, chunk or database */
+	RAGDB_EIO = 3,         /**< reading or writing a file failed */
+	RAGDB_ENOMEM = 4,      /**< out of memory */
+	RAGDB_ESCHEMA = 5,     /**< the database has another schema version */
+	RAGDB_EEMBEDDER = 6,   /**< embedder mismatch or embedder failure */
+	RAGDB_EMAPFULL = 7,    /**< the LMDB map is full and could not grow */
+	RAGDB_ECORRUPT = 8,    /**< a stored record failed to decode */
+	RAGDB_EEXIST = 9,      /**< the thing to create already exists */
+	RAGDB_EINTR = 10,      /**< interrupted (Ctrl-C); committed work stays */
+	RAGDB_EBUSY = 11,      /**< the database is locked or in use */
+	RAGDB_EUNSUPPORTED = 12, /**< a feature that is not built */
+	RAGDB_EPERM = 13,      /**< permission denied */
+	RAGDB_EBADINPUT = 14,  /**< malformed input (a bad JSONL record...) */
+	RAGDB_ENOSPC = 15,     /**< the disk is full */
+	RAGDB_EREADONLY = 16,  /**< write on a handle opened read-only */
+} ragdb_status;
+
+/** A static, human-readable string for @p status. Never NULL. */
+const char *ragdb_strerror(ragdb_status status);
+
+/** The library version as "MAJOR.MINOR.PATCH". */
+const char *ragdb_version(void);
+
+/** An open knowledge base. Opaque. */
+typedef struct ragdb ragdb;
+
+/* ------------------------------------------------------------------ */
+/** @name Creating, opening and closing */
+
+/** Options for ragdb_create(). Zero-initialise, then set what you need. */
+typedef struct ragdb_create_options {
+	const char *embedder;   /**< embedder name; NULL or "local" = built-in */
+	uint32_t dim;           /**< vector dimension; 0 = the embedder's default */
+	uint32_t chunk_tokens;  /**< default chunk size in tokens; 0 = built-in */
+	uint32_t chunk_overlap; /**< default overlap in tokens; 0 = built-in,
+	                             UINT32_MAX = no overlap */
+} ragdb_create_options;
+
+/** Flags for ragdb_open(). */
+#define RAGDB_RDONLY 0x1 /**< open read-only: writes fail RAGDB_EREADONLY */
+
+/**
+ * Create a new knowledge base in directory @p dir (created if missing; it
+ * must not already hold a knowledge base).
+ *
+ * @param[in] dir   the knowledge base directory.
+ * @param[in] opts  options, or NULL for the defaults.
+ * @param[out] db   receives a handle, also on failure unless memory ran out:
+ *                  read ragdb_errmsg(*db), then ragdb_close() it.
+ * @return RAGDB_OK, RAGDB_EEXIST (a knowledge base is there already),
+ *         RAGDB_EINVAL (unknown embedder, bad dimension), RAGDB_EPERM,
+ *         RAGDB_EIO, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_create(const char *dir, const ragdb_create_options *opts, ragdb **db);
+
+/**
+ * Open the knowledge base in @p dir.
+ *
+ * @param[in] flags 0 or RAGDB_RDONLY.
+ * @param[out] db   as for ragdb_create().
+ * @return RAGDB_OK, RAGDB_ENOTFOUND (no knowledge base there), RAGDB_ESCHEMA,
+ *         RAGDB_EPERM, RAGDB_EIO, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_open(const char *dir, unsigned flags, ragdb **db);
+
+/** Close @p db and free everything it owns. Accepts NULL. Must not be
+ *  called while another thread uses the handle. */
+void ragdb_close(ragdb *db);
+
+/** The detailed message of the last failure on @p db ("" if none). Valid
+ *  until the next call on @p db from the same thread. Accepts NULL. */
+const char *ragdb_errmsg(const ragdb *db);
+
+/** Ask long-running calls on @p db (ingest, batch search) to stop at the next
+ *  safe point; they return RAGDB_EINTR and what was committed stays.
+ *  Async-signal-safe: may be called from a signal handler. */
+void ragdb_interrupt(ragdb *db);
+
+/* ------------------------------------------------------------------ */
+/** @name Ingesting */
+
+/** Input formats. */
+typedef enum ragdb_format {
+	RAGDB_FORMAT_AUTO = 0,     /**< by file extension and content */
+	RAGDB_FORMAT_TEXT = 1,
+	RAGDB_FORMAT_MARKDOWN = 2,
+	RAGDB_FORMAT_CODE = 3,     /**< source code: split at blank lines */
+	RAGDB_FORMAT_JSONL = 4,    /**< one JSON object per line; JSON arrays too */
+} ragdb_format;
+
+/** One document given as text (ragdb_ingest_text()). */
+typedef struct ragdb_document {
+	const char *id;        /**< unique id (required) */
+	const char *text;      /**< UTF-8 text; invalid bytes are replaced */
+	size_t text_len;       /**< bytes of @p text; (size_t)-1 = strlen */
+	const char *title;     /**< NULL for none */
+	const char *source;    /**< where it came from; NULL = the id */
+	const char *metadata_json; /**< a JSON object, or NULL */
+	ragdb_format format;   /**< how to chunk it; AUTO = plain text */
+} ragdb_document;
+
+/** What happened to one document or file during an ingest. */
+typedef enum ragdb_ingest_action {
+	RAGDB_ADDED = 0,
+	RAGDB_REPLACED = 1,
+	RAGDB_UNCHANGED = 2,
+	RAGDB_REMOVED = 3,     /**< removed by sync: its file is gone */
+	RAGDB_SKIPPED = 4,     /**< not stored; the reason says why */
+	RAGDB_FAILED = 5,      /**< an error; nothing of it was stored */
+} ragdb_ingest_action;
+
+/** Options for ragdb_ingest_paths() and ragdb_ingest_text(). Zero = defaults. */
+typedef struct ragdb_ingest_options {
+	const char *const *globs;    /**< include only files matching one (fnmatch, on
+	                                  the path relative to its root, ** allowed) */
+	size_t n_globs;
+	const char *const *excludes; /**< skip files or directories matching one */
+	size_t n_excludes;
+	ragdb_format format;         /**< force a format; AUTO = by extension */
+	const char *id_field;        /**< JSONL: id field (default "id", then "_id") */
+	const char *text_field;      /**< JSONL: text field (default "text") */
+	const char *title_field;     /**< JSONL: title field (default "title") */
+	uint32_t chunk_tokens;       /**< 0 = the knowledge base's default */
+	uint32_t chunk_overlap;      /**< 0 = default; UINT32_MAX = none */
+	int sync;                    /**< remove documents of the walked roots whose
+	                                  files are gone */
+	int skip_bad_records;        /**< JSONL: report a malformed line and go on
+	                                  (default: stop at it, nothing of that file stored) */
+	int threads;                 /**< chunk+embed threads; 0 = number of cores */
+
+	/** Called for each document or file that was not simply added, and for
+	 *  each added one as well; may be NULL. @p reason is NULL or a message. */
+	void (*on_item)(void *ctx, ragdb_ingest_action action, const char *id,
+	                const char *source, const char *reason);
+	/** Called after each commit with running totals; may be NULL. */
+	void (*on_progress)(void *ctx, const struct ragdb_ingest_summary *so_far);
+	void *ctx;
+} ragdb_ingest_options;
+
+/** Totals of one ingest. */
+typedef struct ragdb_ingest_summary {
+	uint64_t files_seen;      /**< files (or records) considered */
+	uint64_t files_total;     /**< files found by the walk (for progress) */
+	uint64_t bytes_total;     /**< bytes of those files (for progress) */
+	uint64_t added, replaced, unchanged, removed, skipped, failed;
+	uint64_t chunks;          /**< chunks written */
+	uint64_t embeddings;      /**< texts sent to the embedder */
+	uint64_t bytes;           /**< bytes of text read */
+	uint64_t warnings;        /**< invalid UTF-8 replaced, etc. */
+	double seconds;
+	double seconds_read;      /**< reading and chunking (summed over threads) */
+	double seconds_embed;     /**< embedding (summed over threads) */
+	double seconds_write;     /**< LMDB writes and commits */
+} ragdb_ingest_summary;
+
+/**
+ * Ingest files and directories. Directories are walked (hidden entries and
+ * `.git` skipped, binary files skipped with a reason). Each file becomes a
+ * document whose id is its path relative to the root it was found under (for
+ * a file named directly, its name) and whose source is its absolute path;
+ * JSONL files give one document per record. Unchanged documents (same id,
+ * same content hash) are skipped without embedding; changed ones are
+ * replaced atomically. Documents are committed in batches; each document is
+ * visible with all its chunks and vectors, or not at all.
+ *
+ * @param[out] summary totals; written also when the call fails part-way.
+ * @return RAGDB_OK when every path was processed (individual documents may
+ *         still have been skipped or failed: see the summary), RAGDB_ENOTFOUND
+ *         for a path that does not exist, RAGDB_EBADINPUT for a malformed
+ *         JSONL record without skip_bad_records, RAGDB_EINTR, RAGDB_EMAPFULL,
+ *         RAGDB_ENOSPC, RAGDB_EIO. What was committed before a failure stays.
+ */
+ragdb_status ragdb_ingest_paths(ragdb *db, const char *const *paths, size_t n_paths,
+                                const ragdb_ingest_options *opts,
+                                ragdb_ingest_summary *summary);
+
+/**
+ * Ingest documents given as text, in one write transaction (all or none).
+ * An unchanged document (same id and content) is left as it is.
+ * @param[out] summary may be NULL.
+ * @return RAGDB_OK, RAGDB_EINVAL (missing id or text, bad metadata JSON,
+ *         duplicate id in @p docs), RAGDB_EMAPFULL, RAGDB_ENOSPC, RAGDB_EIO.
+ */
+ragdb_status ragdb_ingest_text(ragdb *db, const ragdb_document *docs, size_t n_docs,
+                               const ragdb_ingest_options *opts,
+                               ragdb_ingest_summary *summary);
+
+/* ------------------------------------------------------------------ */
+/** @name Deleting */
+
+/** Delete the document @p id with its chunks and vectors.
+ *  @return RAGDB_OK, RAGDB_ENOTFOUND, RAGDB_EIO. */
+ragdb_status ragdb_delete(ragdb *db, const char *id);
+
+/** Delete every document whose source is @p path, or lies under the
+ *  directory @p path. @p path is made absolute first.
+ *  @param[out] n_deleted may be NULL.
+ *  @return RAGDB_OK (also when nothing matched: *n_deleted = 0), RAGDB_EIO. */
+ragdb_status ragdb_delete_source(ragdb *db, const char *path, uint64_t *n_deleted);
+
+/* ------------------------------------------------------------------ */
+/** @name Searching */
+
+/** One search hit. Strings belong to the ragdb_results. */
+typedef struct ragdb_hit {
+	uint32_t rank;        /**< 1-based */
+	float score;          /**< cosine similarity, -1..1 */
+	const char *id;       /**< the document's id */
+	const char *source;   /**< the document's source */
+	const char *title;    /**< the document's title, or "" */
+	const char *heading;  /**< the chunk's heading path ("A > B"), or "" */
+	uint32_t chunk;       /**< the chunk's ordinal within its document */
+	uint64_t start, end;  /**< the chunk's byte range in the document text */
+	const char *text;     /**< the chunk's text (text_len bytes, NUL-ended) */
+	size_t text_len;
+	uint64_t chunk_id;    /**< internal chunk id (stable until compact) */
+} ragdb_hit;
+
+/** The results of one query. */
+typedef struct ragdb_results {
+	const char *query;    /**< the query text, or the query id in a batch */
+	double took_ms;
+	size_t n;
+	ragdb_hit *hits;
+} ragdb_results;
+
+/** Options for searches. Zero = defaults. */
+typedef struct ragdb_search_options {
+	uint32_t k;           /**< results wanted; 0 = 10 */
+	int threads;          /**< scan threads; 0 = number of cores */
+} ragdb_search_options;
+
+/**
+ * The @p k chunks most similar to @p query (exact cosine top-k), best first;
+ * fewer when the knowledge base holds fewer chunks. Ties are broken by chunk
+ * id, so results are deterministic.
+ * @param[out] out receives results to free with ragdb_results_free().
+ * @return RAGDB_OK, RAGDB_EINVAL (empty query), RAGDB_EEMBEDDER, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_search(ragdb *db, const char *query, const ragdb_search_options *opts,
+                          ragdb_results **out);
+
+/**
+ * Search many queries at once (one pass over the vectors, a matrix product
+ * per block). @p query_ids may be NULL; otherwise results[i].query is
+ * query_ids[i].
+ * @param[out] out receives an array of @p n results; free with
+ *             ragdb_results_free_array(out, n).
+ */
+ragdb_status ragdb_search_batch(ragdb *db, const char *const *queries,
+                                const char *const *query_ids, size_t n,
+                                const ragdb_search_options *opts, ragdb_results **out);
+
+/** Free results. Accepts NULL. */
+void ragdb_results_free(ragdb_results *r);
+void ragdb_results_free_array(ragdb_results *r, size_t n);
+
+/* ------------------------------------------------------------------ */
+/** @name Asking */
+
+/** One numbered source of an answer. */
+typedef struct ragdb_source {
+	uint32_t n;           /**< the number used in [n] markers */
+	const char *id, *source, *title, *heading;
+	uint64_t start, end;  /**< byte range in the document (merged chunks) */
+	const char *text;     /**< the passage given as context */
+	float score;
+} ragdb_source;
+
+/** An answer with its sources. */
+typedef struct ragdb_answer {
+	const char *answer;   /**< text with [n] citation markers */
+	const char *model;    /**< "extractive" for the built-in answerer */
+	int extractive;       /**< 1 when no language model wrote it */
+	size_t n_sources;
+	ragdb_source *sources;
+	uint32_t context_tokens; /**< approximate tokens of context used */
+	double took_ms;
+} ragdb_answer;
+
+typedef struct ragdb_query_options {
+	uint32_t k;              /**< chunks to retrieve; 0 = 5 */
+	uint32_t context_tokens; /**< token budget for the context; 0 = 2000 */
+	uint32_t max_sentences;  /**< extractive: sentences in the answer; 0 = 3 */
+} ragdb_query_options;
+
+/**
+ * Answer @p question from the knowledge base: retrieve, merge neighbouring
+ * chunks of a document, fit the token budget, number the sources, answer.
+ * @param[out] out free with ragdb_answer_free().
+ * @return as ragdb_search(). An empty knowledge base gives an answer that
+ *         says nothing was found, with no sources.
+ */
+ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_options *opts,
+                         ragdb_answer **out);
+void ragdb_answer_free(ragdb_answer *a);
+
+/* ------------------------------------------------------------------ */
+/** @name Listing and inspecting */
+
+/** A stored document. Strings belong to the ragdb_doc_info. */
+typedef struct ragdb_doc_info {
+	const char *id, *source, *title;
+	const char *metadata_json;  /**< "{}" when none */
+	char hash[33];              /**< content hash, hex */
+	uint64_t size;              /**< bytes of text */
+	int64_t mtime;              /**< file mtime (s), 0 for text */
+	int64_t ingested;           /**< when it was stored (s since epoch) */
+	uint32_t n_chunks;
+	const char *text;           /**< ragdb_show() only: the full text, rebuilt
+	                                 from its chunks; NULL in listings */
+} ragdb_doc_info;
+
+/** Call @p cb for every document in id order; stop early when it returns
+ *  non-zero. Strings are valid only during the callback. */
+ragdb_status ragdb_list(ragdb *db, int (*cb)(void *ctx, const ragdb_doc_info *doc), void *ctx);
+
+/** One document with its text. @return RAGDB_OK, RAGDB_ENOTFOUND. */
+ragdb_status ragdb_show(ragdb *db, const char *id, ragdb_doc_info **out);
+void ragdb_doc_info_free(ragdb_doc_info *d);
+
+/** Knowledge base statistics. */
+typedef struct ragdb_stats {
+	uint32_t schema_version;
+	char embedder[64];        /**< e.g. "local" */
+	char embedder_model[64];  /**< e.g. "hash-v1" */
+	uint32_t dim;
+	uint32_t chunk_tokens, chunk_overlap;
+	uint64_t documents, chunks;
+	uint64_t vectors_live, vectors_dead;  /**< dead = tombstones until compact */
+	uint64_t blocks;
+	uint64_t text_bytes;      /**< bytes of document text */
+	uint64_t file_bytes;      /**< size of the data file */
+	uint64_t map_bytes;       /**< current map size */
+	char kernel[32];          /**< the dot-product kernel in use */
+} ragdb_stats;
+ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out);
+
+/** Verify every invariant of the store. Each violation is passed to @p cb
+ *  (may be NULL) as a message. @param[out] n_problems.
+ *  @return RAGDB_OK when the check ran (even if it found problems). */
+ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), void *ctx,
+                         uint64_t *n_problems);
+
+/** Rewrite the vector blocks without tombstones, in one write transaction;
+ *  the pages freed are reused by later writes (the data file keeps its
+ *  size, since other processes may have it mapped). Readers may run
+ *  meanwhile. @param[out] freed_bytes bytes of tombstoned vectors dropped;
+ *  may be NULL. */
+ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RAGDB_H */

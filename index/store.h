@@ -1,0 +1,188 @@
+/*
+ * index/store.h — the LMDB store: environment, named databases, record
+ * codecs, vector blocks. The only module that includes lmdb.h.
+ *
+ * Layout (docs/ARCHITECTURE.md has the byte-level encodings):
+ *   meta     string key -> value: schema version, embedder identity, dim,
+ *            block capacity, chunking defaults, id counters.
+ *   docs     doc number (u64 BE) -> document record.
+ *   ids      document id string -> doc number.
+ *   sources  source string + '\0' + doc number -> "" (one source may hold
+ *            many documents: a JSONL file); prefix scans find a directory.
+ *   chunks   chunk id (u64 BE) -> chunk record (text zstd-compressed when
+ *            that is smaller). A document's chunks have consecutive ids.
+ *   vectors  block number (u32 BE) -> block: header, chunk ids, vectors.
+ *            Many vectors per value so a scan reads long runs of the map.
+ *            A deleted vector's slot keeps its place with chunk id 0 (a
+ *            tombstone) until rdb_store_compact().
+ *
+ * Invariants (rdb_store_check verifies each):
+ *   1. A document, its chunks and its vectors are written in one write
+ *      transaction: visible all together or not at all.
+ *   2. Every live chunk has exactly one live vector slot whose chunk id is
+ *      the chunk's, in the block and slot its record names; every live slot
+ *      names a live chunk. ids and sources agree with docs.
+ *   3. Counters in meta (documents, chunks, live and dead vectors) equal what
+ *      is stored.
+ *
+ * Concurrency: one writer (LMDB serialises write transactions across
+ * processes), any number of readers, each on its own snapshot.
+ */
+#ifndef RDB_STORE_H
+#define RDB_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/err.h"
+
+#define RDB_SCHEMA_VERSION 1
+
+typedef struct rdb_store rdb_store;
+typedef struct rdb_txn rdb_txn;
+
+/* Identity and settings of a knowledge base, fixed at creation. */
+typedef struct rdb_meta {
+	uint32_t schema;
+	char embedder[64];     /* "local" */
+	char model[64];        /* embedder's model name, e.g. "hash-v1" */
+	uint32_t dim;
+	uint32_t block_cap;    /* vectors per block */
+	uint32_t chunk_tokens;
+	uint32_t chunk_overlap;
+	int64_t created;       /* seconds since the epoch */
+} rdb_meta;
+
+#define RDB_STORE_CREATE 0x1  /* create: fails RAGDB_EEXIST if one is there */
+#define RDB_STORE_RDONLY 0x2
+
+/* Open (or create, with @p create_meta) the store in @p dir. The map starts at
+ * RAGDB_MAP_SIZE bytes if that environment variable is set (tests use it to
+ * force MDB_MAP_FULL), else a large default; rdb_store_grow() doubles it.
+ * On failure *out is untouched and @p err says why (no store there: ENOTFOUND
+ * with "run ragdb init"; other schema: ESCHEMA naming both versions). */
+ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *create_meta,
+                            rdb_store **out, rdb_err *err);
+void rdb_store_close(rdb_store *s);          /* accepts NULL */
+const rdb_meta *rdb_store_meta(const rdb_store *s);
+const char *rdb_store_dir(const rdb_store *s);
+
+/* Double the map size (after RAGDB_EMAPFULL: abort the txn, grow, retry).
+ * Only when no transaction of this process is open. */
+ragdb_status rdb_store_grow(rdb_store *s, rdb_err *err);
+
+/* Transactions. A read txn may be used from several threads at once (the
+ * environment is opened MDB_NOTLS) but not concurrently with its own end.
+ * Commit failure aborts the txn. MDB_MAP_FULL -> RAGDB_EMAPFULL, ENOSPC ->
+ * RAGDB_ENOSPC; the txn must then be aborted. */
+ragdb_status rdb_txn_begin(rdb_store *s, int write, rdb_txn **out, rdb_err *err);
+ragdb_status rdb_txn_commit(rdb_txn *t, rdb_err *err);
+void rdb_txn_abort(rdb_txn *t);              /* accepts NULL */
+rdb_store *rdb_txn_store(rdb_txn *t);
+
+/* A stored document. In rdb_doc_get*(), strings point into the map (or into
+ * txn-owned scratch) and are valid until the txn ends; strings are NUL-ended. */
+typedef struct rdb_doc {
+	uint64_t num;          /* internal doc number (assigned by rdb_doc_put) */
+	const char *id;
+	const char *source;
+	const char *title;     /* "" if none */
+	const char *meta_json; /* "" if none */
+	uint8_t hash[16];      /* XXH3-128 of the text */
+	uint64_t size;         /* bytes of text */
+	int64_t mtime;
+	int64_t ingested;
+	uint64_t first_chunk;  /* chunks are first_chunk .. first_chunk+n_chunks-1 */
+	uint32_t n_chunks;
+} rdb_doc;
+
+/* A chunk to write. */
+typedef struct rdb_chunk_in {
+	uint64_t start, end;   /* byte range in the document text */
+	const char *heading;   /* heading path or NULL */
+	const char *text;
+	size_t text_len;
+} rdb_chunk_in;
+
+/* A stored chunk, as read back. text is NUL-ended; it points into the map
+ * when stored raw, else into @p scratch given to rdb_chunk_get. */
+typedef struct rdb_chunk {
+	uint64_t id;
+	uint64_t doc;
+	uint32_t ordinal;
+	uint64_t start, end;
+	const char *heading;   /* "" if none */
+	const char *text;
+	size_t text_len;
+	uint32_t block, slot;  /* where its vector lives */
+} rdb_chunk;
+
+/* A growable byte buffer with a cap (the owner frees data). */
+typedef struct rdb_buf {
+	char *data;
+	size_t len, cap;
+} rdb_buf;
+void rdb_buf_free(rdb_buf *b);
+
+ragdb_status rdb_doc_get(rdb_txn *t, uint64_t num, rdb_doc *out, rdb_err *err);
+ragdb_status rdb_doc_get_by_id(rdb_txn *t, const char *id, rdb_doc *out, rdb_err *err);
+
+/* Write a document with its chunks and their vectors (n_chunks x dim floats,
+ * already L2-normalised) in transaction @p t. If a document with the same id
+ * exists it is deleted first (replace). doc->num, first_chunk and n_chunks
+ * are assigned; other fields are taken from @p doc. */
+ragdb_status rdb_doc_put(rdb_txn *t, rdb_doc *doc, const rdb_chunk_in *chunks, size_t n_chunks,
+                         const float *vectors, rdb_err *err);
+
+/* Delete a document with its chunks; its vector slots become tombstones. */
+ragdb_status rdb_doc_delete(rdb_txn *t, uint64_t num, rdb_err *err);
+
+/* Visit documents in id order (cb returns non-zero to stop). */
+ragdb_status rdb_doc_iter(rdb_txn *t, int (*cb)(void *ctx, const rdb_doc *d), void *ctx,
+                          rdb_err *err);
+
+/* Visit the doc numbers whose source equals @p source, or starts with
+ * @p source followed by '/' (a directory), when @p prefix is set. */
+ragdb_status rdb_source_iter(rdb_txn *t, const char *source, int prefix,
+                             int (*cb)(void *ctx, const char *source, uint64_t num), void *ctx,
+                             rdb_err *err);
+
+ragdb_status rdb_chunk_get(rdb_txn *t, uint64_t chunk_id, rdb_chunk *out, rdb_buf *scratch,
+                           rdb_err *err);
+
+/* A block of vectors as the scan sees it: pointers into the map, valid until
+ * the txn ends. ids[i] == 0 marks a tombstone. vecs is count x dim floats,
+ * 4-byte aligned (not necessarily 64). */
+typedef struct rdb_block_view {
+	uint32_t block_no;
+	uint32_t count;
+	const uint64_t *ids;
+	const float *vecs;
+} rdb_block_view;
+
+/* All blocks, in block order. *out is malloc'd (free it); the pointers in it
+ * are valid until the txn ends. */
+ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err *err);
+
+/* Append vectors without documents or chunks (benchmarks, imports): ids are
+ * the caller's (non-zero). Same block layout as rdb_doc_put. */
+ragdb_status rdb_vectors_append(rdb_txn *t, const uint64_t *ids, const float *vecs, size_t n,
+                                rdb_err *err);
+
+typedef struct rdb_store_stats {
+	uint64_t documents, chunks, vectors_live, vectors_dead, blocks;
+	uint64_t text_bytes, file_bytes, map_bytes;
+} rdb_store_stats;
+ragdb_status rdb_store_stats_get(rdb_txn *t, rdb_store_stats *out, rdb_err *err);
+
+/* Verify the invariants above, calling @p cb once per violation. */
+ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *problem), void *ctx,
+                             uint64_t *n_problems, rdb_err *err);
+
+/* Rewrite the blocks without tombstones (moving vectors and updating the
+ * chunk records that name their slots) in one write transaction. LMDB reuses
+ * the freed pages; the data file does not shrink while other processes may
+ * have it mapped, so no file is swapped under them. */
+ragdb_status rdb_store_compact(rdb_store *s, uint64_t *freed_bytes, rdb_err *err);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * ingest/ingest.h — the ingest module's internal interfaces: discovery
+ * (walk.c), format detection and readers (reader.c, jsonl.c), the chunker
+ * (chunker.c) and the pipeline (pipeline.c) that joins them to the embedder
+ * and the store.
+ */
+#ifndef RDB_INGEST_H
+#define RDB_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "index/err.h"
+
+/* walk.c ---------------------------------------------------------------- */
+
+typedef struct rdb_walk_opts {
+	const char *const *globs;    /* include patterns (none = all files) */
+	size_t n_globs;
+	const char *const *excludes; /* exclude patterns, on files and directories */
+	size_t n_excludes;
+} rdb_walk_opts;
+
+/* A file found by the walk. */
+typedef struct rdb_found {
+	const char *path;     /* as opened (root joined with rel) */
+	const char *abspath;  /* absolute, normalised (no "." or "..") */
+	const char *rel;      /* relative to its root; the file name for a file root */
+	const char *root;     /* the root argument, absolute */
+	const struct stat *st;
+} rdb_found;
+
+/* Walk @p paths: files are reported as they are; directories are walked in
+ * sorted order (deterministic), skipping hidden entries (".x") and ".git",
+ * and entries matching an exclude pattern. Patterns use fnmatch on the path
+ * relative to the root, where "**" also matches across '/', and a pattern
+ * without '/' matches the base name too. Unreadable directories and broken
+ * symlinks go to @p on_warn and are skipped. A path that does not exist is
+ * RAGDB_ENOTFOUND (checked for every path before anything is reported).
+ * The callback returns non-zero to stop the walk (RAGDB_EINTR). */
+ragdb_status rdb_walk(const char *const *paths, size_t n_paths, const rdb_walk_opts *o,
+                      int (*on_file)(void *ctx, const rdb_found *f),
+                      void (*on_warn)(void *ctx, const char *path, const char *msg), void *ctx,
+                      rdb_err *err);
+
+/* Match one pattern against a relative path (the rules above). */
+int rdb_glob_match(const char *pattern, const char *rel);
+
+/* reader.c -------------------------------------------------------------- */
+
+/* Format by extension: .md .markdown .mdx -> MARKDOWN; .jsonl .ndjson .json ->
+ * JSONL; common source extensions (.c .h .py .js .ts .go .rs .java .sh ...)
+ * -> CODE; anything else -> TEXT. */
+ragdb_format rdb_format_from_path(const char *path);
+
+/* Read a whole file (any size that fits in memory). *out is malloc'd and
+ * NUL-ended. RAGDB_EIO/EPERM/ENOTFOUND with the path and strerror. */
+ragdb_status rdb_read_file(const char *path, char **out, size_t *len, rdb_err *err);
+
+/* Title of a Markdown document: its first ATX '# ' heading (or a setext
+ * heading), trimmed; NULL if none. malloc'd. */
+char *rdb_markdown_title(const char *text, size_t len);
+
+/* jsonl.c --------------------------------------------------------------- */
+
+typedef struct rdb_record {
+	const char *id;        /* NUL-ended */
+	const char *text;
+	size_t text_len;
+	const char *title;     /* NULL if absent */
+	const char *meta_json; /* the other top-level fields as a JSON object, or NULL */
+	size_t line;           /* 1-based line number in the file */
+} rdb_record;
+
+typedef struct rdb_jsonl_fields {
+	const char *id_field;    /* NULL: "id", then "_id" */
+	const char *text_field;  /* NULL: "text" */
+	const char *title_field; /* NULL: "title" */
+} rdb_jsonl_fields;
+
+/* Parse JSONL (one object per line; blank lines ignored; a file whose first
+ * non-blank byte is '[' is read as one JSON array of objects). Ids that are
+ * numbers are turned into their decimal text. For each good record call
+ * @p on_record (non-zero return stops: RAGDB_EINTR). A bad line (not JSON,
+ * not an object, missing id or text field, text not a string, an id seen
+ * before in this file) is RAGDB_EBADINPUT with "line N: what was wrong"; with
+ * @p skip_bad it goes to @p on_bad instead and parsing continues. */
+ragdb_status rdb_jsonl_each(const char *data, size_t len, const rdb_jsonl_fields *f, int skip_bad,
+                            int (*on_record)(void *ctx, const rdb_record *r),
+                            void (*on_bad)(void *ctx, size_t line, const char *msg), void *ctx,
+                            rdb_err *err);
+
+/* chunker.c ------------------------------------------------------------- */
+
+typedef struct rdb_chunk_opts {
+	uint32_t chunk_tokens;  /* target size (tokens as rdb_token_estimate counts) */
+	uint32_t overlap;       /* tokens repeated from the previous chunk's end */
+} rdb_chunk_opts;
+
+typedef struct rdb_span {
+	uint64_t start, end;    /* byte range in the text; text[start..end) */
+	char *heading;          /* Markdown heading path "A > B > C", or NULL; malloc'd */
+} rdb_span;
+
+/* Split @p text into chunks of about chunk_tokens tokens, breaking at the
+ * best boundary available: a Markdown heading, a blank line (paragraph), a
+ * sentence end, a line end, a space; never inside a UTF-8 sequence. Markdown:
+ * each chunk carries its heading path, and a fenced code block or a table is
+ * not cut when it fits in one chunk. CODE: breaks at blank lines. Overlap
+ * repeats the end of the previous chunk, starting at a sentence or word
+ * boundary. Chunks hold no leading/trailing whitespace-only ranges; an empty
+ * or all-space text gives 0 chunks. *out is malloc'd; free with
+ * rdb_spans_free. */
+ragdb_status rdb_chunk_text(const char *text, size_t len, ragdb_format fmt, const rdb_chunk_opts *o,
+                            rdb_span **out, size_t *n, rdb_err *err);
+void rdb_spans_free(rdb_span *s, size_t n);
+
+#endif
