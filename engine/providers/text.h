@@ -37,11 +37,11 @@ void rdb_words_init(rdb_words *w, const char *text, size_t len);
 /* Advance to the next word; 0 at the end. */
 int rdb_words_next(rdb_words *w);
 
+/* text_sentence.c -------------------------------------------------------- */
+
 /* Approximate token count of a text as a language model's tokenizer would
  * see it (words and punctuation, ~4 bytes per token for long words). */
 size_t rdb_token_estimate(const char *text, size_t len);
-
-/* text_sentence.c -------------------------------------------------------- */
 
 /* The end (exclusive byte offset) of the sentence that starts at @p from:
  * after '.', '!', '?' (and closing quotes/brackets) followed by whitespace
