@@ -163,6 +163,8 @@ typedef enum ragdb_ingest_action {
 	RAGDB_FAILED = 5,      /**< an error; nothing of it was stored */
 } ragdb_ingest_action;
 
+struct ragdb_ingest_summary;
+
 /** Options for ragdb_ingest_paths() and ragdb_ingest_text(). Zero = defaults. */
 typedef struct ragdb_ingest_options {
 	const char *const *globs;    /**< include only files matching one (fnmatch, on

@@ -27,7 +27,16 @@ void rdb_err_prefix(rdb_err *err, const char *fmt, ...)
 	vsnprintf(head, sizeof head, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+	/* Truncation is fine: the head says where, the tail what. */
+	size_t n = strlen(head);
+	if (n > sizeof err->msg - 3)
+		n = sizeof err->msg - 3;
+	memcpy(err->msg, head, n);
+	memcpy(err->msg + n, ": ", 2);
+	size_t room = sizeof err->msg - n - 3;
+	size_t m = strnlen(old, room);
+	memcpy(err->msg + n + 2, old, m);
+	err->msg[n + 2 + m] = 0;
 }
 
 /* A switch with no default: the compiler names any status left out. */
