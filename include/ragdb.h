@@ -184,8 +184,10 @@ typedef struct ragdb_ingest_options {
 	                                  (default: stop at it, nothing of that file stored) */
 	int threads;                 /**< chunk+embed threads; 0 = number of cores */
 
-	/** Called for each document or file that was not simply added, and for
-	 *  each added one as well; may be NULL. @p reason is NULL or a message. */
+	/** Called once for each document or file with what happened to it; may
+	 *  be NULL. @p reason says why for SKIPPED and FAILED; for ADDED and
+	 *  REPLACED it is NULL, or a warning (invalid UTF-8 replaced, text
+	 *  truncated for the embedder). Called from the calling thread. */
 	void (*on_item)(void *ctx, ragdb_ingest_action action, const char *id,
 	                const char *source, const char *reason);
 	/** Called after each commit with running totals; may be NULL. */

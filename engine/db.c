@@ -1,0 +1,226 @@
+/*
+ * engine/db.c — the public handle: create, open, close, errors, interrupt.
+ *
+ * A handle owns the store and the embedder recorded in it. A handle whose
+ * open failed still exists (when memory allows) so that ragdb_errmsg() can
+ * say why; every other call on it fails with RAGDB_EINVAL.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "engine/internal.h"
+#include "ingest/ingest.h"
+
+#define RDB_DEFAULT_CHUNK_TOKENS 256
+#define RDB_DEFAULT_CHUNK_OVERLAP 32
+
+const char *ragdb_version(void)
+{
+	return RAGDB_VERSION;
+}
+
+ragdb_status rdb_fail(ragdb *db, const rdb_err *e)
+{
+	if (db && e && &db->err != e)
+		db->err = *e;
+	return e ? e->status : RAGDB_EINVAL;
+}
+
+ragdb_status rdb_failf(ragdb *db, ragdb_status st, const char *fmt, ...)
+{
+	if (db) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(db->err.msg, sizeof db->err.msg, fmt, ap);
+		va_end(ap);
+		db->err.status = st;
+	}
+	return st;
+}
+
+ragdb_status rdb_require_writable(ragdb *db)
+{
+	if (db->flags & RAGDB_RDONLY)
+		return rdb_failf(db, RAGDB_EREADONLY,
+		                 "the knowledge base was opened read-only; open it without RAGDB_RDONLY to change it");
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_ready(ragdb *db)
+{
+	if (!db)
+		return RAGDB_EINVAL;
+	if (!db->store) {
+		char why[sizeof db->err.msg];
+		snprintf(why, sizeof why, "%s", db->err.msg[0] ? db->err.msg : "no knowledge base");
+		return rdb_failf(db, RAGDB_EINVAL, "this handle failed to open: %.900s", why);
+	}
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e), void *ctx)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st == RAGDB_OK)
+		st = rdb_require_writable(db);
+	if (st != RAGDB_OK)
+		return st;
+	rdb_err e = {0};
+	pthread_mutex_lock(&db->write_lock);
+	for (int attempt = 0;; attempt++) {
+		rdb_txn *t = NULL;
+		st = rdb_txn_begin(db->store, 1, &t, &e);
+		if (st == RAGDB_OK) {
+			st = fn(t, ctx, &e);
+			if (st == RAGDB_OK)
+				st = rdb_txn_commit(t, &e);
+			else
+				rdb_txn_abort(t);
+		}
+		if (st != RAGDB_EMAPFULL || attempt >= 16)
+			break;
+		if (rdb_store_grow(db->store, &e) != RAGDB_OK) {
+			st = e.status;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&db->write_lock);
+	return st == RAGDB_OK ? RAGDB_OK : rdb_fail(db, &e);
+}
+
+char *rdb_strdup(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static ragdb *handle_new(void)
+{
+	ragdb *db = calloc(1, sizeof *db);
+	if (db)
+		pthread_mutex_init(&db->write_lock, NULL);
+	return db;
+}
+
+/* Open the embedder the store was built with and verify its identity. */
+static ragdb_status attach_embedder(ragdb *db)
+{
+	const rdb_meta *m = rdb_store_meta(db->store);
+	rdb_err e = {0};
+	ragdb_status st = rdb_embedder_open(m->embedder, m->dim, &db->embedder, &e);
+	if (st != RAGDB_OK)
+		return rdb_failf(db, RAGDB_EEMBEDDER,
+		                 "%s: the knowledge base was built with embedder %s:%s (dim %u), which this build cannot open: %s",
+		                 rdb_store_dir(db->store), m->embedder, m->model, m->dim, e.msg);
+	if (strcmp(db->embedder->model, m->model) != 0 || db->embedder->dim != m->dim) {
+		st = rdb_failf(db, RAGDB_EEMBEDDER,
+		               "%s: the knowledge base was built with embedder %s:%s (dim %u), but this build's %s embedder is %s:%s (dim %u); "
+		               "re-create the knowledge base (ragdb init) and ingest again",
+		               rdb_store_dir(db->store), m->embedder, m->model, m->dim, db->embedder->name,
+		               db->embedder->name, db->embedder->model, db->embedder->dim);
+		rdb_embedder_close(db->embedder);
+		db->embedder = NULL;
+		return st;
+	}
+	return RAGDB_OK;
+}
+
+ragdb_status ragdb_create(const char *dir, const ragdb_create_options *opts, ragdb **out)
+{
+	ragdb_create_options o = {0};
+	if (opts)
+		o = *opts;
+	ragdb *db = handle_new();
+	if (!db)
+		return RAGDB_ENOMEM;
+	*out = db;
+	if (!dir || !*dir)
+		return rdb_failf(db, RAGDB_EINVAL, "no directory given for the knowledge base");
+
+	rdb_err e = {0};
+	rdb_embedder *emb = NULL;
+	ragdb_status st = rdb_embedder_open(o.embedder, o.dim, &emb, &e);
+	if (st != RAGDB_OK)
+		return rdb_fail(db, &e);
+
+	rdb_meta m = {0};
+	m.schema = RDB_SCHEMA_VERSION;
+	snprintf(m.embedder, sizeof m.embedder, "%s", emb->name);
+	snprintf(m.model, sizeof m.model, "%s", emb->model);
+	m.dim = emb->dim;
+	m.chunk_tokens = o.chunk_tokens ? o.chunk_tokens : RDB_DEFAULT_CHUNK_TOKENS;
+	m.chunk_overlap = o.chunk_overlap == UINT32_MAX ? 0
+	                  : o.chunk_overlap ? o.chunk_overlap : RDB_DEFAULT_CHUNK_OVERLAP;
+	if (m.chunk_tokens < 16 || m.chunk_tokens > 8192) {
+		rdb_embedder_close(emb);
+		return rdb_failf(db, RAGDB_EINVAL, "chunk size %u tokens is out of range; use 16..8192",
+		                 m.chunk_tokens);
+	}
+	if (m.chunk_overlap >= m.chunk_tokens / 2) {
+		rdb_embedder_close(emb);
+		return rdb_failf(db, RAGDB_EINVAL,
+		                 "overlap %u tokens must be less than half the chunk size (%u tokens)",
+		                 m.chunk_overlap, m.chunk_tokens);
+	}
+	m.created = (int64_t)time(NULL);
+
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		rdb_embedder_close(emb);
+		return rdb_failf(db, errno == EACCES ? RAGDB_EPERM : RAGDB_EIO,
+		                 "cannot create directory %s: %s", dir, strerror(errno));
+	}
+	st = rdb_store_open(dir, RDB_STORE_CREATE, &m, &db->store, &e);
+	if (st != RAGDB_OK) {
+		rdb_embedder_close(emb);
+		return rdb_fail(db, &e);
+	}
+	db->embedder = emb;
+	return RAGDB_OK;
+}
+
+ragdb_status ragdb_open(const char *dir, unsigned flags, ragdb **out)
+{
+	ragdb *db = handle_new();
+	if (!db)
+		return RAGDB_ENOMEM;
+	*out = db;
+	if (!dir || !*dir)
+		return rdb_failf(db, RAGDB_EINVAL, "no directory given for the knowledge base");
+	db->flags = flags;
+	rdb_err e = {0};
+	ragdb_status st = rdb_store_open(dir, (flags & RAGDB_RDONLY) ? RDB_STORE_RDONLY : 0, NULL,
+	                                 &db->store, &e);
+	if (st != RAGDB_OK)
+		return rdb_fail(db, &e);
+	st = attach_embedder(db);
+	if (st != RAGDB_OK) {
+		rdb_store_close(db->store);
+		db->store = NULL;
+	}
+	return st;
+}
+
+void ragdb_close(ragdb *db)
+{
+	if (!db)
+		return;
+	rdb_embedder_close(db->embedder);
+	rdb_store_close(db->store);
+	pthread_mutex_destroy(&db->write_lock);
+	free(db);
+}
+
+const char *ragdb_errmsg(const ragdb *db)
+{
+	return db ? db->err.msg : "";
+}
+
+void ragdb_interrupt(ragdb *db)
+{
+	if (db)
+		db->interrupted = 1;
+}

@@ -1,0 +1,49 @@
+/*
+ * engine/internal.h — the ragdb handle behind the public API, shared by the
+ * engine's API files (db.c, search.c, query.c, docs.c) and nothing else.
+ */
+#ifndef RDB_ENGINE_INTERNAL_H
+#define RDB_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "ragdb.h"
+#include "index/store.h"
+#include "engine/providers/embedder.h"
+
+struct ragdb {
+	rdb_store *store;          /* NULL on a handle that failed to open */
+	rdb_embedder *embedder;
+	unsigned flags;
+	pthread_mutex_t write_lock; /* serialises this handle's writers */
+	volatile sig_atomic_t interrupted;
+	rdb_err err;               /* last failure, for ragdb_errmsg() */
+};
+
+/* Record a failure on the handle and return its status. */
+ragdb_status rdb_fail(ragdb *db, const rdb_err *e);
+ragdb_status rdb_failf(ragdb *db, ragdb_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Fail with RAGDB_EREADONLY unless the handle may write. */
+ragdb_status rdb_require_writable(ragdb *db);
+
+/* Fail with RAGDB_EINVAL on a NULL handle or one whose open failed. */
+ragdb_status rdb_ready(ragdb *db);
+
+/* Search internals shared with the query layer: embed @p query, scan, and
+ * resolve the hits into *out; doc_nums (may be NULL) receives each hit's
+ * internal document number (malloc'd, n entries). */
+ragdb_status rdb_search_internal(ragdb *db, const char *query, const ragdb_search_options *opts,
+                                 ragdb_results **out, uint64_t **doc_nums);
+
+/* Run @p fn in a write transaction under the handle's write lock and commit.
+ * When the map fills, the transaction is aborted, the map doubled and @p fn
+ * run again (so @p fn must be repeatable); other failures abort. */
+ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e), void *ctx);
+
+/* Strict helpers for the JSON-like outputs. */
+char *rdb_strdup(const char *s);
+
+#endif

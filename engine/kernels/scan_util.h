@@ -1,0 +1,99 @@
+/*
+ * engine/kernels/scan_util.h — pieces shared by the single-query scan and
+ * the batch scan (internal).
+ *
+ * Both walk a range of the blocks' vectors counted across blocks (global
+ * vector index), so a part can start or end inside a block and the work
+ * splits evenly by vector count, not by block.
+ */
+#ifndef RDB_KERNELS_SCAN_UTIL_H
+#define RDB_KERNELS_SCAN_UTIL_H
+
+#include <math.h>
+
+#include "engine/kernels/kernels.h"
+
+/* Rows scored per kernel call: the score buffer (and for the batch the
+ * rows of V that feed sgemm) stays in L1/L2. */
+#define RDB_SCAN_CHUNK 512
+
+/* Push the scores of m rows (ids alongside) into t: NaN counts as -inf,
+ * tombstones and rows rejected by keep are skipped. keep is asked only
+ * about rows that would enter, since it may be costly. */
+static inline void rdb_push_scores(rdb_topk *t, const float *sc, const uint64_t *ids, size_t m,
+                                   rdb_keep_fn keep, void *keep_ctx)
+{
+	for (size_t i = 0; i < m; i++) {
+		float s = sc[i];
+		if (isnan(s))
+			s = -INFINITY;
+		if (!rdb_topk_would_enter(t, s))
+			continue;
+		uint64_t id = ids[i];
+		if (id == 0 || (keep && !keep(keep_ctx, id)))
+			continue;
+		rdb_topk_push(t, s, id);
+	}
+}
+
+/* A cursor over the global range [pos, end) of the blocks' vectors. */
+typedef struct rdb_range {
+	const rdb_vblock *blocks;
+	size_t n_blocks;
+	size_t b, off;  /* current block and row in it */
+	size_t left;    /* rows still to visit */
+} rdb_range;
+
+static inline void rdb_range_init(rdb_range *r, const rdb_vblock *blocks, size_t n_blocks,
+                                  size_t start, size_t end)
+{
+	r->blocks = blocks;
+	r->n_blocks = n_blocks;
+	r->left = end > start ? end - start : 0;
+	r->b = 0;
+	while (r->b < n_blocks && start >= blocks[r->b].count) {
+		start -= blocks[r->b].count;
+		r->b++;
+	}
+	r->off = start;
+}
+
+/* Next run of at most @p max rows inside one block; 0 when done. */
+static inline size_t rdb_range_next(rdb_range *r, size_t max, const uint64_t **ids,
+                                    const float **vecs, size_t dim)
+{
+	while (r->left > 0 && r->b < r->n_blocks) {
+		const rdb_vblock *bl = &r->blocks[r->b];
+		if (r->off >= bl->count) {
+			r->b++;
+			r->off = 0;
+			continue;
+		}
+		size_t m = bl->count - r->off;
+		if (m > max)
+			m = max;
+		if (m > r->left)
+			m = r->left;
+		*ids = bl->ids + r->off;
+		*vecs = bl->vecs + r->off * dim;
+		r->off += m;
+		r->left -= m;
+		return m;
+	}
+	return 0;
+}
+
+/* How many parts (threads) a scan of @p total vectors of @p dim should use:
+ * @p threads (<= 0: the number of cores), fewer when the work is small. */
+size_t rdb_scan_parts(size_t total, size_t dim, int threads);
+
+/* Total vectors in the blocks. */
+static inline size_t rdb_blocks_total(const rdb_vblock *blocks, size_t n_blocks)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n_blocks; i++)
+		total += blocks[i].count;
+	return total;
+}
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * engine/providers/local.c — the built-in "local" embedder: deterministic
+ * feature hashing, no network, no model files.
+ *
+ * Design ("hash-v1"). A text is read as words (rdb_words: NFKC, case-folded)
+ * and turned into weighted features:
+ *   - the word itself                         weight W_UNI (stopwords W_STOP)
+ *   - its light stem (s/es/ies/ing/ed/e off)  weight W_STEM, so "rotate",
+ *     "rotates", "rotated" and "rotating" share a feature
+ *   - the bigram of consecutive content words weight W_BI (stopwords between
+ *     them are skipped: "rotate the keys" gives rotate_keys)
+ *   - character 3..5-grams of "<word>", counted in code points, whose weights
+ *     add up to W_NGRAM per word (robustness to inflection and compounds:
+ *     "keyring" vs "key ring")
+ * Stopwords give only their low-weight unigram. Within a text each distinct
+ * feature counts once with sublinear term frequency, mean weight x
+ * (1 + ln tf), so a word repeated 50 times does not swamp the rest. Each
+ * feature is signed-hashed (XXH3, one seed per kind) into dim buckets:
+ * bucket = multiply-shift of the high 32 bits, sign = the lowest bit, which
+ * keeps collisions unbiased. The row is then L2-normalised; an empty text
+ * (or one with no word) gives the zero vector. QUERY and DOCUMENT are
+ * embedded the same way (symmetric).
+ *
+ * Any change to the features, weights, hashing or seeds changes the vectors:
+ * bump RDB_LOCAL_MODEL so knowledge bases built before refuse to mix.
+ *
+ * Threads: the embedder holds no mutable state; every embed call allocates
+ * its own feature map, so calls may run concurrently.
+ *
+ * Memory: a text is read up to max_input bytes (1 MiB); the feature map
+ * grows with the text up to FMAP_MAX_SLOTS, past which new features are
+ * added straight into the vector (no tf damping) instead of growing further.
+ */
+#include "engine/providers/embedder.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "engine/providers/stopwords.h"
+#include "engine/providers/text.h"
+
+#define LOCAL_MAX_DIM 8192u
+#define LOCAL_MAX_INPUT ((size_t)1 << 20)
+#define LOCAL_BATCH_MAX 256
+
+/* Feature weights; see the design note. */
+#define W_UNI 1.0f
+#define W_STOP 0.15f
+#define W_STEM 0.5f
+#define W_BI 0.5f
+#define W_NGRAM 0.5f
+#define NGRAM_MIN 3
+#define NGRAM_MAX 5
+#define NGRAM_MAX_CP 48 /* n-grams come from at most this many code points of a word */
+
+/* One seed per feature kind so equal bytes of different kinds differ. */
+#define SEED_UNI 0x9E3779B97F4A7C15ull
+#define SEED_STEM 0xC2B2AE3D27D4EB4Full
+#define SEED_BI 0x165667B19E3779F9ull
+#define SEED_NGRAM 0x27D4EB2F165667C5ull
+
+#define FMAP_MIN_SLOTS 256u
+#define FMAP_MAX_SLOTS ((size_t)1 << 21)
+
+/* A feature seen in this text: its hash, summed weight and count. */
+typedef struct feat {
+	uint64_t key; /* 0 = empty slot */
+	float w;
+	uint32_t n;
+} feat;
+
+typedef struct fmap {
+	feat *slot;
+	size_t cap;  /* power of two */
+	size_t used;
+	size_t alloc; /* slots allocated (>= cap) */
+	float *out;   /* the row, for features the full map cannot take */
+	uint32_t dim;
+} fmap;
+
+static inline void bucket_add(float *out, uint32_t dim, uint64_t key, float v)
+{
+	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)(key >> 32) * dim) >> 32);
+	out[b] += (key & 1) ? -v : v;
+}
+
+/* Double the table; false when it is at its cap or memory runs out. */
+static bool fmap_grow(fmap *m)
+{
+	size_t ncap = m->cap * 2;
+	if (ncap > FMAP_MAX_SLOTS)
+		return false;
+	feat *ns = calloc(ncap, sizeof *ns);
+	if (!ns)
+		return false;
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->slot[i].key)
+			continue;
+		size_t j = (size_t)m->slot[i].key & (ncap - 1);
+		while (ns[j].key)
+			j = (j + 1) & (ncap - 1);
+		ns[j] = m->slot[i];
+	}
+	free(m->slot);
+	m->slot = ns;
+	m->cap = m->alloc = ncap;
+	return true;
+}
+
+static inline void fmap_add(fmap *m, uint64_t key, float w)
+{
+	key |= (uint64_t)(key == 0); /* 0 marks an empty slot */
+	size_t mask = m->cap - 1;
+	size_t j = (size_t)key & mask;
+	for (;;) {
+		feat *f = &m->slot[j];
+		if (f->key == key) {
+			f->w += w;
+			f->n++;
+			return;
+		}
+		if (!f->key)
+			break;
+		j = (j + 1) & mask;
+	}
+	if ((m->used + 1) * 2 > m->cap && !fmap_grow(m)) {
+		/* Benign: past the cap the feature goes in undamped. */
+		if ((m->used + 1) * 4 > m->cap * 3) {
+			bucket_add(m->out, m->dim, key, w);
+			return;
+		}
+	} else if (m->slot[j].key) {
+		/* The table was rehashed: find the free slot again. */
+		mask = m->cap - 1;
+		for (j = (size_t)key & mask; m->slot[j].key; j = (j + 1) & mask)
+			;
+	}
+	if (m->slot[j].key) {
+		mask = m->cap - 1;
+		for (j = (size_t)key & mask; m->slot[j].key; j = (j + 1) & mask)
+			;
+	}
+	m->slot[j].key = key;
+	m->slot[j].w = w;
+	m->slot[j].n = 1;
+	m->used++;
+}
+
+/* Size the table for a text of @p len bytes (about one distinct feature
+ * per byte at most for prose) and clear it. */
+static bool fmap_reset(fmap *m, size_t len)
+{
+	size_t want = FMAP_MIN_SLOTS;
+	while (want < len * 2 && want < FMAP_MAX_SLOTS)
+		want *= 2;
+	if (want > m->alloc) {
+		feat *ns = calloc(want, sizeof *ns);
+		if (!ns)
+			return false;
+		free(m->slot);
+		m->slot = ns;
+		m->alloc = want;
+	} else {
+		memset(m->slot, 0, want * sizeof *m->slot);
+	}
+	m->cap = want;
+	m->used = 0;
+	return true;
+}
+
+/* The light stem of a case-folded word: a few English inflection endings
+ * off, then a final 'e', so verb and noun forms meet. Writes into @p st and
+ * returns its length. */
+static size_t light_stem(const char *w, size_t len, char *st)
+{
+	memcpy(st, w, len);
+	size_t n = len;
+#define ENDS(s) (n > sizeof(s) - 1 && memcmp(st + n - (sizeof(s) - 1), s, sizeof(s) - 1) == 0)
+	if (n >= 5 && ENDS("ies")) {
+		n -= 3;
+		st[n++] = 'y';
+	} else if (n >= 5 && (ENDS("sses") || ENDS("xes") || ENDS("ches") || ENDS("shes"))) {
+		n -= 2;
+	} else if (n >= 4 && ENDS("s") && !ENDS("ss") && !ENDS("us") && !ENDS("is")) {
+		n -= 1;
+	} else if (n >= 5 && ENDS("ing")) {
+		n -= 3;
+	} else if (n >= 4 && ENDS("ed") && !ENDS("eed")) {
+		n -= 2;
+	}
+	/* running -> runn -> run, stopped -> stopp -> stop */
+	if (n < len && n >= 3 && st[n - 1] == st[n - 2] && st[n - 1] != 's' && st[n - 1] != 'l')
+		n--;
+	if (n >= 4 && st[n - 1] == 'e')
+		n--;
+#undef ENDS
+	return n;
+}
+
+/* Character n-grams of "<word>", NGRAM_MIN..NGRAM_MAX code points, with a
+ * total weight of W_NGRAM for the word. */
+static void add_ngrams(fmap *m, const char *w, size_t len)
+{
+	char buf[sizeof ((rdb_words *)0)->buf + 2];
+	uint16_t cp[NGRAM_MAX_CP + 3]; /* code point starts in buf, then the end */
+	size_t ncp = 0;
+	buf[0] = '<';
+	memcpy(buf + 1, w, len);
+	buf[len + 1] = '>';
+	size_t blen = len + 2;
+	for (size_t i = 0; i < blen && ncp < NGRAM_MAX_CP + 2; i++)
+		if (((unsigned char)buf[i] & 0xC0) != 0x80)
+			cp[ncp++] = (uint16_t)i;
+	if (ncp == NGRAM_MAX_CP + 2 && cp[ncp - 1] != blen - 1)
+		ncp--; /* truncated word: no end marker */
+	cp[ncp] = (uint16_t)(cp[ncp - 1] + 1);
+	/* cp[ncp] is the end of the last code point only when it is '>' (one
+	 * byte) or the cut above dropped it; recompute exactly. */
+	{
+		size_t e = cp[ncp - 1] + 1;
+		while (e < blen && ((unsigned char)buf[e] & 0xC0) == 0x80)
+			e++;
+		cp[ncp] = (uint16_t)e;
+	}
+	size_t count = 0;
+	for (size_t n = NGRAM_MIN; n <= NGRAM_MAX; n++)
+		if (ncp >= n)
+			count += ncp - n + 1;
+	if (count == 0)
+		return;
+	float wt = W_NGRAM / (float)count;
+	for (size_t n = NGRAM_MIN; n <= NGRAM_MAX; n++)
+		for (size_t i = 0; i + n <= ncp; i++)
+			fmap_add(m, XXH3_64bits_withSeed(buf + cp[i], cp[i + n] - cp[i], SEED_NGRAM), wt);
+}
+
+static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_t dim)
+{
+	memset(out, 0, (size_t)dim * sizeof *out);
+	m->out = out;
+	m->dim = dim;
+
+	rdb_words wd;
+	rdb_words_init(&wd, text, len);
+	uint64_t prev = 0; /* unigram hash of the previous content word, 0 = none */
+	char st[sizeof wd.buf];
+	while (rdb_words_next(&wd)) {
+		uint64_t hu = XXH3_64bits_withSeed(wd.buf, wd.len, SEED_UNI);
+		if (rdb_stopword(wd.buf, wd.len)) {
+			fmap_add(m, hu, W_STOP);
+			continue;
+		}
+		fmap_add(m, hu, W_UNI);
+		size_t sl = light_stem(wd.buf, wd.len, st);
+		fmap_add(m, XXH3_64bits_withSeed(st, sl, SEED_STEM), W_STEM);
+		if (prev) {
+			uint64_t pair[2] = {prev, hu};
+			fmap_add(m, XXH3_64bits_withSeed(pair, sizeof pair, SEED_BI), W_BI);
+		}
+		prev = hu;
+		add_ngrams(m, wd.buf, wd.len);
+	}
+
+	for (size_t i = 0; i < m->cap; i++) {
+		const feat *f = &m->slot[i];
+		if (!f->key)
+			continue;
+		float tf = 1.0f + logf((float)f->n);
+		bucket_add(out, dim, f->key, f->w / (float)f->n * tf);
+	}
+	double ss = 0;
+	for (uint32_t i = 0; i < dim; i++)
+		ss += (double)out[i] * out[i];
+	if (ss > 0) {
+		float inv = (float)(1.0 / sqrt(ss));
+		for (uint32_t i = 0; i < dim; i++)
+			out[i] *= inv;
+	}
+}
+
+static ragdb_status local_embed(rdb_embedder *e, const char *const *texts, const size_t *lens,
+                                size_t n, rdb_embed_purpose purpose, float *out, rdb_err *err)
+{
+	(void)purpose; /* symmetric: queries and documents share the features */
+	fmap m = {0};
+	ragdb_status st = RAGDB_OK;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = lens[i] < e->max_input ? lens[i] : e->max_input;
+		if (!texts[i])
+			len = 0;
+		if (!fmap_reset(&m, len)) {
+			st = rdb_err_set(err, RAGDB_ENOMEM,
+			                 "local embedder: out of memory for the features of a %zu-byte "
+			                 "text; free memory or send shorter texts", len);
+			goto out_free_map;
+		}
+		embed_one(&m, len ? texts[i] : "", len, out + i * (size_t)e->dim, e->dim);
+	}
+out_free_map:
+	free(m.slot);
+	return st;
+}
+
+static void local_close(rdb_embedder *e)
+{
+	free(e);
+}
+
+static const struct rdb_embedder_ops local_ops = {
+	.embed = local_embed,
+	.close = local_close,
+};
+
+ragdb_status rdb_local_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *err)
+{
+	if (dim == 0)
+		dim = RDB_LOCAL_DEFAULT_DIM;
+	if (dim > LOCAL_MAX_DIM)
+		return rdb_err_set(err, RAGDB_EINVAL,
+		                   "local embedder: dimension %u is too large; use 1..%u (default %u)",
+		                   dim, LOCAL_MAX_DIM, RDB_LOCAL_DEFAULT_DIM);
+	rdb_embedder *e = calloc(1, sizeof *e);
+	if (!e)
+		return rdb_err_set(err, RAGDB_ENOMEM, "local embedder: out of memory");
+	e->ops = &local_ops;
+	snprintf(e->name, sizeof e->name, "local");
+	snprintf(e->model, sizeof e->model, "%s", RDB_LOCAL_MODEL);
+	e->dim = dim;
+	e->max_input = LOCAL_MAX_INPUT;
+	e->batch_max = LOCAL_BATCH_MAX;
+	*out = e;
+	return RAGDB_OK;
+}

@@ -1,0 +1,140 @@
+/*
+ * engine/query.c — ragdb_query: retrieve, merge neighbouring chunks into
+ * numbered sources within a token budget, and answer. Until a language model
+ * is configured (the providers issue), the answer is extractive and says so.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/internal.h"
+#include "engine/providers/text.h"
+#include "engine/rag/rag.h"
+
+#define RDB_QUERY_DEFAULT_K 5
+#define RDB_QUERY_DEFAULT_BUDGET 2000
+#define RDB_QUERY_DEFAULT_SENTENCES 3
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void ragdb_answer_free(ragdb_answer *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n_sources; i++) {
+		ragdb_source *s = &a->sources[i];
+		free((char *)s->id);
+		free((char *)s->source);
+		free((char *)s->title);
+		free((char *)s->heading);
+		free((char *)s->text);
+	}
+	free(a->sources);
+	free((char *)a->answer);
+	free((char *)a->model);
+	free(a);
+}
+
+static ragdb_status fill_sources(ragdb_answer *a, const rdb_passage *p, size_t n, rdb_err *e)
+{
+	a->sources = calloc(n ? n : 1, sizeof *a->sources);
+	if (!a->sources)
+		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory for %zu sources", n);
+	uint32_t tokens = 0;
+	for (size_t i = 0; i < n; i++) {
+		const ragdb_hit *h = p[i].user;
+		ragdb_source *s = &a->sources[i];
+		a->n_sources = i + 1;
+		s->n = p[i].n;
+		s->start = p[i].start;
+		s->end = p[i].end;
+		s->score = p[i].score;
+		s->id = strdup(h->id);
+		s->source = strdup(h->source);
+		s->title = strdup(h->title);
+		s->heading = strdup(h->heading);
+		s->text = strdup(p[i].text);
+		if (!s->id || !s->source || !s->title || !s->heading || !s->text)
+			return rdb_err_set(e, RAGDB_ENOMEM, "out of memory copying sources");
+		tokens += (uint32_t)rdb_token_estimate(p[i].text, p[i].text_len);
+	}
+	a->context_tokens = tokens;
+	return RAGDB_OK;
+}
+
+ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_options *opts,
+                         ragdb_answer **out)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st != RAGDB_OK)
+		return st;
+	if (!question || !*question)
+		return rdb_failf(db, RAGDB_EINVAL, "the question is empty; ask something");
+	double t0 = now_ms();
+	ragdb_query_options o = {0};
+	if (opts)
+		o = *opts;
+	ragdb_search_options so = {.k = o.k ? o.k : RDB_QUERY_DEFAULT_K};
+	ragdb_results *r = NULL;
+	uint64_t *docs = NULL;
+	if ((st = rdb_search_internal(db, question, &so, &r, &docs)) != RAGDB_OK)
+		return st;
+
+	rdb_err e = {0};
+	rdb_hit_in *hits = calloc(r->n ? r->n : 1, sizeof *hits);
+	rdb_passage *ps = NULL;
+	size_t nps = 0;
+	char *answer = NULL;
+	ragdb_answer *a = calloc(1, sizeof *a);
+	if (!hits || !a) {
+		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory answering a question");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		hits[i].doc = docs[i];
+		hits[i].ordinal = r->hits[i].chunk;
+		hits[i].start = r->hits[i].start;
+		hits[i].end = r->hits[i].end;
+		hits[i].text = r->hits[i].text;
+		hits[i].text_len = r->hits[i].text_len;
+		hits[i].score = r->hits[i].score;
+		hits[i].user = &r->hits[i];
+	}
+	st = rdb_context_build(hits, r->n, o.context_tokens ? o.context_tokens : RDB_QUERY_DEFAULT_BUDGET,
+	                       &ps, &nps, &e);
+	if (st != RAGDB_OK)
+		goto out;
+	st = rdb_extractive_answer(db->embedder, question, ps, nps,
+	                           o.max_sentences ? o.max_sentences : RDB_QUERY_DEFAULT_SENTENCES,
+	                           &answer, &e);
+	if (st != RAGDB_OK)
+		goto out;
+	a->answer = answer;
+	answer = NULL;
+	a->model = strdup("extractive");
+	a->extractive = 1;
+	if (!a->model) {
+		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((st = fill_sources(a, ps, nps, &e)) != RAGDB_OK)
+		goto out;
+	a->took_ms = now_ms() - t0;
+out:
+	free(answer);
+	rdb_passages_free(ps, nps);
+	free(hits);
+	free(docs);
+	ragdb_results_free(r);
+	if (st != RAGDB_OK) {
+		ragdb_answer_free(a);
+		return rdb_fail(db, &e);
+	}
+	*out = a;
+	return RAGDB_OK;
+}
