@@ -14,14 +14,31 @@
  * Small scans run on the calling thread only: waking a worker costs tens of
  * microseconds, about what scanning 10k vectors of dim 384 from cache does.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/pool.h"
 #include "engine/kernels/scan_util.h"
 
-/* Least multiply-adds (vectors x dim) worth giving a part of its own. */
+/* Least multiply-adds (vectors x dim) worth giving a part of its own.
+ * RAGDB_SCAN_MIN_WORK overrides it (read once), so tests can run the
+ * threaded path on small data and benchmarks can tune it. */
 #define RDB_SCAN_MIN_PART ((size_t)16384 * 384)
+
+static pthread_once_t g_min_once = PTHREAD_ONCE_INIT;
+static size_t g_min_part = RDB_SCAN_MIN_PART;
+
+static void read_min_part(void)
+{
+	const char *v = getenv("RAGDB_SCAN_MIN_WORK");
+	if (v && *v) {
+		char *end;
+		unsigned long long n = strtoull(v, &end, 10);
+		if (*end == 0 && n > 0)
+			g_min_part = (size_t)n;
+	}
+}
 
 typedef struct scan_job {
 	const float *q;
@@ -59,7 +76,8 @@ size_t rdb_scan_parts(size_t total, size_t dim, int threads)
 	size_t d = dim ? dim : 1;
 	/* total * d may overflow only beyond any real index; saturate. */
 	size_t work = total > SIZE_MAX / d ? SIZE_MAX : total * d;
-	size_t by_work = work / RDB_SCAN_MIN_PART;
+	pthread_once(&g_min_once, read_min_part);
+	size_t by_work = work / g_min_part;
 	if (by_work < 1)
 		by_work = 1;
 	return want < by_work ? want : by_work;
