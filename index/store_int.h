@@ -1,0 +1,156 @@
+/*
+ * index/store_int.h — what the index/ files share and nobody else sees:
+ * the store and txn structures, the MDB error translation, byte-order
+ * helpers, record codecs and the pending tail block of a write txn.
+ *
+ * The pending tail: a write txn keeps the last, partly filled vector block
+ * in a txn-owned buffer while it appends to it and writes it to LMDB once
+ * (when it is full, at commit, or when something needs to read the blocks
+ * through LMDB). Rewriting a ~1 MiB value for every small document would
+ * otherwise dominate ingest time.
+ */
+#ifndef RDB_STORE_INT_H
+#define RDB_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "index/store.h"
+
+/* Block value layout (docs/ARCHITECTURE.md, "On disk"). */
+#define RDB_BLOCK_MAGIC 0x56424452u /* "RDBV" read as little-endian bytes */
+#define RDB_BLOCK_HDR 16u
+#define RDB_MAX_TEXT (64u << 20)    /* cap on one chunk's text */
+#define RDB_MAX_KEY 511u            /* LMDB's default key size limit */
+
+/* Counters kept in meta; a write txn holds them here and writes them at commit. */
+typedef struct rdb_counters {
+	uint64_t next_doc, next_chunk, documents, chunks;
+	uint64_t vectors_live, vectors_dead, text_bytes, next_block;
+} rdb_counters;
+
+struct rdb_store {
+	MDB_env *env;
+	MDB_dbi meta, docs, ids, sources, chunks, vectors;
+	rdb_meta m;
+	unsigned flags;
+	char *dir;
+	void *cctx; /* ZSTD_CCtx, used only by the (single) write txn */
+};
+
+typedef struct rdb_tail {
+	int active;      /* a tail block is loaded */
+	int in_db;       /* the block already exists in LMDB (was loaded from it) */
+	int dirty;       /* differs from what LMDB holds */
+	uint32_t block_no;
+	uint32_t count, live;
+	uint64_t *ids;   /* block_cap */
+	float *vecs;     /* block_cap * dim */
+} rdb_tail;
+
+struct rdb_txn {
+	rdb_store *s;
+	MDB_txn *txn;
+	int write;
+	rdb_counters c;  /* write txns only */
+	int c_dirty;
+	rdb_tail tail;
+	rdb_buf scratch; /* record encoding, block copies */
+	rdb_buf zbuf;    /* compression output */
+	/* Aligned copies of small blocks handed out by rdb_blocks_get (LMDB keeps
+	 * values that fit in a leaf page only 2-byte aligned). Several scan
+	 * threads may call it on one read txn, hence the lock. */
+	pthread_mutex_t lock;
+	void **copies;
+	size_t n_copies, cap_copies;
+};
+
+/* --- errors --- */
+ragdb_status rdb_mdb_status(int rc);
+/* Translate @p rc into err with "@p what in DIR: mdb_strerror" plus a hint. */
+ragdb_status rdb_mdb_fail(const rdb_store *s, int rc, rdb_err *err, const char *what);
+ragdb_status rdb_corrupt(const rdb_store *s, rdb_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* --- byte order: keys are big-endian (LMDB sorts them bytewise), record
+ * fields little-endian (the native order of every target we build for). */
+static inline void rdb_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+static inline uint64_t rdb_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+	return v;
+}
+static inline void rdb_put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+static inline uint32_t rdb_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint32_t rdb_ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t rdb_ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void rdb_st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void rdb_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* --- buffers --- */
+/* Make room for @p need bytes in total (len is not changed). ENOMEM if the
+ * allocation fails; EINVAL past RDB_MAX_TEXT * 2 (nothing legitimate is that big). */
+ragdb_status rdb_buf_reserve(rdb_buf *b, size_t need, rdb_err *err);
+
+/* --- meta and counters (store.c) --- */
+ragdb_status rdb_counters_read(rdb_txn *t, rdb_counters *c, rdb_err *err);
+
+/* --- blocks (blocks.c) --- */
+static inline size_t rdb_block_vecs_off(uint32_t count)
+{
+	return ((size_t)RDB_BLOCK_HDR + (size_t)count * 8 + 63) & ~(size_t)63;
+}
+static inline size_t rdb_block_size(uint32_t count, uint32_t dim)
+{
+	return rdb_block_vecs_off(count) + (size_t)count * dim * 4;
+}
+/* Validate a block value's header; on success fill count/live. */
+ragdb_status rdb_block_parse(const rdb_store *s, uint32_t block_no, const MDB_val *v,
+                             uint32_t *count, uint32_t *live, rdb_err *err);
+/* Append one vector with chunk id @p id; reports where it went. */
+ragdb_status rdb_tail_append(rdb_txn *t, uint64_t id, const float *vec, uint32_t *block,
+                             uint32_t *slot, rdb_err *err);
+/* Write the pending tail to LMDB and drop it (the next append reloads it). */
+ragdb_status rdb_tail_flush(rdb_txn *t, rdb_err *err);
+void rdb_tail_free(rdb_tail *tl);
+/* A slot to tombstone: the chunk id it must hold. */
+typedef struct rdb_slot_ref {
+	uint32_t block, slot;
+	uint64_t id;
+} rdb_slot_ref;
+/* Set the ids of @p n slots to 0 (sorts @p refs). ECORRUPT if a slot does not
+ * hold the expected id. Updates vectors_live/dead. */
+ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *err);
+
+/* --- records (records.c) --- */
+#define RDB_DOC_HDR 52u
+#define RDB_CHUNK_HDR 52u
+#define RDB_CHUNK_ZSTD 0x1u
+#define RDB_CHUNK_OFF_BLOCK 32u /* byte offset of block (then slot) in a chunk record */
+ragdb_status rdb_doc_decode(const rdb_store *s, uint64_t num, const MDB_val *v, rdb_doc *out,
+                            rdb_err *err);
+/* Decode a chunk record without touching its text (compressed or not). */
+typedef struct rdb_chunk_raw {
+	uint32_t flags, ordinal;
+	uint64_t doc, start, end;
+	uint32_t block, slot;
+	const char *heading;
+	uint32_t text_len;
+	const uint8_t *stored;
+	uint32_t stored_len;
+} rdb_chunk_raw;
+ragdb_status rdb_chunk_decode(const rdb_store *s, uint64_t id, const MDB_val *v,
+                              rdb_chunk_raw *out, rdb_err *err);
+
+#endif
