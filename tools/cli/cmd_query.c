@@ -1,0 +1,136 @@
+/*
+ * tools/cli/cmd_query.c — `ragdb query "QUESTION"` (also `rag-query`):
+ * retrieve, answer with [n] citations, list the numbered sources. Plain
+ * output is the answer, a blank line and the Sources list; --json gives
+ * the whole answer structure.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES };
+
+static void print_answer(const cli_ctx *ctx, const ragdb_answer *a)
+{
+	const char *ans = a->answer ? a->answer : "";
+	size_t len = strlen(ans);
+
+	fputs(ans, stdout);
+	if (len == 0 || ans[len - 1] != '\n')
+		putchar('\n');
+	if (a->n_sources > 0) {
+		printf("\nSources:\n");
+		for (size_t i = 0; i < a->n_sources; i++) {
+			const ragdb_source *s = &a->sources[i];
+			const char *label = (s->heading && *s->heading) ? s->heading
+			                  : (s->title && *s->title) ? s->title : NULL;
+			printf("[%u] %s%s%s", (unsigned)s->n, cli_bold(ctx), s->id ? s->id : "",
+			       cli_reset(ctx));
+			if (label)
+				printf(" \xE2\x80\x94 %s", label);
+			printf(" (%s, bytes %llu\xE2\x80\x93%llu)\n", s->source ? s->source : "",
+			       (unsigned long long)s->start, (unsigned long long)s->end);
+		}
+	}
+	if (a->extractive)
+		printf("\n(extractive answer: sentences quoted from the sources; no language model "
+		       "was used)\n");
+}
+
+static cJSON *answer_json(const char *question, const ragdb_answer *a)
+{
+	cJSON *j = cJSON_CreateObject(), *arr;
+
+	cJSON_AddStringToObject(j, "question", question);
+	cJSON_AddStringToObject(j, "answer", a->answer ? a->answer : "");
+	cJSON_AddStringToObject(j, "model", a->model ? a->model : "");
+	cJSON_AddBoolToObject(j, "extractive", a->extractive != 0);
+	cJSON_AddNumberToObject(j, "took_ms", cli_round6(a->took_ms));
+	arr = cJSON_AddArrayToObject(j, "sources");
+	for (size_t i = 0; arr && i < a->n_sources; i++) {
+		const ragdb_source *s = &a->sources[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "n", s->n);
+		cJSON_AddStringToObject(o, "id", s->id ? s->id : "");
+		cJSON_AddStringToObject(o, "source", s->source ? s->source : "");
+		cJSON_AddStringToObject(o, "title", s->title ? s->title : "");
+		cJSON_AddStringToObject(o, "heading", s->heading ? s->heading : "");
+		cJSON_AddNumberToObject(o, "start", (double)s->start);
+		cJSON_AddNumberToObject(o, "end", (double)s->end);
+		cJSON_AddNumberToObject(o, "score", cli_round6(s->score));
+		cJSON_AddStringToObject(o, "text", s->text ? s->text : "");
+		if (!cJSON_AddItemToArray(arr, o))
+			cJSON_Delete(o);
+	}
+	cJSON_AddNumberToObject(j, "context_tokens", a->context_tokens);
+	return j;
+}
+
+int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ "context-tokens", required_argument, NULL, OPT_CONTEXT_TOKENS },
+		{ "max-sentences", required_argument, NULL, OPT_MAX_SENTENCES },
+		{ NULL, 0, NULL, 0 },
+	};
+	ragdb_query_options qo;
+	ragdb_answer *ans = NULL;
+	ragdb *db = NULL;
+	ragdb_status st;
+	int c, rc, json = 0;
+
+	memset(&qo, 0, sizeof qo);
+	cli_getopt_begin();
+	while ((c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1) {
+		if (cli_common_option(ctx, c, optarg, &rc)) {
+			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		switch (c) {
+		case 'k':
+			if ((rc = cli_parse_u32(ctx, "-k", optarg, 1, 1000, &qo.k)))
+				return rc;
+			break;
+		case CLI_OPT_JSON: json = 1; break;
+		case OPT_CONTEXT_TOKENS:
+			if ((rc = cli_parse_u32(ctx, "--context-tokens", optarg, 1, 1u << 24,
+			                        &qo.context_tokens)))
+				return rc;
+			break;
+		case OPT_MAX_SENTENCES:
+			if ((rc = cli_parse_u32(ctx, "--max-sentences", optarg, 1, 100, &qo.max_sentences)))
+				return rc;
+			break;
+		default:
+			return cli_getopt_error(ctx, c, argv);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(ctx, "what is the question? give a QUESTION");
+	if (optind + 1 < argc)
+		return cli_usage_error(ctx, "give the question as one argument, in quotes "
+		                       "(unexpected '%s')", argv[optind + 1]);
+	if (!argv[optind][0])
+		return cli_usage_error(ctx, "the question is empty");
+
+	if ((rc = cli_open_db(ctx, RAGDB_RDONLY, &db)))
+		return rc;
+	st = ragdb_query(db, argv[optind], &qo, &ans);
+	if (st != RAGDB_OK) {
+		rc = cli_api_error(ctx, db, st);
+		goto out_close;
+	}
+	if (json) {
+		rc = cli_json_print(ctx, answer_json(argv[optind], ans), 1);
+	} else {
+		print_answer(ctx, ans);
+		rc = CLI_EXIT_OK;
+	}
+	ragdb_answer_free(ans);
+out_close:
+	ragdb_close(db);
+	return rc;
+}

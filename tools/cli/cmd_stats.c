@@ -1,0 +1,85 @@
+/*
+ * tools/cli/cmd_stats.c — `ragdb stats`: the knowledge base's settings
+ * (schema, embedder, dimension, chunking, kernel) and sizes.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	ragdb_stats s;
+	ragdb *db = NULL;
+	ragdb_status st;
+	int c, rc, json = 0;
+
+	cli_getopt_begin();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (cli_common_option(ctx, c, optarg, &rc)) {
+			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		if (c == CLI_OPT_JSON)
+			json = 1;
+		else
+			return cli_getopt_error(ctx, c, argv);
+	}
+	if (optind < argc)
+		return cli_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_open_db(ctx, RAGDB_RDONLY, &db)))
+		return rc;
+	memset(&s, 0, sizeof s);
+	st = ragdb_get_stats(db, &s);
+	if (st != RAGDB_OK) {
+		rc = cli_api_error(ctx, db, st);
+		goto out_close;
+	}
+	if (json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "db", ctx->db_dir);
+		cJSON_AddNumberToObject(j, "schema_version", s.schema_version);
+		cJSON_AddStringToObject(j, "embedder", s.embedder);
+		cJSON_AddStringToObject(j, "embedder_model", s.embedder_model);
+		cJSON_AddNumberToObject(j, "dim", s.dim);
+		cJSON_AddNumberToObject(j, "chunk_tokens", s.chunk_tokens);
+		cJSON_AddNumberToObject(j, "chunk_overlap", s.chunk_overlap);
+		cJSON_AddNumberToObject(j, "documents", (double)s.documents);
+		cJSON_AddNumberToObject(j, "chunks", (double)s.chunks);
+		cJSON_AddNumberToObject(j, "vectors_live", (double)s.vectors_live);
+		cJSON_AddNumberToObject(j, "vectors_dead", (double)s.vectors_dead);
+		cJSON_AddNumberToObject(j, "blocks", (double)s.blocks);
+		cJSON_AddNumberToObject(j, "text_bytes", (double)s.text_bytes);
+		cJSON_AddNumberToObject(j, "file_bytes", (double)s.file_bytes);
+		cJSON_AddNumberToObject(j, "map_bytes", (double)s.map_bytes);
+		cJSON_AddStringToObject(j, "kernel", s.kernel);
+		rc = cli_json_print(ctx, j, 1);
+	} else {
+		char b1[32], b2[32], b3[32];
+		printf("knowledge base  %s\n", ctx->db_dir);
+		printf("schema          %u\n", (unsigned)s.schema_version);
+		printf("embedder        %s%s%s, dim %u\n", s.embedder, s.embedder_model[0] ? "/" : "",
+		       s.embedder_model, (unsigned)s.dim);
+		printf("chunking        %u tokens, overlap %u\n", (unsigned)s.chunk_tokens,
+		       (unsigned)s.chunk_overlap);
+		printf("documents       %llu\n", (unsigned long long)s.documents);
+		printf("chunks          %llu\n", (unsigned long long)s.chunks);
+		printf("vectors         %llu live, %llu deleted (ragdb compact drops them), "
+		       "%llu blocks\n",
+		       (unsigned long long)s.vectors_live, (unsigned long long)s.vectors_dead,
+		       (unsigned long long)s.blocks);
+		printf("text            %s\n", cli_human_bytes(s.text_bytes, b1, sizeof b1));
+		printf("data file       %s (map %s)\n", cli_human_bytes(s.file_bytes, b2, sizeof b2),
+		       cli_human_bytes(s.map_bytes, b3, sizeof b3));
+		printf("kernel          %s\n", s.kernel);
+		rc = CLI_EXIT_OK;
+	}
+out_close:
+	ragdb_close(db);
+	return rc;
+}

@@ -1,0 +1,215 @@
+/*
+ * tools/cli/help.c — the command table with every command's usage text,
+ * `ragdb help [COMMAND]` and the top-level usage. Kept in one place so the
+ * help texts read consistently; docs/cli.md is the longer reference.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage_init[] =
+	"usage: ragdb init [--db DIR] [--embedder NAME] [--dim N]\n"
+	"                  [--chunk-tokens N] [--overlap N]\n"
+	"\n"
+	"Create a new, empty knowledge base in DIR.\n"
+	"\n"
+	"  --db DIR          knowledge base directory (default $RAGDB_DB, else ./.ragdb)\n"
+	"  --embedder NAME   embedder (default: local, built in, no network)\n"
+	"  --dim N           vector dimension (default: the embedder's)\n"
+	"  --chunk-tokens N  default chunk size in tokens\n"
+	"  --overlap N       default overlap in tokens between chunks (0 = none)\n"
+	"  --json            print the new knowledge base's settings as JSON\n"
+	"  -h, --help        show this help\n";
+
+static const char usage_ingest[] =
+	"usage: ragdb ingest PATH... [options]\n"
+	"\n"
+	"Add files and directories to the knowledge base. Unchanged files are\n"
+	"skipped without re-embedding; changed ones are replaced. Safe to stop\n"
+	"with Ctrl-C: run the same command again to continue.\n"
+	"\n"
+	"  --glob PAT         only files matching PAT (relative path; ** allowed); repeatable\n"
+	"  --exclude PAT      skip files or directories matching PAT; repeatable\n"
+	"  --format F         auto (default), text, markdown, code or jsonl\n"
+	"  --id-field F       JSONL: field holding the record id (default id, then _id)\n"
+	"  --text-field F     JSONL: field holding the text (default text)\n"
+	"  --title-field F    JSONL: field holding the title (default title)\n"
+	"  --chunk-tokens N   chunk size in tokens (default: the knowledge base's)\n"
+	"  --overlap N        overlap in tokens (0 = none; default: the knowledge base's)\n"
+	"  --sync             remove documents under PATHs whose files are gone\n"
+	"  --skip-bad-records JSONL: report malformed lines and keep going\n"
+	"  --threads N        chunking/embedding threads (default: number of cores)\n"
+	"  --json             print the summary as JSON on stdout\n"
+	"  -q, --quiet        no progress line, no summary, no warnings or skips\n"
+	"  --db DIR           knowledge base directory\n"
+	"  -h, --help         show this help\n"
+	"\n"
+	"Exit status: 0 done (some files may have been skipped), 1 an error or a\n"
+	"document that failed, 130 interrupted.\n";
+
+static const char usage_search[] =
+	"usage: ragdb search \"QUERY\" [-k N] [--json]\n"
+	"       ragdb search --batch FILE [-k N] [--no-text]\n"
+	"\n"
+	"Find the chunks most similar to QUERY.\n"
+	"\n"
+	"  -k N            number of results (default 10)\n"
+	"  --json          print {\"query\",\"took_ms\",\"results\":[...]} (see docs/cli.md)\n"
+	"  --batch FILE    JSONL queries, one {\"_id\":...,\"text\":...} per line (\"id\" and\n"
+	"                  \"query\" are accepted too); FILE - reads stdin. Writes one\n"
+	"                  {\"query_id\":...,\"results\":[...]} line per query, in order\n"
+	"  --no-text       with --batch: leave the chunk text out of the results\n"
+	"  --threads N     scan threads (default: number of cores)\n"
+	"  --db DIR        knowledge base directory\n"
+	"  -h, --help      show this help\n";
+
+static const char usage_query[] =
+	"usage: ragdb query \"QUESTION\" [-k N] [--json]\n"
+	"       rag-query \"QUESTION\" [-k N] [--json]\n"
+	"\n"
+	"Answer QUESTION from the knowledge base, with numbered sources.\n"
+	"\n"
+	"  -k N                 chunks to retrieve (default 5)\n"
+	"  --context-tokens N   token budget for the context (default 2000)\n"
+	"  --max-sentences N    extractive answers: sentences to quote (default 3)\n"
+	"  --json               print the answer and sources as JSON (see docs/cli.md)\n"
+	"  --db DIR             knowledge base directory\n"
+	"  -h, --help           show this help\n";
+
+static const char usage_list[] =
+	"usage: ragdb list [--json]\n"
+	"\n"
+	"List the stored documents in id order: id, chunks, size, title.\n"
+	"\n"
+	"  --json      a JSON array of documents (see docs/cli.md)\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_show[] =
+	"usage: ragdb show ID [--json]\n"
+	"\n"
+	"Print one document's metadata, then its text.\n"
+	"\n"
+	"  --json      the document as a JSON object, text included\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_delete[] =
+	"usage: ragdb delete ID...\n"
+	"       ragdb delete --source PATH\n"
+	"\n"
+	"Delete documents by id, or every document whose source is PATH or lies\n"
+	"under the directory PATH. Exit status 1 if any id was not found (the\n"
+	"others are still deleted).\n"
+	"\n"
+	"  --source PATH  delete by source file or directory; repeatable\n"
+	"  --json         print {\"deleted\":[ids],\"not_found\":[ids],\"deleted_by_source\":N}\n"
+	"  --db DIR       knowledge base directory\n"
+	"  -h, --help     show this help\n";
+
+static const char usage_stats[] =
+	"usage: ragdb stats [--json]\n"
+	"\n"
+	"Show the knowledge base's settings and sizes.\n"
+	"\n"
+	"  --json      as a JSON object (see docs/cli.md)\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_check[] =
+	"usage: ragdb check [--json]\n"
+	"\n"
+	"Verify every invariant of the store; print each problem found.\n"
+	"Exit status 0 when all hold, 1 when there are problems.\n"
+	"\n"
+	"  --json      {\"ok\",\"documents\",\"chunks\",\"problems\":[...]}\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_compact[] =
+	"usage: ragdb compact [--json]\n"
+	"\n"
+	"Rewrite the vector blocks without the tombstones left by deletes and\n"
+	"replacements; the pages freed are reused by later writes.\n"
+	"\n"
+	"  --json      {\"freed_bytes\":N}\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_help[] =
+	"usage: ragdb help [COMMAND]\n"
+	"\n"
+	"Show the list of commands, or one command's help.\n";
+
+const cli_command cli_commands[] = {
+	{ "init", "create a knowledge base", usage_init, cli_cmd_init },
+	{ "ingest", "add files, directories and JSONL corpora", usage_ingest, cli_cmd_ingest },
+	{ "search", "find the most similar chunks", usage_search, cli_cmd_search },
+	{ "query", "answer a question with sources", usage_query, cli_cmd_query },
+	{ "list", "list documents", usage_list, cli_cmd_list },
+	{ "show", "show one document", usage_show, cli_cmd_show },
+	{ "delete", "delete documents by id or source", usage_delete, cli_cmd_delete },
+	{ "stats", "show settings and sizes", usage_stats, cli_cmd_stats },
+	{ "check", "verify the store's invariants", usage_check, cli_cmd_check },
+	{ "compact", "drop deleted vectors", usage_compact, cli_cmd_compact },
+	{ "help", "show help", usage_help, cli_cmd_help },
+};
+const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];
+
+const cli_command *cli_find_command(const char *name)
+{
+	for (size_t i = 0; i < cli_n_commands; i++)
+		if (strcmp(cli_commands[i].name, name) == 0)
+			return &cli_commands[i];
+	return NULL;
+}
+
+void cli_print_help(FILE *out, const char *cmd)
+{
+	const cli_command *c = cmd ? cli_find_command(cmd) : NULL;
+
+	if (c) {
+		fputs(c->usage, out);
+		return;
+	}
+	fprintf(out,
+	        "usage: ragdb [--db DIR] COMMAND [options] [args]\n"
+	        "\n"
+	        "ragdb %s — a knowledge base you can search and ask questions of.\n"
+	        "\n"
+	        "commands:\n",
+	        ragdb_version());
+	for (size_t i = 0; i < cli_n_commands; i++)
+		fprintf(out, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+	fprintf(out,
+	        "\n"
+	        "The knowledge base is --db DIR, else $RAGDB_DB, else ./.ragdb.\n"
+	        "Start with: ragdb init && ragdb ingest DOCS/ && ragdb query \"...\"\n"
+	        "`ragdb COMMAND --help` shows a command's options; `ragdb --version` the version.\n");
+}
+
+int cli_cmd_help(cli_ctx *ctx, int argc, char **argv)
+{
+	int c, rc;
+	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+
+	cli_getopt_begin();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (cli_common_option(ctx, c, optarg, &rc)) {
+			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		return cli_getopt_error(ctx, c, argv);
+	}
+	if (optind < argc) {
+		if (!cli_find_command(argv[optind])) {
+			fprintf(stderr, "ragdb help: unknown command '%s'\nsee ragdb help\n", argv[optind]);
+			return CLI_EXIT_USAGE;
+		}
+		cli_print_help(stdout, argv[optind]);
+		return CLI_EXIT_OK;
+	}
+	cli_print_help(stdout, NULL);
+	return CLI_EXIT_OK;
+}
