@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""benchmarks/eval_beir.py — retrieval quality of ragdb on a BEIR-layout set.
+
+    python3 benchmarks/eval_beir.py ../shared/data/manpages [--ragdb build/release/ragdb]
+                                    [--db DIR] [--k 100] [--json]
+
+Creates a knowledge base (a temporary one unless --db), ingests corpus.jsonl
+with `ragdb ingest --format jsonl --id-field _id --text-field text
+--title-field title`, runs every query of queries.jsonl through
+`ragdb search --batch`, folds chunk hits into document hits (a document ranks
+where its best chunk ranks) and prints nDCG@10, Recall@10, Recall@100 and
+MRR@10 against qrels.tsv (or qrels/test.tsv). nDCG uses the qrel score as a
+linear gain and a log2 discount, as trec_eval and BEIR do. The qrels are read
+only here, for the metrics.
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def load_qrels(root):
+    for rel in ("qrels.tsv", os.path.join("qrels", "test.tsv")):
+        path = os.path.join(root, rel)
+        if os.path.exists(path):
+            break
+    else:
+        sys.exit(f"eval_beir: no qrels.tsv or qrels/test.tsv in {root}")
+    qrels = {}
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            parts = line.rstrip("\n").split("\t")
+            if i == 0 and not parts[-1].lstrip("-").isdigit():
+                continue  # header
+            if len(parts) == 4:  # TREC style: qid 0 docid score
+                parts = [parts[0], parts[2], parts[3]]
+            qid, did, score = parts[0], parts[1], int(parts[2])
+            if score > 0:
+                qrels.setdefault(qid, {})[did] = score
+    return qrels
+
+
+def ndcg_at(ranked, rels, k):
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rels.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at(ranked, rels, k):
+    return len(set(ranked[:k]) & set(rels)) / len(rels) if rels else 0.0
+
+
+def mrr_at(ranked, rels, k):
+    for i, d in enumerate(ranked[:k]):
+        if d in rels:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("--ragdb", default=os.environ.get("RAGDB_BIN", "build/release/ragdb"))
+    ap.add_argument("--db")
+    ap.add_argument("--k", type=int, default=100, help="chunks retrieved per query")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--init-args", default="", help="extra arguments for ragdb init")
+    ap.add_argument("--ingest-args", default="", help="extra arguments for ragdb ingest")
+    a = ap.parse_args()
+
+    qrels = load_qrels(a.dir)
+    tmp = None
+    db = a.db
+    if not db:
+        tmp = tempfile.mkdtemp(prefix="ragdb-eval-")
+        db = os.path.join(tmp, "kb")
+    try:
+        if not os.path.exists(os.path.join(db, "data.mdb")):
+            subprocess.run([a.ragdb, "init", "--db", db] + a.init_args.split(), check=True,
+                           stdout=subprocess.DEVNULL)
+        t0 = time.time()
+        subprocess.run([a.ragdb, "ingest", "--db", db, "--quiet", "--format", "jsonl",
+                        "--id-field", "_id", "--text-field", "text", "--title-field", "title",
+                        os.path.join(a.dir, "corpus.jsonl")] + a.ingest_args.split(),
+                       check=True, stdout=subprocess.DEVNULL)
+        ingest_s = time.time() - t0
+        t0 = time.time()
+        out = subprocess.run([a.ragdb, "search", "--db", db, "--batch",
+                              os.path.join(a.dir, "queries.jsonl"), "-k", str(a.k), "--no-text"],
+                             check=True, stdout=subprocess.PIPE, text=True).stdout
+        search_s = time.time() - t0
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    runs = {}
+    for line in out.splitlines():
+        r = json.loads(line)
+        seen, ranked = set(), []
+        for hit in r["results"]:
+            if hit["id"] not in seen:
+                seen.add(hit["id"])
+                ranked.append(hit["id"])
+        runs[r["query_id"]] = ranked
+
+    m = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    judged = [q for q in qrels if q in runs]
+    for q in judged:
+        ranked, rels = runs[q], qrels[q]
+        m["ndcg@10"] += ndcg_at(ranked, rels, 10)
+        m["recall@10"] += recall_at(ranked, rels, 10)
+        m["recall@100"] += recall_at(ranked, rels, 100)
+        m["mrr@10"] += mrr_at(ranked, rels, 10)
+    n = max(len(judged), 1)
+    m = {k: v / n for k, v in m.items()}
+    result = {"set": os.path.basename(os.path.normpath(a.dir)), "mode": "vector",
+              "queries": len(judged), "ingest_s": round(ingest_s, 2),
+              "search_s": round(search_s, 2), **{k: round(v, 4) for k, v in m.items()}}
+    if a.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['set']}: {len(judged)} queries, ingest {ingest_s:.1f} s, "
+              f"search {search_s:.1f} s")
+        print("  mode     nDCG@10  Recall@10  Recall@100  MRR@10")
+        print(f"  vector   {m['ndcg@10']:.4f}   {m['recall@10']:.4f}     "
+              f"{m['recall@100']:.4f}      {m['mrr@10']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
