@@ -4,22 +4,31 @@
  *
  * Design ("hash-v1"). A text is read as words (rdb_words: NFKC, case-folded)
  * and turned into weighted features:
- *   - the word itself                         weight W_UNI (stopwords W_STOP)
- *   - its light stem (s/es/ies/ing/ed/e off)  weight W_STEM, so "rotate",
- *     "rotates", "rotated" and "rotating" share a feature
- *   - the bigram of consecutive content words weight W_BI (stopwords between
- *     them are skipped: "rotate the keys" gives rotate_keys)
- *   - character 3..5-grams of "<word>", counted in code points, whose weights
- *     add up to W_NGRAM per word (robustness to inflection and compounds:
- *     "keyring" vs "key ring")
- * Stopwords give only their low-weight unigram. Within a text each distinct
- * feature counts once with sublinear term frequency, mean weight x
- * (1 + ln tf), so a word repeated 50 times does not swamp the rest. Each
- * feature is signed-hashed (XXH3, one seed per kind) into dim buckets:
- * bucket = multiply-shift of the high 32 bits, sign = the lowest bit, which
- * keeps collisions unbiased. The row is then L2-normalised; an empty text
+ *   - the word's light stem (s/es/ies/ing/ed and a final e off), weight
+ *     W_WORD, so "rotate", "rotates", "rotated" and "rotating" meet;
+ *     stopwords ("the", "of"...) count as themselves with weight W_STOP and
+ *     give nothing else, or they dominate every vector;
+ *   - character 3..5-grams of "<word>", counted in code points (so CJK runs
+ *     give character n-grams too), whose weights add up to W_NGRAM per word:
+ *     robustness to inflections the stemmer misses, compounds and typos.
+ * Within a text each distinct feature counts once with sublinear term
+ * frequency, mean weight x (1 + ln tf), so a word repeated 50 times does not
+ * swamp the rest (binary tf measured far worse, sqrt slightly worse). Each
+ * feature is signed-hashed (XXH3, one seed per kind) into two of the dim
+ * buckets with weight 1/sqrt(2) each: bucket = multiply-shift of the high 32
+ * bits, sign = the lowest bit (signs keep collisions unbiased; two buckets
+ * halve the damage of each collision). The row is then L2-normalised; an empty text
  * (or one with no word) gives the zero vector. QUERY and DOCUMENT are
  * embedded the same way (symmetric).
+ *
+ * Measured on the Debian man-page set (2,126 pages cut to title + 2,000
+ * bytes, 1,911 one-line queries, brute-force cosine), nDCG@10 at dim 384:
+ * this design 0.504..0.520 over four hash seeds (one bucket per feature:
+ * 0.474..0.505, three: 0.512..0.527); with the raw word as a feature too
+ * (1.0, stem 0.5) 0.462; plus word bigrams (0.5) 0.440 — at 384 dimensions
+ * every extra feature is more collision noise than signal. n-grams at 0,
+ * 0.25 or 0.5 score the same there (0.502..0.507). At dim 768: 0.567.
+ * (BM25 over the full pages: 0.560.)
  *
  * Any change to the features, weights, hashing or seeds changes the vectors:
  * bump RDB_LOCAL_MODEL so knowledge bases built before refuse to mix.
@@ -38,6 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* Inlined: the hashes are of a few bytes each, where a call costs as much
+ * as the hash. */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "engine/providers/stopwords.h"
@@ -48,19 +60,15 @@
 #define LOCAL_BATCH_MAX 256
 
 /* Feature weights; see the design note. */
-#define W_UNI 1.0f
+#define W_WORD 1.0f
 #define W_STOP 0.15f
-#define W_STEM 0.5f
-#define W_BI 0.5f
 #define W_NGRAM 0.5f
 #define NGRAM_MIN 3
 #define NGRAM_MAX 5
 #define NGRAM_MAX_CP 48 /* n-grams come from at most this many code points of a word */
 
 /* One seed per feature kind so equal bytes of different kinds differ. */
-#define SEED_UNI 0x9E3779B97F4A7C15ull
-#define SEED_STEM 0xC2B2AE3D27D4EB4Full
-#define SEED_BI 0x165667B19E3779F9ull
+#define SEED_WORD 0x9E3779B97F4A7C15ull
 #define SEED_NGRAM 0x27D4EB2F165667C5ull
 
 #define FMAP_MIN_SLOTS 256u
@@ -82,10 +90,20 @@ typedef struct fmap {
 	uint32_t dim;
 } fmap;
 
+static inline void bucket_add1(float *out, uint32_t dim, uint64_t h, float v)
+{
+	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)(h >> 32) * dim) >> 32);
+	out[b] += (h & 1) ? -v : v;
+}
+
+/* Each feature goes into two buckets (the second from a remix of its hash),
+ * each with weight v/sqrt(2): a collision then blurs half a feature, not a
+ * whole one. */
 static inline void bucket_add(float *out, uint32_t dim, uint64_t key, float v)
 {
-	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)(key >> 32) * dim) >> 32);
-	out[b] += (key & 1) ? -v : v;
+	uint64_t k2 = (key ^ (key >> 29)) * 0xBF58476D1CE4E5B9ull;
+	bucket_add1(out, dim, key, v * 0.70710678f);
+	bucket_add1(out, dim, k2 ^ (k2 >> 32), v * 0.70710678f);
 }
 
 /* Double the table; false when it is at its cap or memory runs out. */
@@ -111,43 +129,36 @@ static bool fmap_grow(fmap *m)
 	return true;
 }
 
-static inline void fmap_add(fmap *m, uint64_t key, float w)
+/* Count one occurrence of feature @p key; true when it is new in the text. */
+static inline bool fmap_add(fmap *m, uint64_t key, float w)
 {
 	key |= (uint64_t)(key == 0); /* 0 marks an empty slot */
 	size_t mask = m->cap - 1;
 	size_t j = (size_t)key & mask;
-	for (;;) {
-		feat *f = &m->slot[j];
-		if (f->key == key) {
-			f->w += w;
-			f->n++;
-			return;
+	while (m->slot[j].key) {
+		if (m->slot[j].key == key) {
+			m->slot[j].w += w;
+			m->slot[j].n++;
+			return false;
 		}
-		if (!f->key)
-			break;
 		j = (j + 1) & mask;
 	}
-	if ((m->used + 1) * 2 > m->cap && !fmap_grow(m)) {
-		/* Benign: past the cap the feature goes in undamped. */
-		if ((m->used + 1) * 4 > m->cap * 3) {
+	if ((m->used + 1) * 2 > m->cap) {
+		if (fmap_grow(m)) {
+			mask = m->cap - 1;
+			for (j = (size_t)key & mask; m->slot[j].key; j = (j + 1) & mask)
+				;
+		} else if ((m->used + 1) * 4 > m->cap * 3) {
+			/* Benign: past the cap the feature goes in undamped. */
 			bucket_add(m->out, m->dim, key, w);
-			return;
+			return true;
 		}
-	} else if (m->slot[j].key) {
-		/* The table was rehashed: find the free slot again. */
-		mask = m->cap - 1;
-		for (j = (size_t)key & mask; m->slot[j].key; j = (j + 1) & mask)
-			;
-	}
-	if (m->slot[j].key) {
-		mask = m->cap - 1;
-		for (j = (size_t)key & mask; m->slot[j].key; j = (j + 1) & mask)
-			;
 	}
 	m->slot[j].key = key;
 	m->slot[j].w = w;
 	m->slot[j].n = 1;
 	m->used++;
+	return true;
 }
 
 /* Size the table for a text of @p len bytes (about one distinct feature
@@ -155,7 +166,7 @@ static inline void fmap_add(fmap *m, uint64_t key, float w)
 static bool fmap_reset(fmap *m, size_t len)
 {
 	size_t want = FMAP_MIN_SLOTS;
-	while (want < len * 2 && want < FMAP_MAX_SLOTS)
+	while (want < len / 4 && want < FMAP_MAX_SLOTS)
 		want *= 2;
 	if (want > m->alloc) {
 		feat *ns = calloc(want, sizeof *ns);
@@ -203,29 +214,20 @@ static size_t light_stem(const char *w, size_t len, char *st)
 
 /* Character n-grams of "<word>", NGRAM_MIN..NGRAM_MAX code points, with a
  * total weight of W_NGRAM for the word. */
-static void add_ngrams(fmap *m, const char *w, size_t len)
+static void add_ngrams(float *out, uint32_t dim, const char *w, size_t len)
 {
 	char buf[sizeof ((rdb_words *)0)->buf + 2];
 	uint16_t cp[NGRAM_MAX_CP + 3]; /* code point starts in buf, then the end */
-	size_t ncp = 0;
 	buf[0] = '<';
 	memcpy(buf + 1, w, len);
 	buf[len + 1] = '>';
-	size_t blen = len + 2;
-	for (size_t i = 0; i < blen && ncp < NGRAM_MAX_CP + 2; i++)
-		if (((unsigned char)buf[i] & 0xC0) != 0x80)
-			cp[ncp++] = (uint16_t)i;
-	if (ncp == NGRAM_MAX_CP + 2 && cp[ncp - 1] != blen - 1)
-		ncp--; /* truncated word: no end marker */
-	cp[ncp] = (uint16_t)(cp[ncp - 1] + 1);
-	/* cp[ncp] is the end of the last code point only when it is '>' (one
-	 * byte) or the cut above dropped it; recompute exactly. */
-	{
-		size_t e = cp[ncp - 1] + 1;
-		while (e < blen && ((unsigned char)buf[e] & 0xC0) == 0x80)
-			e++;
-		cp[ncp] = (uint16_t)e;
+	size_t blen = len + 2, ncp = 0, i = 0;
+	while (i < blen && ncp < NGRAM_MAX_CP + 2) {
+		cp[ncp++] = (uint16_t)i;
+		for (i++; i < blen && ((unsigned char)buf[i] & 0xC0) == 0x80; i++)
+			;
 	}
+	cp[ncp] = (uint16_t)i;
 	size_t count = 0;
 	for (size_t n = NGRAM_MIN; n <= NGRAM_MAX; n++)
 		if (ncp >= n)
@@ -234,8 +236,8 @@ static void add_ngrams(fmap *m, const char *w, size_t len)
 		return;
 	float wt = W_NGRAM / (float)count;
 	for (size_t n = NGRAM_MIN; n <= NGRAM_MAX; n++)
-		for (size_t i = 0; i + n <= ncp; i++)
-			fmap_add(m, XXH3_64bits_withSeed(buf + cp[i], cp[i + n] - cp[i], SEED_NGRAM), wt);
+		for (size_t k = 0; k + n <= ncp; k++)
+			bucket_add(out, dim, XXH3_64bits_withSeed(buf + cp[k], cp[k + n] - cp[k], SEED_NGRAM), wt);
 }
 
 static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_t dim)
@@ -246,30 +248,22 @@ static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_
 
 	rdb_words wd;
 	rdb_words_init(&wd, text, len);
-	uint64_t prev = 0; /* unigram hash of the previous content word, 0 = none */
 	char st[sizeof wd.buf];
 	while (rdb_words_next(&wd)) {
-		uint64_t hu = XXH3_64bits_withSeed(wd.buf, wd.len, SEED_UNI);
 		if (rdb_stopword(wd.buf, wd.len)) {
-			fmap_add(m, hu, W_STOP);
+			fmap_add(m, XXH3_64bits_withSeed(wd.buf, wd.len, SEED_WORD), W_STOP);
 			continue;
 		}
-		fmap_add(m, hu, W_UNI);
 		size_t sl = light_stem(wd.buf, wd.len, st);
-		fmap_add(m, XXH3_64bits_withSeed(st, sl, SEED_STEM), W_STEM);
-		if (prev) {
-			uint64_t pair[2] = {prev, hu};
-			fmap_add(m, XXH3_64bits_withSeed(pair, sizeof pair, SEED_BI), W_BI);
-		}
-		prev = hu;
-		add_ngrams(m, wd.buf, wd.len);
+		if (fmap_add(m, XXH3_64bits_withSeed(st, sl, SEED_WORD), W_WORD))
+			add_ngrams(out, dim, wd.buf, wd.len);
 	}
 
 	for (size_t i = 0; i < m->cap; i++) {
 		const feat *f = &m->slot[i];
 		if (!f->key)
 			continue;
-		float tf = 1.0f + logf((float)f->n);
+		float tf = f->n == 1 ? 1.0f : 1.0f + logf((float)f->n);
 		bucket_add(out, dim, f->key, f->w / (float)f->n * tf);
 	}
 	double ss = 0;
