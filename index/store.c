@@ -357,9 +357,11 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 		goto out_close_env;
 	}
 
+	/* Only creating needs a write txn; opening an existing knowledge base
+	 * with a read txn does not wait for another process's writer. */
 	MDB_txn *txn;
 	for (int tries = 0;; tries++) {
-		rc = mdb_txn_begin(s->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
+		rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
 		if (rc == MDB_MAP_RESIZED && tries < 8) {
 			mdb_env_set_mapsize(s->env, 0);
 			continue;
@@ -371,7 +373,7 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 		goto out_close_env;
 	}
 	MDB_dbi meta_dbi;
-	rc = mdb_dbi_open(txn, "meta", rdonly ? 0 : MDB_CREATE, &meta_dbi);
+	rc = mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0, &meta_dbi);
 	if (rc == MDB_NOTFOUND) {
 		st = rdb_err_set(err, RAGDB_ENOTFOUND, "%s holds an LMDB environment but no knowledge "
 		                 "base; create one with `ragdb init --db DIR` in an empty directory", dir);
@@ -400,7 +402,7 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 		                 dir, dir);
 		goto out_abort;
 	}
-	if ((rc = open_dbis(s, txn, rdonly ? 0 : MDB_CREATE))) {
+	if ((rc = open_dbis(s, txn, create ? MDB_CREATE : 0))) {
 		st = rc == MDB_NOTFOUND
 		     ? rdb_corrupt(s, err, "a named database is missing")
 		     : rdb_mdb_fail(s, rc, err, "opening the named databases");
