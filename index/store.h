@@ -81,7 +81,9 @@ void rdb_txn_abort(rdb_txn *t);              /* accepts NULL */
 rdb_store *rdb_txn_store(rdb_txn *t);
 
 /* A stored document. In rdb_doc_get*(), strings point into the map (or into
- * txn-owned scratch) and are valid until the txn ends; strings are NUL-ended. */
+ * txn-owned scratch) and are valid until the txn ends; strings are NUL-ended.
+ * In a write txn, pointers into the map (here, in rdb_chunk and
+ * rdb_block_view) are valid only until the next write in that txn. */
 typedef struct rdb_doc {
 	uint64_t num;          /* internal doc number (assigned by rdb_doc_put) */
 	const char *id;
@@ -123,18 +125,24 @@ typedef struct rdb_buf {
 	size_t len, cap;
 } rdb_buf;
 void rdb_buf_free(rdb_buf *b);
+/* Grow @p b so it holds at least @p need bytes (len unchanged). RAGDB_ENOMEM
+ * if allocation fails, RAGDB_EINVAL past 192 MiB (no record is that big). */
+ragdb_status rdb_buf_reserve(rdb_buf *b, size_t need, rdb_err *err);
 
 ragdb_status rdb_doc_get(rdb_txn *t, uint64_t num, rdb_doc *out, rdb_err *err);
 ragdb_status rdb_doc_get_by_id(rdb_txn *t, const char *id, rdb_doc *out, rdb_err *err);
 
 /* Write a document with its chunks and their vectors (n_chunks x dim floats,
- * already L2-normalised) in transaction @p t. If a document with the same id
- * exists it is deleted first (replace). doc->num, first_chunk and n_chunks
- * are assigned; other fields are taken from @p doc. */
+ * already L2-normalised: norm 1 within 0.1%, or all zero; else EINVAL) in
+ * transaction @p t. If a document with the same id exists it is deleted
+ * first (replace). doc->num, first_chunk and n_chunks are assigned; other
+ * fields are taken from @p doc. Limits: id 1..511 bytes, source <= 502 bytes,
+ * chunk text <= 64 MiB (EINVAL). On any failure the txn must be aborted. */
 ragdb_status rdb_doc_put(rdb_txn *t, rdb_doc *doc, const rdb_chunk_in *chunks, size_t n_chunks,
                          const float *vectors, rdb_err *err);
 
-/* Delete a document with its chunks; its vector slots become tombstones. */
+/* Delete a document with its chunks; its vector slots become tombstones.
+ * ENOTFOUND if there is no such document; on other failures abort the txn. */
 ragdb_status rdb_doc_delete(rdb_txn *t, uint64_t num, rdb_err *err);
 
 /* Visit documents in id order (cb returns non-zero to stop). */

@@ -98,11 +98,6 @@ static inline uint64_t rdb_ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8)
 static inline void rdb_st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void rdb_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
-/* --- buffers --- */
-/* Make room for @p need bytes in total (len is not changed). ENOMEM if the
- * allocation fails; EINVAL past RDB_MAX_TEXT * 2 (nothing legitimate is that big). */
-ragdb_status rdb_buf_reserve(rdb_buf *b, size_t need, rdb_err *err);
-
 /* --- meta and counters (store.c) --- */
 ragdb_status rdb_counters_read(rdb_txn *t, rdb_counters *c, rdb_err *err);
 
