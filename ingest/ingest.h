@@ -58,9 +58,33 @@ ragdb_format rdb_format_from_path(const char *path);
  * NUL-ended. RAGDB_EIO/EPERM/ENOTFOUND with the path and strerror. */
 ragdb_status rdb_read_file(const char *path, char **out, size_t *len, rdb_err *err);
 
-/* Title of a Markdown document: its first ATX '# ' heading (or a setext
- * heading), trimmed; NULL if none. malloc'd. */
+/* Title of a Markdown document, trimmed: its first level-1 heading (ATX
+ * "# x" or setext "x\n==="), else its first heading of any level; YAML front
+ * matter and fenced code are skipped. NULL if none (or out of memory).
+ * malloc'd. */
 char *rdb_markdown_title(const char *text, size_t len);
+
+/* Markdown line helpers (reader.c), shared by the title finder and the
+ * chunker so both agree on what a heading or a fence is. A line is given
+ * without its '\n' (a trailing '\r' is tolerated). Up to 3 spaces of
+ * indentation are allowed, as in CommonMark. */
+
+/* ATX heading ("## Text ##"): its level 1..6 and its text, trimmed and
+ * without the closing #s; 0 if the line is not one. */
+int rdb_md_atx(const char *line, size_t n, const char **txt, size_t *tlen);
+/* Fence opener ("```lang", "~~~"): the fence character, *flen its run
+ * length (>= 3); 0 if the line is not one. */
+int rdb_md_fence_open(const char *line, size_t n, size_t *flen);
+/* Whether the line closes a fence opened by @p ch repeated @p flen times. */
+int rdb_md_fence_close(const char *line, size_t n, int ch, size_t flen);
+/* Setext underline: 1 for "===", 2 for "---" (at least 3 marks, nothing
+ * else but trailing spaces); 0 otherwise. */
+int rdb_md_setext(const char *line, size_t n);
+/* Whether the line is a table row (starts with '|'). */
+int rdb_md_table_row(const char *line, size_t n);
+/* Bytes of YAML front matter at the start of @p text ("---" line ... "---"
+ * or "..." line, through the closing line's '\n'); 0 if none. */
+size_t rdb_md_front_matter(const char *text, size_t len);
 
 /* jsonl.c --------------------------------------------------------------- */
 
@@ -85,7 +109,12 @@ typedef struct rdb_jsonl_fields {
  * @p on_record (non-zero return stops: RAGDB_EINTR). A bad line (not JSON,
  * not an object, missing id or text field, text not a string, an id seen
  * before in this file) is RAGDB_EBADINPUT with "line N: what was wrong"; with
- * @p skip_bad it goes to @p on_bad instead and parsing continues. */
+ * @p skip_bad it goes to @p on_bad instead (msg without the "line N: "
+ * prefix) and parsing continues. CRLF, a UTF-8 BOM and a file holding
+ * pretty-printed objects (spanning lines) are accepted too. meta_json holds
+ * every top-level field but the id, text and title fields (compact JSON).
+ * Pointers in the record are valid during the callback only. One record is
+ * parsed at a time; a line or array element over 256 MiB is refused. */
 ragdb_status rdb_jsonl_each(const char *data, size_t len, const rdb_jsonl_fields *f, int skip_bad,
                             int (*on_record)(void *ctx, const rdb_record *r),
                             void (*on_bad)(void *ctx, size_t line, const char *msg), void *ctx,
