@@ -3,6 +3,7 @@
  * snapshots. Raw LMDB is used only to plant corruption and foreign schemas. */
 #include <lmdb.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -805,6 +806,77 @@ START_TEST(test_snapshot_and_abort)
 }
 END_TEST
 
+typedef struct scan_arg {
+	rdb_txn *t;
+	uint64_t total;
+	int ok;
+} scan_arg;
+
+static void *scan_thread(void *p)
+{
+	scan_arg *a = p;
+	rdb_err err;
+	rdb_buf b = { 0 };
+	a->ok = 1;
+	for (int round = 0; round < 20 && a->ok; round++) {
+		rdb_block_view *bv;
+		size_t nb;
+		if (rdb_blocks_get(a->t, &bv, &nb, &err)) {
+			a->ok = 0;
+			break;
+		}
+		uint64_t live = 0;
+		for (size_t j = 0; j < nb; j++)
+			for (uint32_t i = 0; i < bv[j].count; i++) {
+				if (!bv[j].ids[i])
+					continue;
+				live++;
+				rdb_chunk c;
+				if (i % 7 == 0 && (rdb_chunk_get(a->t, bv[j].ids[i], &c, &b, &err) ||
+				                   c.block != bv[j].block_no || c.slot != i))
+					a->ok = 0;
+			}
+		if (live != a->total)
+			a->ok = 0;
+		free(bv);
+	}
+	rdb_buf_free(&b);
+	return NULL;
+}
+
+/* One read txn shared by four threads (MDB_NOTLS): blocks (overflow pages
+ * read in place, a small tail block copied for alignment) and chunks read
+ * concurrently give the same answers. */
+START_TEST(test_shared_read_txn_threads)
+{
+	char *dir = tu_tmpdir("idx-threads");
+	rdb_err err;
+	rdb_store *s;
+	rdb_txn *t;
+	rdb_meta m = meta_dim(64, 16);
+	OK(rdb_store_open(dir, RDB_STORE_CREATE, &m, &s, &err));
+	OK(rdb_txn_begin(s, 1, &t, &err));
+	OK(put_doc(t, "a", "/a", 35, 1, NULL, &err)); /* 2 full blocks + 3 */
+	OK(rdb_txn_commit(t, &err));
+	OK(rdb_txn_begin(s, 0, &t, &err));
+	scan_arg args[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		args[i] = (scan_arg){ t, 35, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, scan_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(args[i].ok, "thread %d saw wrong data", i);
+	}
+	assert_mapping(t, 1, 35, 1);
+	rdb_txn_abort(t);
+	rdb_store_close(s);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 Suite *index_suite(void);
 Suite *index_suite(void)
 {
@@ -821,6 +893,7 @@ Suite *index_suite(void)
 	tcase_add_test(tc, test_check_detects_corruption);
 	tcase_add_test(tc, test_map_full_grow);
 	tcase_add_test(tc, test_snapshot_and_abort);
+	tcase_add_test(tc, test_shared_read_txn_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
