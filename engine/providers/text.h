@@ -27,7 +27,7 @@ int rdb_looks_binary(const char *data, size_t len);
 /* A word: a maximal run of letters, digits, marks (and '_'), normalised
  * (NFKC), case-folded, written into the iterator's buffer. */
 typedef struct rdb_words {
-	const char *p, *end;
+	const char *p, *end; /* the whole text (p does not move; the scan resumes at stop) */
 	char buf[256];      /* the current word, NUL-ended; longer words truncated */
 	size_t len;
 	size_t start, stop; /* the word's byte range in the input */
