@@ -57,7 +57,9 @@ static inline void rdb_embedder_close(rdb_embedder *e)
 }
 
 /* The built-in local embedder (engine/providers/local.c). */
-#define RDB_LOCAL_DEFAULT_DIM 384
+/* 768, not 384: on the manpages set nDCG@10 is 0.578 at 768 against 0.520
+ * at 384 (hash collisions), for twice the vector bytes. */
+#define RDB_LOCAL_DEFAULT_DIM 768
 #define RDB_LOCAL_MODEL "hash-v1"
 ragdb_status rdb_local_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *err);
 
