@@ -4,7 +4,8 @@
  * Compiled with -mavx2 -mfma (see CMakeLists.txt); only called after
  * dispatch.c has checked the CPU and the OS. Same shape as dot_avx512.c:
  * four rows at a time, two accumulators per row, unaligned loads, and a
- * masked load for the tail (dim % 8) so any dim works without a scalar loop.
+ * masked load for the tail (dim % 8) so any dim works without a scalar loop,
+ * and the same prefetch a few rows ahead (dot_prefetch.h).
  *
  * Invariant: a row's score does not depend on which rows it is computed
  * with (a short group repeats its last row), so splitting a scan across
@@ -12,6 +13,7 @@
  */
 #include <immintrin.h>
 
+#include "engine/kernels/dot_prefetch.h"
 #include "engine/kernels/kernels.h"
 
 static inline float hsum256(__m256 v)
@@ -32,6 +34,7 @@ void rdb_dot_avx2(const float *q, const float *vecs, size_t n, size_t dim, float
 	/* Lane l is loaded when its mask element has the sign bit set. */
 	const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rest),
 	                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	const size_t ahead = rdb_prefetch_rows(dim) * dim;
 
 	for (size_t i = 0; i < n; i += 4) {
 		const size_t live = n - i < 4 ? n - i : 4;
@@ -51,6 +54,7 @@ void rdb_dot_avx2(const float *q, const float *vecs, size_t n, size_t dim, float
 			for (size_t r = 0; r < 4; r++) {
 				a0[r] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(p[r] + j), a0[r]);
 				a1[r] = _mm256_fmadd_ps(qb, _mm256_loadu_ps(p[r] + j + 8), a1[r]);
+				_mm_prefetch((const char *)(p[r] + ahead + j), _MM_HINT_T0);
 			}
 		}
 		if (has8) {

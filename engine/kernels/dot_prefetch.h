@@ -1,0 +1,26 @@
+/*
+ * engine/kernels/dot_prefetch.h — how far ahead the SIMD dot kernels
+ * prefetch (internal).
+ *
+ * The kernels walk four rows at a time; while on row r at column j they
+ * prefetch the same column of the row rdb_prefetch_rows(dim) rows later.
+ * The hardware prefetcher alone left a single core at ~15 GB/s from DRAM;
+ * prefetching at least ~3 KB ahead gave ~18-19 GB/s (1.5 GB of vectors,
+ * dims 100, 384, 768, Xeon with AVX-512, 2 vCPUs under KVM). Prefetches past
+ * the end of the data are harmless: they never fault.
+ */
+#ifndef RDB_KERNELS_DOT_PREFETCH_H
+#define RDB_KERNELS_DOT_PREFETCH_H
+
+#include <stddef.h>
+
+static inline size_t rdb_prefetch_rows(size_t dim)
+{
+	size_t bytes = dim * sizeof(float);
+	if (bytes == 0 || bytes >= 768)
+		return 4;
+	size_t rows = (3072 + bytes - 1) / bytes;
+	return rows > 64 ? 64 : rows;
+}
+
+#endif
