@@ -81,6 +81,12 @@ ${1:0:3000}" ;;
 	esac
 }
 
+# assert_matches HAYSTACK REGEX [WHAT] — bash extended regex.
+assert_matches() {
+	[[ "$1" =~ $2 ]] || fail "${3:-output} should match /$2/; it is:
+${1:0:3000}"
+}
+
 # assert_not_contains HAYSTACK NEEDLE [WHAT]
 assert_not_contains() {
 	case "$1" in

@@ -62,7 +62,7 @@ rm "$DOCS/release-notes.txt"
 ok ragdb ingest --db "$DB" "$DOCS" --json
 printf '%s' "$OUT" | jcheck 'j["removed"] == 0' "without --sync nothing is removed"
 ok ragdb ingest --db "$DB" "$DOCS" --sync --json
-printf '%s' "$OUT" | jcheck 'j["removed"] == 1 and any(i["action"] == "removed" and i["id"] == "release-notes.txt" for i in j["items"])' "--sync removes the deleted file"
+printf '%s' "$OUT" | jcheck 'j["removed"] == 1 and any(i["action"] == "removed" and i["source"].endswith("/release-notes.txt") for i in j["items"])' "--sync removes the deleted file"
 ok ragdb search --db "$DB" "batch tracking endpoint deprecations release notes" -k 20 --json
 printf '%s' "$OUT" | jcheck 'all(r["id"] != "release-notes.txt" for r in j["results"])' "removed file gone from search"
 expect_rc 1 ragdb show --db "$DB" release-notes.txt

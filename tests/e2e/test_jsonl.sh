@@ -59,14 +59,14 @@ assert_contains "$(list_ids "$DB")" "auto-1"
 run ragdb ingest --db "$DB" "$WORK/bad.jsonl" --format jsonl --id-field _id
 [ "$RC" -ne 0 ] || fail "a malformed JSONL line should fail the ingest"
 assert_contains "$ERR" "bad.jsonl" "malformed line message"
-assert_contains "$ERR" "line 3" "malformed line message"
+assert_matches "$ERR" "line 3|bad\.jsonl:3" "malformed line message"
 IDS=$(list_ids "$DB")
 assert_not_contains "$IDS" "bad-" "records of a failed file"
 check_ok "$DB"
 
 # --skip-bad-records: the good lines are stored, the bad one reported.
 ok ragdb ingest --db "$DB" "$WORK/bad.jsonl" --format jsonl --id-field _id --skip-bad-records --json
-assert_contains "$ERR" "line 3" "skipped line report"
+assert_matches "$ERR" "line 3|bad\.jsonl:3" "skipped line report"
 IDS=$(list_ids "$DB")
 for i in 1 2 4; do assert_contains "$IDS" "bad-$i" "records kept with --skip-bad-records"; done
 assert_not_contains "$IDS" "bad-3" "the bad record"
@@ -79,13 +79,13 @@ check_ok "$DB"
 } >"$WORK/dup.jsonl"
 run ragdb ingest --db "$DB" "$WORK/dup.jsonl" --format jsonl --id-field _id
 assert_contains "$ERR" "dup" "duplicate id report"
-assert_contains "$ERR" "line 2" "duplicate id report"
+assert_matches "$ERR" "line 2|dup\.jsonl:2" "duplicate id report"
 if [ "$RC" -eq 0 ]; then
 	note "duplicate id was skipped (exit 0)"
 fi
 run ragdb ingest --db "$DB" "$WORK/dup.jsonl" --format jsonl --id-field _id --skip-bad-records
 [ "$RC" -eq 0 ] || fail "--skip-bad-records with a duplicate id should succeed: $ERR"
-assert_contains "$ERR" "line 2" "duplicate id report with --skip-bad-records"
+assert_matches "$ERR" "line 2|dup\.jsonl:2" "duplicate id report with --skip-bad-records"
 ok ragdb show --db "$DB" dup-1 --json
 printf '%s' "$OUT" | jcheck '"Penguins" in j["text"]' "the first of duplicate records is kept"
 check_ok "$DB"

@@ -32,7 +32,9 @@ static void print_answer(const cli_ctx *ctx, const ragdb_answer *a)
 			       (unsigned long long)s->start, (unsigned long long)s->end);
 		}
 	}
-	if (a->extractive)
+	/* The built-in answerer says it is extractive in its answer; say it
+	 * here only if the answer does not. */
+	if (a->extractive && !strcasestr(ans, "extractive"))
 		printf("\n(extractive answer: sentences quoted from the sources; no language model "
 		       "was used)\n");
 }
