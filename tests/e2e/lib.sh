@@ -37,7 +37,8 @@ fail() {
 # note MESSAGE — progress on stderr (shown by ctest --output-on-failure).
 note() { echo "-- $TEST_NAME: $*" >&2; }
 
-# ragdb ARGS... — the binary under test.
+# ragdb ARGS... — the binary under test. (A function: to signal the process
+# itself, start "$RAGDB_BIN" directly.)
 ragdb() { "$RAGDB_BIN" "$@"; }
 
 # run CMD... — run CMD with set -e off; sets RC, OUT (stdout), ERR (stderr).
@@ -134,29 +135,34 @@ list_ids() {
 	ragdb list --db "$1" --json | jget '"\n".join(sorted(d["id"] for d in j))'
 }
 
-# gen_files DIR N [SEED] — N small text files with varied, searchable
-# content (deterministic for a given SEED), in subdirectories of 100.
+# gen_files DIR N [SEED] [PARAS] — N text files of about PARAS (default 4)
+# paragraphs each, with varied, searchable content, deterministic for a given
+# SEED, in subdirectories of 100. Each file ends with a unique marker
+# sentence ("... marker token doc00042mark."), so no two are the same.
 gen_files() {
-	python3 - "$1" "$2" "${3:-1}" <<'PY'
+	python3 - "$1" "$2" "${3:-1}" "${4:-4}" <<'PY'
 import os, random, sys
-root, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root, n, seed, paras_per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rnd = random.Random(seed)
 words = ("harbor parcel carrier route customs ledger signing vault webhook retry "
          "backup restore incident pager latency shard replica token rotation depot "
          "freight manifest invoice courier sorting centre scan delivery window "
          "region failover queue partition tracker notifier dashboard metric alert").split()
+# A pool of paragraphs, combined per file: fast, and still varied.
+pool = []
+for p in range(400):
+    sent = []
+    for s in range(rnd.randint(3, 7)):
+        w = [rnd.choice(words) for _ in range(rnd.randint(6, 14))]
+        sent.append(" ".join(w).capitalize() + ".")
+    pool.append(" ".join(sent))
 for i in range(n):
     d = os.path.join(root, "part%03d" % (i // 100))
-    os.makedirs(d, exist_ok=True)
-    paras = []
-    for p in range(rnd.randint(2, 5)):
-        sent = []
-        for s in range(rnd.randint(3, 7)):
-            w = [rnd.choice(words) for _ in range(rnd.randint(6, 14))]
-            sent.append(" ".join(w).capitalize() + ".")
-        paras.append(" ".join(sent))
-    paras.append("Document number %d carries the marker token doc%05dmark." % (i, i))
+    if i % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    body = rnd.sample(pool, paras_per)
+    body.append("Document number %d carries the marker token doc%05dmark." % (i, i))
     with open(os.path.join(d, "file%05d.txt" % i), "w") as f:
-        f.write("\n\n".join(paras) + "\n")
+        f.write("\n\n".join(body) + "\n")
 PY
 }
