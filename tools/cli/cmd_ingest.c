@@ -38,6 +38,7 @@ typedef struct ingest_run {
 	pthread_mutex_t mu;
 	int line_shown;        /* a progress line is on stderr, to clear first */
 	double last_draw;
+	double t0;             /* when the ingest started (cli_now) */
 	cJSON *items;
 	size_t n_items;
 	int items_truncated;
@@ -133,7 +134,8 @@ static void on_progress(void *vctx, const ragdb_ingest_summary *s)
 	if (r->line_shown && now - r->last_draw < 0.1)
 		goto out_unlock;
 	r->last_draw = now;
-	rate = s->seconds > 0 ? (double)s->bytes / s->seconds : 0;
+	/* Our own clock: the library's running totals may not carry time. */
+	rate = now > r->t0 ? (double)s->bytes / (now - r->t0) : 0;
 	if (rate > 0 && s->bytes_total > s->bytes)
 		eta = (double)(s->bytes_total - s->bytes) / rate;
 	if (eta >= 0)
@@ -296,6 +298,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	}
 
 	cli_interrupt_install(db);
+	run.t0 = cli_now();
 	st = ragdb_ingest_paths(db, (const char *const *)(argv + optind), (size_t)(argc - optind), &o,
 	                        &sum);
 	cli_interrupt_remove();
@@ -317,7 +320,9 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 			rc = CLI_EXIT_ERROR;
 			goto out_free_items;
 		}
-	} else if (!run.quiet && st != RAGDB_EINTR) {
+	} else if (!run.quiet && st != RAGDB_EINTR && (st == RAGDB_OK || sum.files_seen > 0)) {
+		/* (A call that failed before looking at any file gets no summary:
+		 * the error message says it all.) */
 		char b[32];
 		fprintf(stderr,
 		        "added %llu, replaced %llu, unchanged %llu, removed %llu, skipped %llu, failed %llu"
