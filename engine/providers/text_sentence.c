@@ -89,9 +89,12 @@ static int dot_is_abbrev(const unsigned char *s, size_t dot)
 		return 0; /* the word is longer than we looked: not an abbreviation */
 	if (n == 1 && s[b] >= 'A' && s[b] <= 'Z')
 		return 1; /* an initial: "J. Smith" */
-	for (size_t k = 0; k < sizeof k_abbrev / sizeof *k_abbrev; k++)
-		if (strlen(k_abbrev[k]) == n && memcmp(k_abbrev[k], s + b, n) == 0)
-			return 1;
+	if (n <= 6) { /* the longest entry */
+		for (size_t k = 0; k < sizeof k_abbrev / sizeof *k_abbrev; k++)
+			if (k_abbrev[k][0] == s[b] && strncmp(k_abbrev[k], (const char *)s + b, n) == 0 &&
+			    k_abbrev[k][n] == 0)
+				return 1;
+	}
 	/* single letters joined by dots: "U.S", "a.m", "Ph.D" is not one of them */
 	int letters_only = n >= 3;
 	for (size_t k = 0; k < n && letters_only; k++)
