@@ -32,13 +32,23 @@ typedef struct rdb_found {
 } rdb_found;
 
 /* Walk @p paths: files are reported as they are; directories are walked in
- * sorted order (deterministic), skipping hidden entries (".x") and ".git",
- * and entries matching an exclude pattern. Patterns use fnmatch on the path
- * relative to the root, where "**" also matches across '/', and a pattern
- * without '/' matches the base name too. Unreadable directories and broken
- * symlinks go to @p on_warn and are skipped. A path that does not exist is
- * RAGDB_ENOTFOUND (checked for every path before anything is reported).
- * The callback returns non-zero to stop the walk (RAGDB_EINTR). */
+ * sorted order (strcmp; deterministic), skipping hidden entries (".x", so
+ * ".git" and ".ragdb") and entries matching an exclude pattern. Excludes
+ * prune directories ("x/" followed by "**" prunes x itself too) and drop
+ * files; include globs filter the files found inside directories. A file
+ * named as a root is reported even if hidden or not matching the include
+ * globs (excludes still apply to its name).
+ * Patterns: "*" and "?" stay within a path segment, "**" spans segments
+ * (and "**" then '/' may match no directory at all, so "docs/" "**" "/x.md"
+ * matches "docs/x.md"), [...] classes, '\' escapes; matched against the
+ * path relative to the root, and a pattern without '/' also against the
+ * base name. Symlinks are followed; a directory is walked once per call
+ * (loops, overlapping roots). Unreadable directories, broken symlinks,
+ * fifos, sockets and devices go to @p on_warn and are skipped. A root that
+ * does not exist is RAGDB_ENOTFOUND "PATH: no such file or directory", an
+ * unreadable root directory RAGDB_EPERM; all roots are checked before
+ * anything is reported. The callback returns non-zero to stop the walk
+ * (RAGDB_EINTR). rdb_found's strings are valid during the callback only. */
 ragdb_status rdb_walk(const char *const *paths, size_t n_paths, const rdb_walk_opts *o,
                       int (*on_file)(void *ctx, const rdb_found *f),
                       void (*on_warn)(void *ctx, const char *path, const char *msg), void *ctx,
@@ -132,14 +142,24 @@ typedef struct rdb_span {
 	char *heading;          /* Markdown heading path "A > B > C", or NULL; malloc'd */
 } rdb_span;
 
-/* Split @p text into chunks of about chunk_tokens tokens, breaking at the
- * best boundary available: a Markdown heading, a blank line (paragraph), a
- * sentence end, a line end, a space; never inside a UTF-8 sequence. Markdown:
- * each chunk carries its heading path, and a fenced code block or a table is
- * not cut when it fits in one chunk. CODE: breaks at blank lines. Overlap
- * repeats the end of the previous chunk, starting at a sentence or word
- * boundary. Chunks hold no leading/trailing whitespace-only ranges; an empty
- * or all-space text gives 0 chunks. *out is malloc'd; free with
+/* Split @p text into chunks of at most chunk_tokens tokens (as
+ * rdb_token_estimate counts; a forced cut may exceed it by one), breaking at
+ * the best boundary available: a Markdown heading, a blank line (paragraph),
+ * a sentence end, a line end, a space; a word longer than a chunk is cut on
+ * a UTF-8 character boundary. A chunk ends at the strongest boundary found
+ * past half the target. Markdown: a heading starts a new chunk once the
+ * current one holds an eighth of the target in body text; each chunk
+ * carries the heading path "A > B > C" of the section where it starts (of
+ * the last heading before its first body text, when it starts with
+ * headings); a fenced code block or a table is not cut when it fits in one
+ * chunk (a bigger one is cut at line ends). CODE: no sentence boundaries.
+ * Overlap (capped at half the chunk): the next chunk starts about @p overlap
+ * tokens before the previous end, at a sentence, line or word start, always
+ * after the previous chunk's start; none across a heading, into a block, or
+ * after a forced cut. Spans are trimmed of whitespace, and together cover
+ * every non-space byte; an empty or all-space text gives 0 chunks (*out
+ * NULL). chunk_tokens 0 is RAGDB_EINVAL. O(n) time; memory O(chunks +
+ * Markdown headings and blocks). *out is malloc'd; free with
  * rdb_spans_free. */
 ragdb_status rdb_chunk_text(const char *text, size_t len, ragdb_format fmt, const rdb_chunk_opts *o,
                             rdb_span **out, size_t *n, rdb_err *err);

@@ -12,7 +12,7 @@
  *  4. Symlinks are followed; a directory (by dev/ino) is walked at most once
  *     per call, which both breaks symlink loops and avoids walking a tree
  *     twice when two roots overlap.
- *  5. Excludes prune directories (a pattern "x/ **" also prunes "x" itself);
+ *  5. Excludes prune directories (a pattern "x/" "**" also prunes x itself);
  *     include globs only filter files.
  *  6. Problems with one entry (unreadable directory, broken symlink, fifo,
  *     socket, device) go to on_warn and the walk goes on.
@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +150,7 @@ int rdb_glob_match(const char *pattern, const char *rel)
 }
 
 /* Whether a directory at @p rel is pruned by an exclude: a pattern matches
- * it, or the pattern is "X/ **" and X matches it. */
+ * it, or the pattern is X + "/" + "**" and X matches it. */
 static int dir_excluded(const rdb_walk_opts *o, const char *rel)
 {
 	for (size_t i = 0; i < o->n_excludes; i++) {
@@ -212,6 +213,11 @@ static void warn(walker *w, const char *path, const char *fmt, ...)
 	w->on_warn(w->ctx, path, msg);
 }
 
+static size_t dir_hash(dev_t dev, ino_t ino)
+{
+	return (size_t)(((uint64_t)ino * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)dev);
+}
+
 /* Insert (dev, ino); 1 if new, 0 if seen before, -1 out of memory. */
 static int seen_add(walker *w, dev_t dev, ino_t ino)
 {
@@ -223,7 +229,7 @@ static int seen_add(walker *w, dev_t dev, ino_t ino)
 		for (size_t i = 0; i < w->cap; i++) {
 			if (!w->seen[i].used)
 				continue;
-			size_t h = ((size_t)w->seen[i].ino * 0x9E3779B97F4A7C15ULL ^ (size_t)w->seen[i].dev) & (ncap - 1);
+			size_t h = dir_hash(w->seen[i].dev, w->seen[i].ino) & (ncap - 1);
 			while (nt[h].used)
 				h = (h + 1) & (ncap - 1);
 			nt[h] = w->seen[i];
@@ -232,7 +238,7 @@ static int seen_add(walker *w, dev_t dev, ino_t ino)
 		w->seen = nt;
 		w->cap = ncap;
 	}
-	size_t h = ((size_t)ino * 0x9E3779B97F4A7C15ULL ^ (size_t)dev) & (w->cap - 1);
+	size_t h = dir_hash(dev, ino) & (w->cap - 1);
 	while (w->seen[h].used) {
 		if (w->seen[h].dev == dev && w->seen[h].ino == ino)
 			return 0;
