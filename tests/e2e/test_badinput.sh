@@ -3,7 +3,8 @@
 # does not exist (clear error, nothing stored, existing documents intact), an
 # empty file (skipped, "empty"), a binary file (skipped with one message),
 # invalid UTF-8 (replaced, a warning naming the file, still searchable), an
-# unreadable file and an unwritable database (when not root), a large file
+# unreadable file and an unwritable knowledge base (as nobody when the test
+# runs as root), a large file
 # (RAGDB_E2E_BIG_MB, default 200 MB) whose last phrase is found, and init on
 # an existing knowledge base.
 source "$(dirname "$0")/lib.sh"
@@ -46,28 +47,48 @@ ok ragdb show --db "$DB" latin1.txt --json
 printf '%s' "$OUT" | jcheck '"\ufffd" in j["text"]' "invalid bytes replaced by U+FFFD"
 check_ok "$DB"
 
-if [ "$(id -u)" -ne 0 ]; then
+# Permission checks need a user that permissions apply to: as root, run
+# ragdb as nobody (setpriv) in a directory nobody owns; else as ourselves.
+AS=()
+PRIV="$WORK"
+if [ "$(id -u)" -eq 0 ]; then
+	if setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
+		AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		chmod 755 "$WORK"
+		PRIV="$WORK/unpriv"
+		mkdir "$PRIV"
+		chown 65534:65534 "$PRIV"
+	else
+		PRIV=""
+		note "running as root without setpriv: skipping the permission checks"
+	fi
+fi
+as_user() { "${AS[@]}" "$RAGDB_BIN" "$@"; }
+if [ -n "$PRIV" ]; then
+	UDB="$PRIV/udb"
+	ok as_user init --db "$UDB"
 	# An unreadable file: reported by name, the others still stored.
 	mkdir -p "$WORK/locked"
 	echo "The heron survey is unreadable to everyone." >"$WORK/locked/secret.txt"
 	echo "The kingfisher survey is readable." >"$WORK/locked/open.txt"
 	chmod 000 "$WORK/locked/secret.txt"
-	run ragdb ingest --db "$DB" "$WORK/locked"
-	[ "$RC" -le 1 ] || fail "unreadable file: unexpected exit $RC"
+	run as_user ingest --db "$UDB" "$WORK/locked" --json
+	[ "$RC" -le 1 ] || fail "unreadable file: unexpected exit $RC: $ERR"
 	assert_contains "$ERR" "secret.txt" "unreadable file message"
-	assert_contains "$(list_ids "$DB")" "open.txt" "readable file next to an unreadable one"
+	printf '%s' "$OUT" | jcheck 'any(i["id"] == "secret.txt" and i["action"] in ("skipped", "failed") and i["reason"] for i in j["items"])' "unreadable file in the summary"
+	assert_contains "$(list_ids "$UDB")" "open.txt" "readable file next to an unreadable one"
+	assert_not_contains "$(list_ids "$UDB")" "secret.txt" "unreadable file"
 	chmod 644 "$WORK/locked/secret.txt"
 
-	# A database directory that is not writable: a clear error, no damage.
-	cp -r "$DB" "$WORK/rodb"
-	chmod -R a-w "$WORK/rodb"
-	run ragdb ingest --db "$WORK/rodb" "$WORK/more"
-	[ "$RC" -eq 1 ] || fail "ingest into a read-only database should exit 1, got $RC: $ERR"
-	[ -n "$ERR" ] || fail "no message for a read-only database"
-	chmod -R u+w "$WORK/rodb"
-	check_ok "$WORK/rodb"
-else
-	note "running as root: skipping the unreadable-file and read-only-database checks"
+	# A knowledge base the user may not write: a clear error, no damage.
+	chmod -R a-w "$UDB"
+	run as_user ingest --db "$UDB" "$WORK/more"
+	[ "$RC" -eq 1 ] || fail "ingest into a read-only knowledge base should exit 1, got $RC: $ERR"
+	assert_contains "$ERR" "ragdb" "read-only knowledge base message"
+	note "read-only knowledge base: $ERR"
+	chmod -R u+w "$UDB"
+	check_ok "$UDB"
+	assert_not_contains "$(list_ids "$UDB")" "marmots.txt" "documents after a refused ingest"
 fi
 
 # init on an existing knowledge base.
