@@ -219,6 +219,38 @@ START_TEST(test_jsonl_many)
 }
 END_TEST
 
+static int ignore_rec(void *ctx, const rdb_record *r)
+{
+	(void)ctx;
+	ck_assert_ptr_nonnull(r->id);
+	ck_assert_ptr_nonnull(r->text);
+	return 0;
+}
+
+/* Garbage made of JSON pieces: never crashes, and with skip_bad always
+ * finishes (OK) or reports a bad array/multi-line object (EBADINPUT). */
+START_TEST(test_jsonl_garbage)
+{
+	static const char *const pieces[] = { "{", "}", "[", "]", "\"id\"", "\"text\"", ":", ",", "\"x\"",
+	                                      "1", "\n", "\r\n", " ", "\\", "\"", "null", "\xEF\xBB\xBF" };
+	unsigned seed = 9;
+	char buf[2048];
+	for (int round = 0; round < 3000; round++) {
+		size_t len = 0;
+		int k = (int)(rand_r(&seed) % 60);
+		for (int i = 0; i < k; i++) {
+			const char *p = pieces[rand_r(&seed) % (sizeof pieces / sizeof *pieces)];
+			size_t pl = strlen(p);
+			memcpy(buf + len, p, pl);
+			len += pl;
+		}
+		rdb_err e;
+		int st = rdb_jsonl_each(buf, len, NULL, (int)(round & 1), ignore_rec, NULL, NULL, &e);
+		ck_assert(st == RAGDB_OK || st == RAGDB_EBADINPUT);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ingest_jsonl");
@@ -233,6 +265,7 @@ int main(void)
 	tcase_add_test(tc, test_jsonl_multiline_object);
 	tcase_add_test(tc, test_jsonl_stop_empty);
 	tcase_add_test(tc, test_jsonl_many);
+	tcase_add_test(tc, test_jsonl_garbage);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

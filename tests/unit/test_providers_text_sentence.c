@@ -115,6 +115,30 @@ START_TEST(test_token_estimate)
 }
 END_TEST
 
+/* Arbitrary bytes: the end is always past the start (or the text end) and
+ * within the text; walking sentence by sentence terminates. */
+START_TEST(test_sentence_random)
+{
+	static const char alphabet[] = "aZ .!?\"')\n\t1\xE2\x80\xA6\xE3\x82\xC3";
+	unsigned seed = 17;
+	char t[500];
+	for (int round = 0; round < 3000; round++) {
+		size_t len = (size_t)(rand_r(&seed) % sizeof t);
+		for (size_t i = 0; i < len; i++)
+			t[i] = alphabet[rand_r(&seed) % (sizeof alphabet - 1)];
+		size_t from = 0, steps = 0;
+		while (from < len) {
+			size_t e = rdb_sentence_end(t, len, from);
+			ck_assert_uint_le(e, len);
+			ck_assert(e > from || e == len);
+			from = e > from ? e : from + 1;
+			ck_assert_uint_le(++steps, len + 1);
+		}
+		(void)rdb_token_estimate(t, len);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("providers_text_sentence");
@@ -122,6 +146,7 @@ int main(void)
 	tcase_add_test(tc, test_sentence_table);
 	tcase_add_test(tc, test_sentence_walk);
 	tcase_add_test(tc, test_token_estimate);
+	tcase_add_test(tc, test_sentence_random);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
