@@ -265,55 +265,60 @@ static double touch(const rdb_vblock *b, size_t n_blocks, size_t dim)
 }
 
 typedef struct single_run {
-	double ms;            /* median ms per query */
+	double *t;            /* ms per query, one per repetition */
+	double ms;            /* their median */
 	rdb_scored *results;  /* single x k, from the last repetition */
 	size_t *n;
 } single_run;
 
-/* Time o->single queries, o->reps times, over fixed blocks (array) or over
- * a fresh read txn per query (store, when s != NULL). */
-static int time_single(const opts *o, rdb_store *s, const rdb_vblock *blocks, size_t n_blocks,
-                       const float *Q, int threads, single_run *r)
+static int single_init(single_run *r, const opts *o)
 {
-	double *t = malloc(o->reps * sizeof *t);
+	r->t = malloc(o->reps * sizeof *r->t);
 	r->results = malloc(o->single * o->k * sizeof *r->results);
 	r->n = malloc(o->single * sizeof *r->n);
-	if (!t || !r->results || !r->n)
-		return -1;
+	return r->t && r->results && r->n ? 0 : -1;
+}
+
+/* One repetition: o->single queries over fixed blocks (array, or the store
+ * blocks of an open txn), or with a fresh read txn and rdb_blocks_get per
+ * query (the store as a search sees it, when s != NULL). */
+static int single_rep(const opts *o, rdb_store *s, const rdb_vblock *blocks, size_t n_blocks,
+                      const float *Q, int threads, single_run *r, size_t rep)
+{
 	rdb_err err;
-	for (size_t rep = 0; rep < o->reps; rep++) {
-		double t0 = now_s();
-		for (size_t i = 0; i < o->single; i++) {
-			rdb_txn *txn = NULL;
-			const rdb_vblock *b = blocks;
-			size_t nb = n_blocks;
-			rdb_vblock *own = NULL;
-			if (s) {
-				if (rdb_txn_begin(s, 0, &txn, &err)) {
-					fprintf(stderr, "bench_search: read txn: %s\n", err.msg);
-					return -1;
-				}
-				if (!(own = store_blocks(txn, &nb)))
-					return -1;
-				b = own;
-			}
-			if (rdb_scan_topk(Q + i * o->dim, o->dim, b, nb, o->k, threads, NULL, NULL,
-			                  r->results + i * o->k, &r->n[i], &err)) {
-				fprintf(stderr, "bench_search: scan: %s\n", err.msg);
+	double t0 = now_s();
+	for (size_t i = 0; i < o->single; i++) {
+		rdb_txn *txn = NULL;
+		const rdb_vblock *b = blocks;
+		size_t nb = n_blocks;
+		rdb_vblock *own = NULL;
+		if (s) {
+			if (rdb_txn_begin(s, 0, &txn, &err)) {
+				fprintf(stderr, "bench_search: read txn: %s\n", err.msg);
 				return -1;
 			}
-			free(own);
-			rdb_txn_abort(txn);
+			if (!(own = store_blocks(txn, &nb))) {
+				rdb_txn_abort(txn);
+				return -1;
+			}
+			b = own;
 		}
-		t[rep] = (now_s() - t0) * 1e3 / (double)o->single;
+		ragdb_status st = rdb_scan_topk(Q + i * o->dim, o->dim, b, nb, o->k, threads, NULL,
+		                                NULL, r->results + i * o->k, &r->n[i], &err);
+		free(own);
+		rdb_txn_abort(txn);
+		if (st) {
+			fprintf(stderr, "bench_search: scan: %s\n", err.msg);
+			return -1;
+		}
 	}
-	r->ms = median(t, o->reps);
-	free(t);
+	r->t[rep] = (now_s() - t0) * 1e3 / (double)o->single;
 	return 0;
 }
 
 static void single_free(single_run *r)
 {
+	free(r->t);
 	free(r->results);
 	free(r->n);
 }
@@ -439,18 +444,28 @@ int main(int argc, char **argv)
 	rdb_scan_topk(Q, o.dim, sb, nsb, o.k < 64 ? o.k : 64, threads, NULL, NULL, warm, &nw, NULL);
 	rdb_scan_topk(Q, o.dim, ab, nsb, o.k < 64 ? o.k : 64, threads, NULL, NULL, warm, &nw, NULL);
 
-	printf("single queries (%zu per repetition, median of %zu):\n", o.single, o.reps);
-	/* The map's own cost, with the blocks of one txn in hand. */
-	if (time_single(&o, NULL, sb, nsb, Q, threads, &sm))
+	printf("single queries (%zu per repetition, median of %zu, paths interleaved):\n",
+	       o.single, o.reps);
+	if (single_init(&st, &o) || single_init(&ar, &o) || single_init(&sm, &o) ||
+	    single_init(&st1, &o) || single_init(&ar1, &o))
 		goto out;
+	/* Paths take turns within each repetition, so load from elsewhere on
+	 * the machine falls on all of them alike. */
+	for (size_t rep = 0; rep < o.reps; rep++) {
+		if (single_rep(&o, s, NULL, 0, Q, threads, &st, rep) ||
+		    single_rep(&o, NULL, ab, nsb, Q, threads, &ar, rep) ||
+		    single_rep(&o, NULL, sb, nsb, Q, threads, &sm, rep) ||
+		    single_rep(&o, s, NULL, 0, Q, 1, &st1, rep) ||
+		    single_rep(&o, NULL, ab, nsb, Q, 1, &ar1, rep))
+			goto out;
+	}
 	rdb_txn_abort(txn);
 	txn = NULL;
 	free(sb);
 	sb = NULL;
-	if (time_single(&o, s, NULL, 0, Q, threads, &st) ||
-	    time_single(&o, NULL, ab, nsb, Q, threads, &ar) ||
-	    time_single(&o, s, NULL, 0, Q, 1, &st1) || time_single(&o, NULL, ab, nsb, Q, 1, &ar1))
-		goto out;
+	single_run *runs[] = {&st, &ar, &sm, &st1, &ar1};
+	for (size_t i = 0; i < sizeof runs / sizeof *runs; i++)
+		runs[i]->ms = median(runs[i]->t, o.reps);
 	char label[64];
 	snprintf(label, sizeof label, "(a) store, %d threads", threads);
 	report(label, st.ms, bytes);

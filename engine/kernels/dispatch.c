@@ -44,7 +44,11 @@ int rdb_kernel_supported(const char *name)
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
 		       (xcr0() & XCR0_AVX) == XCR0_AVX;
 	if (strcmp(name, "avx512") == 0)
-		return __builtin_cpu_supports("avx512f") && (xcr0() & XCR0_AVX512) == XCR0_AVX512;
+		/* The file is compiled with F, BW, DQ and VL, so the compiler may
+		 * use any of them. */
+		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+		       __builtin_cpu_supports("fma") && (xcr0() & XCR0_AVX512) == XCR0_AVX512;
 	return 0;
 }
 

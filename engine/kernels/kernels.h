@@ -60,7 +60,9 @@ typedef struct rdb_vblock {
 	size_t count;
 } rdb_vblock;
 
-/* Optional per-id predicate applied during the scan (filters). */
+/* Optional per-id predicate applied during the scan (filters). It is asked
+ * only about live ids whose score would enter the top-k, and may be called
+ * from several threads at once (keep it read-only on ctx). */
 typedef int (*rdb_keep_fn)(void *ctx, uint64_t id);
 
 /* Exact top-k of one query over the blocks. threads <= 0: number of cores.

@@ -83,15 +83,18 @@ static void grow(size_t want)
 	while (g_pool.workers < want && !g_pool.start_failed) {
 		pthread_attr_t attr;
 		pthread_t th;
-		/* Workers must not take signals meant for the process (Ctrl-C
-		 * handling lives in the main thread). */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
+		/* Workers must not take the process's asynchronous signals (Ctrl-C
+		 * handling lives in the main thread); faults stay deliverable so a
+		 * crash in a worker is reported as usual. */
+		sigset_t block, old;
+		sigfillset(&block);
+		static const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+		for (size_t i = 0; i < sizeof sync_sigs / sizeof *sync_sigs; i++)
+			sigdelset(&block, sync_sigs[i]);
+		pthread_sigmask(SIG_SETMASK, &block, &old);
 		int rc = pthread_attr_init(&attr);
 		if (rc == 0) {
 			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-			pthread_attr_setstacksize(&attr, 256 * 1024);
 			rc = pthread_create(&th, &attr, worker, NULL);
 			pthread_attr_destroy(&attr);
 		}
