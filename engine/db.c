@@ -98,6 +98,25 @@ char *rdb_strdup(const char *s)
 	return strdup(s ? s : "");
 }
 
+/* mkdir -p: the knowledge base directory may be nested in new directories. */
+static int make_dirs(const char *dir)
+{
+	char buf[4096];
+	if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return (mkdir(buf, 0777) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
 static ragdb *handle_new(void)
 {
 	ragdb *db = calloc(1, sizeof *db);
@@ -168,7 +187,7 @@ ragdb_status ragdb_create(const char *dir, const ragdb_create_options *opts, rag
 	}
 	m.created = (int64_t)time(NULL);
 
-	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+	if (make_dirs(dir) != 0) {
 		rdb_embedder_close(emb);
 		return rdb_failf(db, errno == EACCES ? RAGDB_EPERM : RAGDB_EIO,
 		                 "cannot create directory %s: %s", dir, strerror(errno));

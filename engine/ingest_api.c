@@ -35,8 +35,10 @@ static ragdb_status ingest(ragdb *db, run_fn fn, const void *in, size_t n,
 	rdb_err e = {0};
 	rdb_pipeline_env env = {db->store, db->embedder, &db->interrupted};
 	pthread_mutex_lock(&db->write_lock);
-	db->interrupted = 0;
 	st = fn(&env, in, n, opts, summary ? summary : &local, &e);
+	/* Cleared after, not before: a Ctrl-C that lands just before the call
+	 * must still stop it. */
+	db->interrupted = 0;
 	pthread_mutex_unlock(&db->write_lock);
 	return st == RAGDB_OK ? RAGDB_OK : rdb_fail(db, &e);
 }

@@ -181,7 +181,8 @@ ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *e
 	rdb_store *s = t->s;
 	rdb_tail *tl = &t->tail;
 	ragdb_status st;
-	qsort(refs, n, sizeof *refs, ref_cmp);
+	if (n > 1)
+		qsort(refs, n, sizeof *refs, ref_cmp);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && refs[j].block == refs[i].block)

@@ -347,7 +347,8 @@ static ragdb_status visit_block(checker *c, const MDB_val *k, const MDB_val *v)
 static void compare_locs(checker *c)
 {
 	loc_list *a = &c->chunk_locs, *b = &c->slot_locs;
-	qsort(b->v, b->n, sizeof *b->v, loc_cmp);
+	if (b->n > 1)
+		qsort(b->v, b->n, sizeof *b->v, loc_cmp);
 	for (size_t j = 1; j < b->n; j++)
 		if (b->v[j].id == b->v[j - 1].id)
 			problem(c, "chunk %llu has live vectors in block %u slot %u and block %u slot %u",

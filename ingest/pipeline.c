@@ -123,6 +123,7 @@ typedef struct pipeline {
 	uint64_t warnings;
 
 	rdb_strset walked;     /* absolute paths found by the walk (for sync) */
+	double t0;             /* when the ingest started */
 	int single_txn;        /* ragdb_ingest_text: one transaction for all */
 } pipeline;
 
@@ -243,7 +244,7 @@ static void on_bad_record(void *ctx, size_t line, const char *msg)
 {
 	struct jsonl_ctx *jc = ctx;
 	char reason[1200];
-	snprintf(reason, sizeof reason, "%s: %s", jc->f->path, msg);
+	snprintf(reason, sizeof reason, "%s: line %zu: %s", jc->f->path, line, msg);
 	char id[64];
 	snprintf(id, sizeof id, "%s:%zu", jc->f->rel, line);
 	emit(jc->p, item_new(ITEM_SKIPPED, id, jc->f->abspath, reason));
@@ -627,6 +628,7 @@ static int batch_full(const pipeline *p, const batch *b)
 static void progress(pipeline *p)
 {
 	if (p->o->on_progress) {
+		p->sum->seconds = now_s() - p->t0;
 		p->sum->embeddings = p->embeddings;
 		p->sum->warnings = p->warnings;
 		p->o->on_progress(p->o->ctx, p->sum);
@@ -712,6 +714,7 @@ struct sync_ctx {
 	pipeline *p;
 	uint64_t *nums;
 	char **sources;
+	char **ids;
 	size_t n, cap;
 };
 
@@ -733,9 +736,14 @@ static int sync_collect(void *ctx, const char *source, uint64_t num)
 		if (!srcs)
 			return 1;
 		sc->sources = srcs;
+		char **ids = realloc(sc->ids, cap * sizeof *ids);
+		if (!ids)
+			return 1;
+		sc->ids = ids;
 		sc->cap = cap;
 	}
 	sc->sources[sc->n] = strdup(source);
+	sc->ids[sc->n] = NULL;
 	sc->nums[sc->n++] = num;
 	return 0;
 }
@@ -743,7 +751,7 @@ static int sync_collect(void *ctx, const char *source, uint64_t num)
 /* Remove documents under the walked roots whose files are gone. */
 static ragdb_status sync_roots(pipeline *p, char **roots, size_t n_roots, rdb_err *e)
 {
-	struct sync_ctx sc = {p, NULL, NULL, 0, 0};
+	struct sync_ctx sc = {p, NULL, NULL, NULL, 0, 0};
 	ragdb_status st = RAGDB_OK;
 	rdb_txn *t = NULL;
 	for (int attempt = 0;; attempt++) {
@@ -756,24 +764,32 @@ static ragdb_status sync_roots(pipeline *p, char **roots, size_t n_roots, rdb_er
 			st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory during --sync");
 		for (size_t i = 0; i < sc.n && st == RAGDB_OK; i++) {
 			rdb_doc d;
-			if (rdb_doc_get(t, sc.nums[i], &d, e) == RAGDB_OK)
+			if (rdb_doc_get(t, sc.nums[i], &d, e) == RAGDB_OK) {
+				free(sc.ids[i]);
+				sc.ids[i] = strdup(d.id);
 				st = rdb_doc_delete(t, sc.nums[i], e);
+			}
 		}
 		st = st == RAGDB_OK ? rdb_txn_commit(t, e) : (rdb_txn_abort(t), st);
 		if (st != RAGDB_EMAPFULL || attempt > 8 || rdb_store_grow(p->env->store, e) != RAGDB_OK)
 			break;
-		for (size_t i = 0; i < sc.n; i++)
+		for (size_t i = 0; i < sc.n; i++) {
 			free(sc.sources[i]);
+			free(sc.ids[i]);
+		}
 	}
 	for (size_t i = 0; i < sc.n; i++) {
 		if (st == RAGDB_OK && p->o->on_item)
-			p->o->on_item(p->o->ctx, RAGDB_REMOVED, "", sc.sources[i], "file is gone");
+			p->o->on_item(p->o->ctx, RAGDB_REMOVED, sc.ids[i] ? sc.ids[i] : "", sc.sources[i],
+			              "file is gone");
 		free(sc.sources[i]);
+		free(sc.ids[i]);
 	}
 	if (st == RAGDB_OK)
 		p->sum->removed += sc.n;
 	free(sc.nums);
 	free(sc.sources);
+	free(sc.ids);
 	return st;
 }
 
@@ -849,6 +865,10 @@ static ragdb_status run(pipeline *p, rdb_err *err)
 	pthread_join(reader, NULL);
 	for (int i = 0; i < started; i++)
 		pthread_join(workers[i], NULL);
+	if (p->fatal) {
+		*err = p->err;
+		st = p->err.status;
+	}
 out:
 	rdb_queue_destroy(&p->raw);
 	rdb_queue_destroy(&p->ready);
@@ -872,6 +892,7 @@ static void pipeline_init(pipeline *p, const rdb_pipeline_env *env, const ragdb_
 	p->env = env;
 	p->o = o;
 	p->sum = sum;
+	p->t0 = now_s();
 	const rdb_meta *m = rdb_store_meta(env->store);
 	p->chunk_tokens = o->chunk_tokens ? o->chunk_tokens : m->chunk_tokens;
 	p->overlap = o->chunk_overlap == UINT32_MAX ? 0
