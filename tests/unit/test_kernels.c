@@ -10,8 +10,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine/kernels/kernels.h"
 #include "testutil.h"
@@ -267,6 +270,39 @@ START_TEST(test_dispatch)
 			ck_assert_str_eq(name, "avx2");
 	}
 	ck_assert_int_ge(rdb_ncores(), 1);
+}
+END_TEST
+
+/* The best supported path, as dispatch should pick it with no override. */
+static const char *best_path(void)
+{
+	return rdb_kernel_supported("avx512") ? "avx512"
+	       : rdb_kernel_supported("avx2") ? "avx2"
+	                                      : "scalar";
+}
+
+/* RAGDB_KERNEL forces a supported path; an unsupported or unknown one falls
+ * back to the best (with a warning). Dispatch happens once per process, so
+ * each case re-executes this program (see --expect-kernel in main). */
+START_TEST(test_dispatch_override)
+{
+	const char *wants[] = {"scalar", "avx2", "avx512", "avx1024", ""};
+	for (size_t i = 0; i < sizeof wants / sizeof *wants; i++) {
+		const char *expect = rdb_kernel_supported(wants[i]) ? wants[i] : best_path();
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			if (!freopen("/dev/null", "w", stderr))
+				_exit(3);
+			setenv("RAGDB_KERNEL", wants[i], 1);
+			execl("/proc/self/exe", "test_kernels", "--expect-kernel", expect, (char *)NULL);
+			_exit(4);
+		}
+		int status = 0;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		              "RAGDB_KERNEL=%s: expected the %s path", wants[i], expect);
+	}
 }
 END_TEST
 
@@ -599,6 +635,7 @@ static Suite *kernels_suite(void)
 	tcase_add_test(tc, test_dot_row_independent_of_group);
 	tcase_add_test(tc, test_dot_known_values);
 	tcase_add_test(tc, test_dispatch);
+	tcase_add_test(tc, test_dispatch_override);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("topk");
 	tcase_add_test(tc, test_topk_vs_sort);
@@ -620,8 +657,14 @@ static Suite *kernels_suite(void)
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* Child mode for test_dispatch_override: exit 0 iff dispatch (under
+	 * the inherited RAGDB_KERNEL) picks argv[2]. */
+	if (argc == 3 && strcmp(argv[1], "--expect-kernel") == 0) {
+		const char *got = rdb_kernel_name();
+		return strcmp(got, argv[2]) == 0 && rdb_kernel_dot() == rdb_kernel_by_name(got) ? 0 : 1;
+	}
 	/* Let a few hundred vectors make a part, so the threaded paths run on
 	 * test-sized data (read once, at the first scan). */
 	setenv("RAGDB_SCAN_MIN_WORK", "2000", 1);
