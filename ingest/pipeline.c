@@ -47,6 +47,8 @@
 #define BATCH_BYTES (64u << 20)
 #define BATCH_SECONDS 2.0
 #define QUEUE_ITEMS 256
+#define RDB_MAX_ID_LEN 511
+#define RDB_MAX_SOURCE_LEN 502
 
 enum item_kind { ITEM_DOC, ITEM_UNCHANGED, ITEM_SKIPPED, ITEM_FAILED };
 
@@ -426,6 +428,17 @@ out:
 /* Hash, compare, chunk, embed. On failure the item becomes ITEM_FAILED. */
 static void prepare(pipeline *p, item *it)
 {
+	/* LMDB keys are at most 511 bytes: refuse here, per document, rather
+	 * than fail the whole batch at write time. */
+	const char *too_long = strlen(it->id) > RDB_MAX_ID_LEN         ? "its id is longer than 511 bytes"
+	                       : strlen(it->source) > RDB_MAX_SOURCE_LEN ? "its source path is longer than 502 bytes"
+	                                                                  : NULL;
+	if (too_long) {
+		it->kind = ITEM_FAILED;
+		free(it->reason);
+		it->reason = strdup(too_long);
+		return;
+	}
 	XXH128_hash_t h = XXH3_128bits(it->text, it->len);
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, h);

@@ -24,4 +24,4 @@ echo "\$ ragdb query \"How do I rotate the API signing keys?\""
 echo
 echo "The knowledge base is in $DB. Try:"
 echo "  $RAGDB search --db $DB \"restore from backup\""
-echo "  $RAGDB query  --db $DB \"what happens during on-call handover?\""
+echo "  $RAGDB query  --db $DB \"who does what during an incident?\""
