@@ -1,8 +1,8 @@
 /*
  * engine/kernels/batch.c — exact top-k of many queries in one pass.
  *
- * For a run of up to RDB_SCAN_CHUNK rows of a block, S = Q_tile . V_runᵀ is
- * one cblas_sgemm per tile of RDB_BATCH_TILE queries; each row of S is then
+ * For a run of up to RDB_SCAN_CHUNK rows of a block (fewer at large dims),
+ * S = Q_tile . V_runᵀ is one cblas_sgemm per tile of RDB_BATCH_TILE queries; each row of S is then
  * pushed into its query's heap. The run of V (chunk x dim floats) is reused
  * by every tile while it is still in L2, so V is read from memory once for
  * the whole batch, and S (tile x chunk floats) stays in cache too.
@@ -53,7 +53,11 @@ static void batch_part(void *arg, size_t part)
 	const uint64_t *ids;
 	const float *vecs;
 	size_t m;
-	while ((m = rdb_range_next(&r, RDB_SCAN_CHUNK, &ids, &vecs, j->dim)) > 0) {
+	/* Rows per sgemm: up to ~1 MB of V, so the run stays in L2 across the
+	 * query tiles even at large dims. */
+	size_t rows = ((size_t)1024 * 1024) / ((j->dim ? j->dim : 1) * sizeof(float));
+	rows = rows < 32 ? 32 : rows > RDB_SCAN_CHUNK ? RDB_SCAN_CHUNK : rows;
+	while ((m = rdb_range_next(&r, rows, &ids, &vecs, j->dim)) > 0) {
 		for (size_t q0 = 0; q0 < j->nq; q0 += RDB_BATCH_TILE) {
 			size_t tq = j->nq - q0 < RDB_BATCH_TILE ? j->nq - q0 : RDB_BATCH_TILE;
 			if (j->dim == 0)
