@@ -2,8 +2,8 @@
  * engine/kernels/batch.c — exact top-k of many queries in one pass.
  *
  * For a run of up to RDB_SCAN_CHUNK rows of a block (fewer at large dims),
- * S = Q_tile . V_runᵀ is one cblas_sgemm per tile of RDB_BATCH_TILE queries; each row of S is then
- * pushed into its query's heap. The run of V (chunk x dim floats) is reused
+ * S = Q_tile . V_runᵀ is one cblas_sgemm per tile of RDB_BATCH_TILE
+ * queries; each row of S is then pushed into its query's heap. The run of V (chunk x dim floats) is reused
  * by every tile while it is still in L2, so V is read from memory once for
  * the whole batch, and S (tile x chunk floats) stays in cache too.
  *
