@@ -3,9 +3,10 @@
  *
  * For a run of up to RDB_SCAN_CHUNK rows of a block (fewer at large dims),
  * S = Q_tile . V_runᵀ is one cblas_sgemm per tile of RDB_BATCH_TILE
- * queries; each row of S is then pushed into its query's heap. The run of V (chunk x dim floats) is reused
- * by every tile while it is still in L2, so V is read from memory once for
- * the whole batch, and S (tile x chunk floats) stays in cache too.
+ * queries; each row of S is then pushed into its query's heap. The run of V
+ * (rows x dim floats) is reused by every tile while it is still in L2, so V
+ * is read from memory once for the whole batch, and S (tile x rows floats)
+ * stays in cache too.
  *
  * Threads split the vectors, as in scan.c: each part has its own nq heaps
  * and S buffer; the heaps are merged per query at the end. OpenBLAS is set
