@@ -121,6 +121,7 @@ typedef struct pipeline {
 	int fatal;
 	rdb_err err;
 	double t_read, t_embed;
+	double t_reader_blocked; /* reader thread only: time waiting on a full queue */
 	uint64_t embeddings;
 	uint64_t warnings;
 
@@ -169,7 +170,9 @@ static void emit(pipeline *p, item *it)
 		set_fatal(p, &e);
 		return;
 	}
+	double t0 = now_s();
 	rdb_queue_push(&p->raw, it);
+	p->t_reader_blocked += now_s() - t0;
 }
 
 /* Take ownership of @p text (malloc'd, len bytes) for a document item,
@@ -284,7 +287,7 @@ static void read_file(pipeline *p, const file_ent *f)
 	char *data = NULL;
 	size_t len = 0;
 	rdb_err e = {0};
-	double t0 = now_s();
+	double t0 = now_s(), blocked0 = p->t_reader_blocked;
 	ragdb_status st = rdb_read_file(f->path, &data, &len, &e);
 	if (st != RAGDB_OK) {
 		emit(p, item_new(ITEM_FAILED, f->rel, f->abspath, e.msg));
@@ -309,8 +312,10 @@ static void read_file(pipeline *p, const file_ent *f)
 		emit(p, doc_item(p, f->rel, f->abspath, title, NULL, data, len, fmt, f->mtime));
 		free(title);
 	}
+	/* Time spent waiting for the workers is theirs, not reading's. */
+	double busy = now_s() - t0 - (p->t_reader_blocked - blocked0);
 	pthread_mutex_lock(&p->mu);
-	p->t_read += now_s() - t0;
+	p->t_read += busy;
 	pthread_mutex_unlock(&p->mu);
 }
 
