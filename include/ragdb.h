@@ -44,6 +44,12 @@
 extern "C" {
 #endif
 
+/* The library is built with -fvisibility=hidden: only what this header
+ * declares is exported from libragdb.so. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define RAGDB_VERSION_MAJOR 0
 #define RAGDB_VERSION_MINOR 1
 #define RAGDB_VERSION_PATCH 0
@@ -406,6 +412,10 @@ ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), 
  *  meanwhile. @param[out] freed_bytes bytes of tombstoned vectors dropped;
  *  may be NULL. */
 ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
