@@ -109,4 +109,13 @@ ok ragdb list --db "$DB"
 assert_contains "$OUT" "no documents"
 check_ok "$DB"
 
+# Another embedder than the knowledge base's is refused, naming both.
+expect_rc 1 ragdb search --db "$DB" "anything" --embedder openai:text-embedding-3-small
+assert_contains "$ERR" "openai:text-embedding-3-small" "the embedder asked for"
+assert_contains "$ERR" "local:hash-v1" "the knowledge base's embedder"
+expect_rc 1 ragdb ingest --db "$DB" "$RAGDB_SRC/docs/sample" --embedder ollama
+ok ragdb list --db "$DB"
+assert_contains "$OUT" "no documents" "nothing ingested by the refused command"
+ok ragdb search --db "$DB" "anything" --embedder local
+
 echo "PASS $TEST_NAME"

@@ -27,6 +27,7 @@
 enum {
 	CLI_OPT_DB = 0x100,
 	CLI_OPT_JSON,
+	CLI_OPT_EMBEDDER,   /* --embedder NAME on ingest/search/query: must match the knowledge base */
 	CLI_OPT_FIRST_COMMAND_OPT /* commands number their own options from here */
 };
 
@@ -43,7 +44,11 @@ typedef struct cli_ctx {
 	int stdout_tty;         /* stdout is a terminal */
 	int stderr_tty;         /* stderr is a terminal */
 	int color;              /* bold allowed on stdout (a TTY, NO_COLOR unset) */
+	const char *embedder;   /* --embedder given to a command that opens the db, or NULL */
 } cli_ctx;
+
+/* The --embedder option of the commands that use the knowledge base's embedder. */
+#define CLI_EMBEDDER_LONGOPT { "embedder", required_argument, NULL, CLI_OPT_EMBEDDER }
 
 /* A command: argv[0] is the command's name; getopt starts at argv[1]. */
 typedef struct cli_command {
@@ -113,6 +118,8 @@ const char *cli_errmsg(const ragdb *db, ragdb_status st);
 /* Open ctx->db_dir. On failure print the message (the init hint when there
  * is no knowledge base) and return the exit code; 0 on success. */
 int cli_open_db(const cli_ctx *ctx, unsigned flags, ragdb **db);
+/* 0, or an error exit after saying why ctx->embedder differs from db's. */
+int cli_check_embedder(const cli_ctx *ctx, ragdb *db);
 
 /* ---------------------------------------------------------------- signals */
 

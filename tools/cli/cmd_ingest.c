@@ -195,6 +195,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		CLI_EMBEDDER_LONGOPT,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "glob", required_argument, NULL, OPT_GLOB },
 		{ "exclude", required_argument, NULL, OPT_EXCLUDE },

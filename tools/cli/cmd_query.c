@@ -73,6 +73,7 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		CLI_EMBEDDER_LONGOPT,
 		{ "context-tokens", required_argument, NULL, OPT_CONTEXT_TOKENS },
 		{ "max-sentences", required_argument, NULL, OPT_MAX_SENTENCES },
 		{ NULL, 0, NULL, 0 },

@@ -202,6 +202,7 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		CLI_EMBEDDER_LONGOPT,
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "no-text", no_argument, NULL, OPT_NO_TEXT },
 		{ "threads", required_argument, NULL, OPT_THREADS },

@@ -65,6 +65,9 @@ int cli_common_option(cli_ctx *ctx, int c, const char *arg, int *exit_now)
 		ctx->db_dir = arg;
 		ctx->db_given = 1;
 		return 1;
+	case CLI_OPT_EMBEDDER:
+		ctx->embedder = arg;
+		return 1;
 	case 'h':
 		cli_print_help(stdout, ctx->cmd);
 		*exit_now = CLI_EXIT_OK;
@@ -120,12 +123,41 @@ int cli_error(const cli_ctx *ctx, const char *fmt, ...)
 	return CLI_EXIT_ERROR;
 }
 
+/* An --embedder that names another embedder than the knowledge base's is
+ * refused: vectors of two embedders are not comparable. NAME is "provider"
+ * or "provider:model". */
+int cli_check_embedder(const cli_ctx *ctx, ragdb *db)
+{
+	ragdb_stats s;
+	char full[160];
+	if (!ctx->embedder)
+		return 0;
+	if (ragdb_get_stats(db, &s) != RAGDB_OK)
+		return cli_api_error(ctx, db, RAGDB_EIO);
+	snprintf(full, sizeof full, "%s:%s", s.embedder, s.embedder_model);
+	const char *want = ctx->embedder;
+	int same = strchr(want, ':') ? strcmp(want, full) == 0 : strcmp(want, s.embedder) == 0;
+	if (same)
+		return 0;
+	fprintf(stderr,
+	        "ragdb %s: --embedder %s does not match this knowledge base, which was built with %s "
+	        "(dim %u); vectors of different embedders cannot be compared: drop --embedder, or "
+	        "create another knowledge base with `ragdb init --embedder %s`\n",
+	        ctx->cmd, want, full, s.dim, want);
+	return CLI_EXIT_ERROR;
+}
+
 int cli_open_db(const cli_ctx *ctx, unsigned flags, ragdb **db)
 {
 	ragdb *h = NULL;
 	ragdb_status st = ragdb_open(ctx->db_dir, flags, &h);
 
 	if (st == RAGDB_OK) {
+		int rc = cli_check_embedder(ctx, h);
+		if (rc) {
+			ragdb_close(h);
+			return rc;
+		}
 		*db = h;
 		return 0;
 	}

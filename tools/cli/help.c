@@ -40,6 +40,7 @@ static const char usage_ingest[] =
 	"  --skip-bad-records JSONL: report malformed lines and keep going\n"
 	"  --threads N        chunking/embedding threads (default: number of cores)\n"
 	"  --json             print the summary as JSON on stdout\n"
+	"  --embedder NAME    refuse to run unless the knowledge base uses this embedder\n"
 	"  -q, --quiet        no progress line, no summary, no warnings or skips\n"
 	"  --db DIR           knowledge base directory\n"
 	"  -h, --help         show this help\n"
@@ -55,6 +56,7 @@ static const char usage_search[] =
 	"\n"
 	"  -k N            number of results (default 10)\n"
 	"  --json          print {\"query\",\"took_ms\",\"results\":[...]} (see docs/cli.md)\n"
+	"  --embedder NAME refuse to run unless the knowledge base uses this embedder\n"
 	"  --batch FILE    JSONL queries, one {\"_id\":...,\"text\":...} per line (\"id\" and\n"
 	"                  \"query\" are accepted too); FILE - reads stdin. Writes one\n"
 	"                  {\"query_id\":...,\"results\":[...]} line per query, in order\n"
@@ -73,6 +75,7 @@ static const char usage_query[] =
 	"  --context-tokens N   token budget for the context (default 2000)\n"
 	"  --max-sentences N    extractive answers: sentences to quote (default 3)\n"
 	"  --json               print the answer and sources as JSON (see docs/cli.md)\n"
+	"  --embedder NAME      refuse to run unless the knowledge base uses this embedder\n"
 	"  --db DIR             knowledge base directory\n"
 	"  -h, --help           show this help\n";
 
