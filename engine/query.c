@@ -79,7 +79,15 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	ragdb_query_options o = {0};
 	if (opts)
 		o = *opts;
-	ragdb_search_options so = {.k = o.k ? o.k : RDB_QUERY_DEFAULT_K};
+	if (o.model && *o.model && strcmp(o.model, "extractive") != 0)
+		return rdb_failf(db, RAGDB_EUNSUPPORTED,
+		                 "language models are not built yet, so model \"%s\" cannot answer; "
+		                 "leave the model unset for the built-in extractive answerer", o.model);
+	if (o.conversation_id)
+		return rdb_failf(db, RAGDB_EUNSUPPORTED,
+		                 "conversations are not built yet; ask without a conversation id");
+	ragdb_search_options so = {.k = o.k ? o.k : RDB_QUERY_DEFAULT_K, .mode = o.mode,
+	                           .filters = o.filters, .n_filters = o.n_filters};
 	ragdb_results *r = NULL;
 	uint64_t *docs = NULL;
 	if ((st = rdb_search_internal(db, question, &so, &r, &docs)) != RAGDB_OK)
@@ -124,6 +132,8 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	}
 	if ((st = fill_sources(a, ps, nps, &e)) != RAGDB_OK)
 		goto out;
+	if (o.on_delta)
+		o.on_delta(o.ctx, a->answer, strlen(a->answer));
 	a->took_ms = now_ms() - t0;
 out:
 	free(answer);

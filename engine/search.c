@@ -145,11 +145,30 @@ static ragdb_status resolve_all(rdb_txn *t, const rdb_scored *sc, size_t n, ragd
 	return st;
 }
 
+/* Validate the options; what is not built yet is refused, never ignored. */
 static ragdb_status check_k(ragdb *db, const ragdb_search_options *opts, size_t *k)
 {
 	*k = (opts && opts->k) ? opts->k : RDB_DEFAULT_K;
 	if (*k > RDB_MAX_K)
 		return rdb_failf(db, RAGDB_EINVAL, "k = %zu is too large; the limit is %d", *k, RDB_MAX_K);
+	if (!opts)
+		return RAGDB_OK;
+	switch (opts->mode) {
+	case RAGDB_MODE_DEFAULT:
+	case RAGDB_MODE_VECTOR:
+		break;
+	case RAGDB_MODE_BM25:
+	case RAGDB_MODE_HYBRID:
+		return rdb_failf(db, RAGDB_EUNSUPPORTED,
+		                 "%s search is not built yet; use the vector mode",
+		                 opts->mode == RAGDB_MODE_BM25 ? "BM25" : "hybrid");
+	default:
+		return rdb_failf(db, RAGDB_EINVAL, "unknown search mode %d", (int)opts->mode);
+	}
+	if (opts->n_filters > 0)
+		return rdb_failf(db, RAGDB_EUNSUPPORTED, "search filters are not built yet; search without them");
+	if (opts->mmr_lambda != 0)
+		return rdb_failf(db, RAGDB_EUNSUPPORTED, "MMR diversification is not built yet; search without it");
 	return RAGDB_OK;
 }
 

@@ -146,6 +146,12 @@ typedef enum ragdb_format {
 	RAGDB_FORMAT_MARKDOWN = 2,
 	RAGDB_FORMAT_CODE = 3,     /**< source code: split at blank lines */
 	RAGDB_FORMAT_JSONL = 4,    /**< one JSON object per line; JSON arrays too */
+	RAGDB_FORMAT_HTML = 5,     /**< not built yet: RAGDB_EUNSUPPORTED */
+	RAGDB_FORMAT_PDF = 6,      /**< not built yet: RAGDB_EUNSUPPORTED */
+	RAGDB_FORMAT_DOCX = 7,     /**< not built yet: RAGDB_EUNSUPPORTED */
+	RAGDB_FORMAT_ODT = 8,      /**< not built yet: RAGDB_EUNSUPPORTED */
+	RAGDB_FORMAT_EPUB = 9,     /**< not built yet: RAGDB_EUNSUPPORTED */
+	RAGDB_FORMAT_CSV = 10,     /**< not built yet: RAGDB_EUNSUPPORTED */
 } ragdb_format;
 
 /** One document given as text (ragdb_ingest_text()). */
@@ -189,6 +195,9 @@ typedef struct ragdb_ingest_options {
 	int skip_bad_records;        /**< JSONL: report a malformed line and go on
 	                                  (default: stop at it, nothing of that file stored) */
 	int threads;                 /**< chunk+embed threads; 0 = number of cores */
+	const char *const *meta;     /**< "key=value" metadata set on every document of
+	                                  this ingest (not built yet: RAGDB_EUNSUPPORTED) */
+	size_t n_meta;
 
 	/** Called once for each document or file with what happened to it; may
 	 *  be NULL. @p reason says why for SKIPPED and FAILED; for ADDED and
@@ -288,10 +297,24 @@ typedef struct ragdb_results {
 	ragdb_hit *hits;
 } ragdb_results;
 
+/** How a search ranks chunks. */
+typedef enum ragdb_search_mode {
+	RAGDB_MODE_DEFAULT = 0, /**< the knowledge base's default (vector for now) */
+	RAGDB_MODE_VECTOR = 1,  /**< exact cosine over the embeddings */
+	RAGDB_MODE_BM25 = 2,    /**< full-text BM25 (not built yet: RAGDB_EUNSUPPORTED) */
+	RAGDB_MODE_HYBRID = 3,  /**< vector and BM25 fused (not built yet: RAGDB_EUNSUPPORTED) */
+} ragdb_search_mode;
+
 /** Options for searches. Zero = defaults. */
 typedef struct ragdb_search_options {
 	uint32_t k;           /**< results wanted; 0 = 10 */
 	int threads;          /**< scan threads; 0 = number of cores */
+	ragdb_search_mode mode;
+	const char *const *filters; /**< filter expressions, all must hold
+	                                 (not built yet: RAGDB_EUNSUPPORTED) */
+	size_t n_filters;
+	float mmr_lambda;     /**< 0 = off; else MMR diversification with this
+	                           λ in (0,1] (not built yet: RAGDB_EUNSUPPORTED) */
 } ragdb_search_options;
 
 /**
@@ -340,12 +363,27 @@ typedef struct ragdb_answer {
 	ragdb_source *sources;
 	uint32_t context_tokens; /**< approximate tokens of context used */
 	double took_ms;
+	uint64_t input_tokens;   /**< as the model reported them (0: extractive) */
+	uint64_t output_tokens;
+	double cost;             /**< from the configured prices, in their currency */
 } ragdb_answer;
 
 typedef struct ragdb_query_options {
 	uint32_t k;              /**< chunks to retrieve; 0 = 5 */
 	uint32_t context_tokens; /**< token budget for the context; 0 = 2000 */
 	uint32_t max_sentences;  /**< extractive: sentences in the answer; 0 = 3 */
+	ragdb_search_mode mode;  /**< as in ragdb_search_options */
+	const char *const *filters;
+	size_t n_filters;
+	const char *model;       /**< NULL or "extractive" = the built-in answerer;
+	                              "provider:model" or a configured name (language
+	                              models are not built yet: RAGDB_EUNSUPPORTED) */
+	/** Called with each piece of the answer as it is produced (the whole
+	 *  extractive answer arrives in one piece); may be NULL. The full answer
+	 *  is in the returned ragdb_answer as well. */
+	void (*on_delta)(void *ctx, const char *text, size_t len);
+	void *ctx;
+	const char *conversation_id; /**< not built yet: RAGDB_EUNSUPPORTED */
 } ragdb_query_options;
 
 /**
@@ -358,6 +396,15 @@ typedef struct ragdb_query_options {
 ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_options *opts,
                          ragdb_answer **out);
 void ragdb_answer_free(ragdb_answer *a);
+
+/**
+ * Embed @p n texts with the knowledge base's embedder (the vectors that
+ * searches compare), for callers that serve embeddings. @p out receives
+ * n x dim floats (dim from ragdb_get_stats), each row L2-normalised.
+ * @param query non-zero to embed as queries, zero as documents.
+ * @return RAGDB_OK, RAGDB_EINVAL, RAGDB_EEMBEDDER, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_embed(ragdb *db, const char *const *texts, size_t n, int query, float *out);
 
 /* ------------------------------------------------------------------ */
 /** @name Listing and inspecting */

@@ -941,8 +941,13 @@ static ragdb_status check_options(const ragdb_ingest_options *o, uint32_t tokens
 		return rdb_err_set(err, RAGDB_EINVAL,
 		                   "overlap %u tokens must be less than half the chunk size (%u tokens)",
 		                   o->chunk_overlap, tokens);
-	if ((unsigned)o->format > RAGDB_FORMAT_JSONL)
+	if ((unsigned)o->format > RAGDB_FORMAT_CSV)
 		return rdb_err_set(err, RAGDB_EINVAL, "unknown format %d", (int)o->format);
+	if ((unsigned)o->format > RAGDB_FORMAT_JSONL)
+		return rdb_err_set(err, RAGDB_EUNSUPPORTED,
+		                   "the HTML, PDF, DOCX, ODT, EPUB and CSV readers are not built yet");
+	if (o->n_meta > 0)
+		return rdb_err_set(err, RAGDB_EUNSUPPORTED, "metadata options are not built yet");
 	return RAGDB_OK;
 }
 
@@ -1017,7 +1022,9 @@ ragdb_status rdb_pipeline_texts(const rdb_pipeline_env *env, const ragdb_documen
 		else if (!d->text)
 			st = rdb_err_set(err, RAGDB_EINVAL, "document \"%s\" has no text", d->id);
 		else if ((unsigned)d->format > RAGDB_FORMAT_JSONL)
-			st = rdb_err_set(err, RAGDB_EINVAL, "document \"%s\": unknown format %d", d->id, (int)d->format);
+			st = rdb_err_set(err, RAGDB_EUNSUPPORTED,
+			                 "document \"%s\": format %d has no reader yet; give it as text", d->id,
+			                 (int)d->format);
 		else if (rdb_strset_add(&ids, d->id, NULL, NULL) == 0)
 			st = rdb_err_set(err, RAGDB_EINVAL, "id \"%s\" appears twice in this batch; ids must be unique", d->id);
 		else if (d->metadata_json && *d->metadata_json) {

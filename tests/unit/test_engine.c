@@ -381,6 +381,54 @@ START_TEST(ingest_files)
 }
 END_TEST
 
+static void count_delta(void *ctx, const char *text, size_t len)
+{
+	size_t *total = ctx;
+	*total += len;
+	ck_assert_uint_eq(strlen(text), len);
+}
+
+/* What is not built yet is refused with RAGDB_EUNSUPPORTED, never ignored;
+ * on_delta receives the whole extractive answer; ragdb_embed gives the
+ * search vectors. */
+START_TEST(unbuilt_refused_and_embed)
+{
+	char *dir;
+	ragdb *db = fresh_with_docs(&dir);
+	ragdb_results *r = NULL;
+	ragdb_search_options so = {.mode = RAGDB_MODE_BM25};
+	ck_assert_int_eq(ragdb_search(db, "keys", &so, &r), RAGDB_EUNSUPPORTED);
+	const char *f[] = {"lang=en"};
+	ragdb_search_options fo = {.filters = f, .n_filters = 1};
+	ck_assert_int_eq(ragdb_search(db, "keys", &fo, &r), RAGDB_EUNSUPPORTED);
+	ragdb_answer *a = NULL;
+	ragdb_query_options qo = {.model = "openai:gpt-4o"};
+	ck_assert_int_eq(ragdb_query(db, "keys?", &qo, &a), RAGDB_EUNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "gpt-4o"));
+	size_t total = 0;
+	ragdb_query_options so2 = {.on_delta = count_delta, .ctx = &total};
+	ck_assert_int_eq(ragdb_query(db, "How do I rotate the keys?", &so2, &a), RAGDB_OK);
+	ck_assert_uint_eq(total, strlen(a->answer));
+	ragdb_answer_free(a);
+	ragdb_stats st;
+	ck_assert_int_eq(ragdb_get_stats(db, &st), RAGDB_OK);
+	float *v = malloc(sizeof(float) * st.dim * 2);
+	const char *texts[] = {"rotate the signing keys", ""};
+	ck_assert_int_eq(ragdb_embed(db, texts, 2, 1, v), RAGDB_OK);
+	double norm = 0, zero = 0;
+	for (uint32_t i = 0; i < st.dim; i++) {
+		norm += (double)v[i] * v[i];
+		zero += (double)v[st.dim + i] * v[st.dim + i];
+	}
+	ck_assert(norm > 0.999 && norm < 1.001);
+	ck_assert(zero == 0);
+	free(v);
+	ragdb_close(db);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -397,6 +445,7 @@ int main(void)
 	tcase_add_test(tc, map_full_grows);
 	tcase_add_test(tc, readers_during_writes);
 	tcase_add_test(tc, ingest_files);
+	tcase_add_test(tc, unbuilt_refused_and_embed);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
