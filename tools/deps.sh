@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   liblmdb-dev lmdb-utils libopenblas-dev libcurl4-openssl-dev libcjson-dev libzstd-dev
-  libxxhash-dev libutf8proc-dev check libsubunit-dev
+  libxxhash-dev libutf8proc-dev libstemmer-dev check libsubunit-dev
   python3
 )
 [ "$#" -gt 0 ] && PACKAGES+=("$@")
