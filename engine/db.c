@@ -24,10 +24,29 @@ const char *ragdb_version(void)
 	return RAGDB_VERSION;
 }
 
+/* The last failure of each thread, with the handle it happened on: threads
+ * sharing a handle (the server's request threads) each read their own
+ * message, and no thread writes a buffer another one is reading. A handle
+ * that is not open yet, or whose open failed, is used by one thread only and
+ * also keeps its message in db->err (rdb_ready() quotes it). */
+static _Thread_local struct {
+	const ragdb *db;
+	rdb_err err;
+} rdb_last;
+
+static void rdb_last_set(ragdb *db, const rdb_err *e)
+{
+	if (&rdb_last.err != e)
+		rdb_last.err = *e;
+	rdb_last.db = db;
+	if (!db->store && &db->err != e)
+		db->err = *e;
+}
+
 ragdb_status rdb_fail(ragdb *db, const rdb_err *e)
 {
-	if (db && e && &db->err != e)
-		db->err = *e;
+	if (db && e)
+		rdb_last_set(db, e);
 	return e ? e->status : RAGDB_EINVAL;
 }
 
@@ -36,9 +55,10 @@ ragdb_status rdb_failf(ragdb *db, ragdb_status st, const char *fmt, ...)
 	if (db) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(db->err.msg, sizeof db->err.msg, fmt, ap);
+		vsnprintf(rdb_last.err.msg, sizeof rdb_last.err.msg, fmt, ap);
 		va_end(ap);
-		db->err.status = st;
+		rdb_last.err.status = st;
+		rdb_last_set(db, &rdb_last.err);
 	}
 	return st;
 }
@@ -219,6 +239,7 @@ ragdb_status ragdb_open(const char *dir, unsigned flags, ragdb **out)
 	if (st != RAGDB_OK) {
 		rdb_store_close(db->store);
 		db->store = NULL;
+		db->err = rdb_last.err; /* a failed handle keeps why (rdb_ready) */
 	}
 	return st;
 }
@@ -227,6 +248,8 @@ void ragdb_close(ragdb *db)
 {
 	if (!db)
 		return;
+	if (rdb_last.db == db)
+		rdb_last.db = NULL; /* a later handle may get this address */
 	rdb_embedder_close(db->embedder);
 	rdb_store_close(db->store);
 	pthread_mutex_destroy(&db->write_lock);
@@ -235,7 +258,11 @@ void ragdb_close(ragdb *db)
 
 const char *ragdb_errmsg(const ragdb *db)
 {
-	return db ? db->err.msg : "";
+	if (!db)
+		return "";
+	if (rdb_last.db == db)
+		return rdb_last.err.msg;
+	return db->store ? "" : db->err.msg;
 }
 
 void ragdb_interrupt(ragdb *db)

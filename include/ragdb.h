@@ -23,8 +23,9 @@
  * (search, query, list, show, stats, check). Writes (ingest, delete, compact)
  * are serialised inside the library; LMDB allows one writer and any number
  * of readers, in this process and in others, and a reader sees one consistent
- * snapshot for the length of its call. ragdb_errmsg() is per handle, so
- * threads sharing a handle should read it immediately or use a handle each.
+ * snapshot for the length of its call. ragdb_errmsg() is per handle and per
+ * thread: each thread sharing a handle reads the message of its own last
+ * failure.
  *
  * @section caveats Caveats
  * - A knowledge base written by another schema version is refused with
@@ -127,8 +128,9 @@ ragdb_status ragdb_open(const char *dir, unsigned flags, ragdb **db);
  *  called while another thread uses the handle. */
 void ragdb_close(ragdb *db);
 
-/** The detailed message of the last failure on @p db ("" if none). Valid
- *  until the next call on @p db from the same thread. Accepts NULL. */
+/** The detailed message of the last failure on @p db in the calling thread
+ *  ("" if none). Valid until the next call on @p db from the same thread.
+ *  Accepts NULL. */
 const char *ragdb_errmsg(const ragdb *db);
 
 /** Ask long-running calls on @p db (ingest, batch search) to stop at the next
