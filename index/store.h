@@ -98,12 +98,27 @@ typedef struct rdb_doc {
 	uint32_t n_chunks;
 } rdb_doc;
 
+/* One distinct full-text term of a chunk with its frequency in each field:
+ * the body (the chunk text) and the title field (document title + heading
+ * path). term is NUL-ended, 1..RDB_MAX_TERM bytes. */
+#define RDB_MAX_TERM 64
+typedef struct rdb_term_tf {
+	const char *term;
+	uint32_t tf_body, tf_title;
+} rdb_term_tf;
+
 /* A chunk to write. */
 typedef struct rdb_chunk_in {
 	uint64_t start, end;   /* byte range in the document text */
 	const char *heading;   /* heading path or NULL */
 	const char *text;
 	size_t text_len;
+	/* Its full-text terms (computed by the caller, e.g. the ingest workers,
+	 * so the writer only stores them): distinct terms in any order, and the
+	 * number of terms (with repeats) in each field. NULL/0: no terms. */
+	const rdb_term_tf *terms;
+	size_t n_terms;
+	uint32_t len_body, len_title;
 } rdb_chunk_in;
 
 /* A stored chunk, as read back. text is NUL-ended; it points into the map
