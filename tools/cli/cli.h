@@ -74,6 +74,7 @@ int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_compact(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
 
 /* Usage text of the command ctx->cmd. */
