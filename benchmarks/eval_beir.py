@@ -15,7 +15,6 @@ only here, for the metrics.
 """
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -23,44 +22,8 @@ import sys
 import tempfile
 import time
 
-
-def load_qrels(root):
-    for rel in ("qrels.tsv", os.path.join("qrels", "test.tsv")):
-        path = os.path.join(root, rel)
-        if os.path.exists(path):
-            break
-    else:
-        sys.exit(f"eval_beir: no qrels.tsv or qrels/test.tsv in {root}")
-    qrels = {}
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            parts = line.rstrip("\n").split("\t")
-            if i == 0 and not parts[-1].lstrip("-").isdigit():
-                continue  # header
-            if len(parts) == 4:  # TREC style: qid 0 docid score
-                parts = [parts[0], parts[2], parts[3]]
-            qid, did, score = parts[0], parts[1], int(parts[2])
-            if score > 0:
-                qrels.setdefault(qid, {})[did] = score
-    return qrels
-
-
-def ndcg_at(ranked, rels, k):
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted(rels.values(), reverse=True)[:k]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at(ranked, rels, k):
-    return len(set(ranked[:k]) & set(rels)) / len(rels) if rels else 0.0
-
-
-def mrr_at(ranked, rels, k):
-    for i, d in enumerate(ranked[:k]):
-        if d in rels:
-            return 1.0 / (i + 1)
-    return 0.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from beir_metrics import evaluate, fold, load_qrels  # noqa: E402
 
 
 def main():
@@ -102,30 +65,16 @@ def main():
     runs = {}
     for line in out.splitlines():
         r = json.loads(line)
-        seen, ranked = set(), []
-        for hit in r["results"]:
-            if hit["id"] not in seen:
-                seen.add(hit["id"])
-                ranked.append(hit["id"])
-        runs[r["query_id"]] = ranked
+        runs[r["query_id"]] = fold(hit["id"] for hit in r["results"])
 
-    m = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
-    judged = [q for q in qrels if q in runs]
-    for q in judged:
-        ranked, rels = runs[q], qrels[q]
-        m["ndcg@10"] += ndcg_at(ranked, rels, 10)
-        m["recall@10"] += recall_at(ranked, rels, 10)
-        m["recall@100"] += recall_at(ranked, rels, 100)
-        m["mrr@10"] += mrr_at(ranked, rels, 10)
-    n = max(len(judged), 1)
-    m = {k: v / n for k, v in m.items()}
+    n_judged, m = evaluate(runs, qrels)
     result = {"set": os.path.basename(os.path.normpath(a.dir)), "mode": "vector",
-              "queries": len(judged), "ingest_s": round(ingest_s, 2),
+              "queries": n_judged, "ingest_s": round(ingest_s, 2),
               "search_s": round(search_s, 2), **{k: round(v, 4) for k, v in m.items()}}
     if a.json:
         print(json.dumps(result))
     else:
-        print(f"{result['set']}: {len(judged)} queries, ingest {ingest_s:.1f} s, "
+        print(f"{result['set']}: {n_judged} queries, ingest {ingest_s:.1f} s, "
               f"search {search_s:.1f} s")
         print("  mode     nDCG@10  Recall@10  Recall@100  MRR@10")
         print(f"  vector   {m['ndcg@10']:.4f}   {m['recall@10']:.4f}     "
