@@ -15,6 +15,7 @@
  *   5. the two lists, sorted by id, must be equal: each chunk's slot holds
  *      it, each live slot names a chunk that points back, no id twice.
  *   6. counters equal what was counted.
+ *   7. the full-text index (rdb_ft_check in postings.c).
  * Decoding failures are reported as problems, not returned: the point is to
  * list everything that is wrong. Only I/O and memory failures stop it.
  */
@@ -66,6 +67,11 @@ static void problem(checker *c, const char *fmt, ...)
 	if (c->problems == MAX_REPORTED)
 		strncat(msg, " (further problems are counted, not listed)", sizeof msg - strlen(msg) - 1);
 	c->cb(c->ctx, msg);
+}
+
+static void problem_str(void *c, const char *msg)
+{
+	problem(c, "%s", msg);
 }
 
 static ragdb_status loc_push(checker *c, loc_list *l, uint64_t id, uint32_t block, uint32_t slot)
@@ -411,6 +417,8 @@ ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *probl
 	    (st = walk(&c, s->vectors, "checking vector blocks", visit_block)))
 		goto out_free;
 	compare_locs(&c);
+	if ((st = rdb_ft_check(t, &cnt, problem_str, &c, err)))
+		goto out_free;
 	if (c.ids != c.docs)
 		problem(&c, "ids holds %llu entries for %llu documents", (unsigned long long)c.ids,
 		        (unsigned long long)c.docs);

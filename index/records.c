@@ -377,7 +377,7 @@ ragdb_status rdb_doc_delete(rdb_txn *t, uint64_t num, rdb_err *err)
 			goto out_free;
 		}
 	}
-	if ((st = rdb_slots_kill(t, refs, n, err)))
+	if ((st = rdb_slots_kill(t, refs, n, err)) || (st = rdb_ft_delete_chunks(t, first, n, err)))
 		goto out_free;
 	uint8_t nb[8];
 	be64_key(nb, num);
@@ -552,6 +552,8 @@ ragdb_status rdb_doc_put(rdb_txn *t, rdb_doc *doc, const rdb_chunk_in *chunks, s
 			     : rdb_mdb_fail(s, rc, err, "writing a chunk");
 			goto out_free;
 		}
+		if ((st = rdb_ft_put_chunk(t, cid, &chunks[i], err)))
+			goto out_free;
 	}
 	uint8_t nb[8];
 	be64_key(nb, d.num);

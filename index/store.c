@@ -97,15 +97,17 @@ ragdb_status rdb_buf_reserve(rdb_buf *b, size_t need, rdb_err *err)
 /* ------------------------------------------------------------------ */
 /* meta */
 
-static const char *const counter_keys[8] = {
+static const char *const counter_keys[RDB_N_COUNTERS] = {
 	"next_doc", "next_chunk", "documents", "chunks",
 	"vectors_live", "vectors_dead", "text_bytes", "next_block",
+	"next_term", "ft_len_body", "ft_len_title",
 };
 
 static uint64_t *counter_slot(rdb_counters *c, int i)
 {
-	uint64_t *f[8] = { &c->next_doc, &c->next_chunk, &c->documents, &c->chunks,
-	                   &c->vectors_live, &c->vectors_dead, &c->text_bytes, &c->next_block };
+	uint64_t *f[RDB_N_COUNTERS] = { &c->next_doc, &c->next_chunk, &c->documents, &c->chunks,
+	                   &c->vectors_live, &c->vectors_dead, &c->text_bytes, &c->next_block,
+	                   &c->next_term, &c->ft_len_body, &c->ft_len_title };
 	return f[i];
 }
 
@@ -169,7 +171,7 @@ static ragdb_status meta_get_str(rdb_store *s, MDB_txn *txn, const char *key, ch
 ragdb_status rdb_counters_read(rdb_txn *t, rdb_counters *c, rdb_err *err)
 {
 	rdb_counters tmp;
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < RDB_N_COUNTERS; i++) {
 		ragdb_status st = meta_get_u64(t->s, t->txn, counter_keys[i], counter_slot(&tmp, i), err);
 		if (st)
 			return st;
@@ -180,7 +182,7 @@ ragdb_status rdb_counters_read(rdb_txn *t, rdb_counters *c, rdb_err *err)
 
 static int counters_write(rdb_txn *t)
 {
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < RDB_N_COUNTERS; i++) {
 		int rc = meta_put_u64(t->txn, t->s->meta, counter_keys[i], *counter_slot(&t->c, i));
 		if (rc)
 			return rc;
@@ -208,8 +210,9 @@ static int meta_create(rdb_store *s, MDB_txn *txn)
 	if (!rc) rc = meta_put_u64(txn, s->meta, "chunk_tokens", m->chunk_tokens);
 	if (!rc) rc = meta_put_u64(txn, s->meta, "chunk_overlap", m->chunk_overlap);
 	if (!rc) rc = meta_put_u64(txn, s->meta, "created", (uint64_t)m->created);
-	rdb_counters c = { .next_doc = 1, .next_chunk = 1 };
-	for (int i = 0; i < 8 && !rc; i++)
+	if (!rc) rc = meta_put_str(txn, s->meta, "language", m->language);
+	rdb_counters c = { .next_doc = 1, .next_chunk = 1, .next_term = 1 };
+	for (int i = 0; i < RDB_N_COUNTERS && !rc; i++)
 		rc = meta_put_u64(txn, s->meta, counter_keys[i], *counter_slot(&c, i));
 	return rc;
 }
@@ -229,7 +232,8 @@ static ragdb_status meta_load(rdb_store *s, MDB_txn *txn, rdb_err *err)
 		                   RDB_SCHEMA_VERSION, s->dir, (unsigned long long)v);
 	m.schema = (uint32_t)v;
 	if ((st = meta_get_str(s, txn, "embedder", m.embedder, sizeof m.embedder, err)) ||
-	    (st = meta_get_str(s, txn, "model", m.model, sizeof m.model, err)))
+	    (st = meta_get_str(s, txn, "model", m.model, sizeof m.model, err)) ||
+	    (st = meta_get_str(s, txn, "language", m.language, sizeof m.language, err)))
 		return st;
 	struct { const char *k; uint32_t *dst; } u32s[] = {
 		{ "dim", &m.dim }, { "block_cap", &m.block_cap },
@@ -291,6 +295,7 @@ static int open_dbis(rdb_store *s, MDB_txn *txn, unsigned dflags)
 	struct { const char *name; MDB_dbi *dbi; } dbs[] = {
 		{ "meta", &s->meta }, { "docs", &s->docs }, { "ids", &s->ids },
 		{ "sources", &s->sources }, { "chunks", &s->chunks }, { "vectors", &s->vectors },
+		{ "terms", &s->terms }, { "postings", &s->postings }, { "chunkterms", &s->chunkterms },
 	};
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		int rc = mdb_dbi_open(txn, dbs[i].name, dflags, dbs[i].dbi);
@@ -415,6 +420,8 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 			s->m.block_cap = default_block_cap(s->m.dim);
 		if (!s->m.created)
 			s->m.created = (int64_t)time(NULL);
+		if (!s->m.language[0])
+			snprintf(s->m.language, sizeof s->m.language, "english");
 		if ((rc = meta_create(s, txn))) {
 			st = rdb_mdb_fail(s, rc, err, "writing the meta of a new knowledge base");
 			goto out_abort;
@@ -511,6 +518,7 @@ out_free:
 static void txn_free(rdb_txn *t)
 {
 	rdb_tail_free(&t->tail);
+	rdb_ft_txn_free(t->ft);
 	rdb_buf_free(&t->scratch);
 	rdb_buf_free(&t->zbuf);
 	for (size_t i = 0; i < t->n_copies; i++)
@@ -525,7 +533,7 @@ ragdb_status rdb_txn_commit(rdb_txn *t, rdb_err *err)
 	ragdb_status st = RAGDB_OK;
 	int rc;
 	if (t->write) {
-		if ((st = rdb_tail_flush(t, err)))
+		if ((st = rdb_tail_flush(t, err)) || (st = rdb_ft_flush(t, err)))
 			goto out_abort;
 		if (t->c_dirty && (rc = counters_write(t))) {
 			st = rdb_mdb_fail(t->s, rc, err, "writing the counters");

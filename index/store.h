@@ -15,6 +15,8 @@
  *            Many vectors per value so a scan reads long runs of the map.
  *            A deleted vector's slot keeps its place with chunk id 0 (a
  *            tombstone) until rdb_store_compact().
+ *   terms, postings, chunkterms: the full-text (BM25) index, see
+ *            index/postings.h and postings.c.
  *
  * Invariants (rdb_store_check verifies each):
  *   1. A document, its chunks and its vectors are written in one write
@@ -24,6 +26,8 @@
  *      names a live chunk. ids and sources agree with docs.
  *   3. Counters in meta (documents, chunks, live and dead vectors) equal what
  *      is stored.
+ *   4. The full-text index agrees with the chunks and its statistics are
+ *      exact (postings.c, F1-F3).
  *
  * Concurrency: one writer (LMDB serialises write transactions across
  * processes), any number of readers, each on its own snapshot.
@@ -36,7 +40,7 @@
 
 #include "index/err.h"
 
-#define RDB_SCHEMA_VERSION 1
+#define RDB_SCHEMA_VERSION 2
 
 typedef struct rdb_store rdb_store;
 typedef struct rdb_txn rdb_txn;
@@ -51,6 +55,8 @@ typedef struct rdb_meta {
 	uint32_t chunk_tokens;
 	uint32_t chunk_overlap;
 	int64_t created;       /* seconds since the epoch */
+	char language[32];     /* full-text language (Snowball name or "none");
+	                          "" at create = "english" */
 } rdb_meta;
 
 #define RDB_STORE_CREATE 0x1  /* create: fails RAGDB_EEXIST if one is there */

@@ -28,11 +28,17 @@
 typedef struct rdb_counters {
 	uint64_t next_doc, next_chunk, documents, chunks;
 	uint64_t vectors_live, vectors_dead, text_bytes, next_block;
+	uint64_t next_term, ft_len_body, ft_len_title; /* full-text index (postings.c) */
 } rdb_counters;
+#define RDB_N_COUNTERS 11
+
+/* A write txn's full-text state: term-id cache and pending postings. */
+typedef struct rdb_ft_txn rdb_ft_txn;
 
 struct rdb_store {
 	MDB_env *env;
 	MDB_dbi meta, docs, ids, sources, chunks, vectors;
+	MDB_dbi terms, postings, chunkterms; /* full-text index (postings.c) */
 	rdb_meta m;
 	unsigned flags;
 	char *dir;
@@ -56,6 +62,7 @@ struct rdb_txn {
 	rdb_counters c;  /* write txns only */
 	int c_dirty;
 	rdb_tail tail;
+	rdb_ft_txn *ft;  /* NULL until the txn writes full-text terms */
 	rdb_buf scratch; /* record encoding, block copies */
 	rdb_buf zbuf;    /* compression output */
 	/* Aligned copies of small blocks handed out by rdb_blocks_get (LMDB keeps
@@ -147,5 +154,17 @@ typedef struct rdb_chunk_raw {
 } rdb_chunk_raw;
 ragdb_status rdb_chunk_decode(const rdb_store *s, uint64_t id, const MDB_val *v,
                               rdb_chunk_raw *out, rdb_err *err);
+
+/* --- full-text index (postings.c) --- */
+/* Write chunk @p chunk's forward record and queue its postings. */
+ragdb_status rdb_ft_put_chunk(rdb_txn *t, uint64_t chunk, const rdb_chunk_in *c, rdb_err *err);
+/* Remove the full-text entries of chunks first..first+n-1. */
+ragdb_status rdb_ft_delete_chunks(rdb_txn *t, uint64_t first, uint32_t n, rdb_err *err);
+/* Write the pending postings to LMDB (before commit and before reads). */
+ragdb_status rdb_ft_flush(rdb_txn *t, rdb_err *err);
+void rdb_ft_txn_free(rdb_ft_txn *f);
+/* Verify invariants F1-F3 (postings.c), reporting each violation. */
+ragdb_status rdb_ft_check(rdb_txn *t, const rdb_counters *cnt,
+                          void (*report)(void *ctx, const char *msg), void *rctx, rdb_err *err);
 
 #endif

@@ -206,7 +206,7 @@ START_TEST(test_open_errors)
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	ck_assert_int_eq(rdb_store_open(dir, 0, NULL, &s, &err), RAGDB_ESCHEMA);
-	ck_assert_msg(strstr(err.msg, "schema 1") && strstr(err.msg, "schema 7"), "%s", err.msg);
+	ck_assert_msg(strstr(err.msg, "schema 2") && strstr(err.msg, "schema 7"), "%s", err.msg);
 	tu_rmrf(dir);
 	free(dir);
 }
@@ -500,10 +500,10 @@ START_TEST(test_compression_roundtrip)
 			rnd[i] = 1;
 	}
 	rdb_chunk_in c[4] = {
-		{ 0, 10, NULL, lng, long_len },
-		{ 0, 5, "h", "short", 5 },
-		{ 0, 0, NULL, "", 0 },
-		{ 0, 5000, NULL, rnd, 5000 },
+		{ .start = 0, .end = 10, .text = lng, .text_len = long_len },
+		{ .start = 0, .end = 5, .heading = "h", .text = "short", .text_len = 5 },
+		{ .start = 0, .end = 0, .text = "", .text_len = 0 },
+		{ .start = 0, .end = 5000, .text = rnd, .text_len = 5000 },
 	};
 	float v[16] = { 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
 	rdb_doc d;
@@ -706,7 +706,7 @@ START_TEST(test_map_full_grow)
 		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
 		big[i] = (char)('a' + x % 26);
 	}
-	rdb_chunk_in c = { 0, len, NULL, big, len };
+	rdb_chunk_in c = { .start = 0, .end = len, .text = big, .text_len = len };
 	float v[8];
 	unit_vec(v, 8, 3);
 	rdb_doc d;

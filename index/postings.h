@@ -1,0 +1,43 @@
+/*
+ * index/postings.h — the full-text (BM25) index of the store, as readers see
+ * it: collection statistics and the postings of a term. Writes happen inside
+ * rdb_doc_put / rdb_doc_delete (store.h), from the terms in rdb_chunk_in.
+ *
+ * Two fields per chunk: the body (its text) and the title field (the
+ * document title and the chunk's heading path), each with its own term
+ * frequency and length, so a BM25F score can weight them separately.
+ */
+#ifndef RDB_POSTINGS_H
+#define RDB_POSTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/store.h"
+
+/* Exact statistics of a snapshot: chunks indexed (= stored chunks) and the
+ * summed field lengths (in terms). */
+typedef struct rdb_ft_stats {
+	uint64_t chunks;
+	uint64_t len_body, len_title;
+} rdb_ft_stats;
+ragdb_status rdb_ft_stats_get(rdb_txn *t, rdb_ft_stats *out, rdb_err *err);
+
+/* One posting: a chunk holding the term, with its field frequencies and
+ * the chunk's field lengths. */
+typedef struct rdb_posting {
+	uint64_t chunk;
+	uint32_t tf_body, tf_title;
+	uint32_t len_body, len_title;
+} rdb_posting;
+
+/* The postings of @p term (a tokenizer output) in chunk-id order. *df = the
+ * number of chunks holding it (0: none, *out = NULL). *out is malloc'd
+ * (free it). Read transactions only. */
+ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_posting **out,
+                              size_t *n, rdb_err *err);
+
+/* The knowledge base's full-text language (meta "language"). */
+const char *rdb_store_language(const rdb_store *s);
+
+#endif
