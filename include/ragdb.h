@@ -95,6 +95,9 @@ typedef struct ragdb_create_options {
 	uint32_t chunk_tokens;  /**< default chunk size in tokens; 0 = built-in */
 	uint32_t chunk_overlap; /**< default overlap in tokens; 0 = built-in,
 	                             UINT32_MAX = no overlap */
+	const char *language;   /**< full-text (BM25) stemming language, a Snowball
+	                             name ("english", "german", ...) or "none";
+	                             NULL = "english". Fixed at creation. */
 } ragdb_create_options;
 
 /** Flags for ragdb_open(). */
@@ -279,7 +282,7 @@ ragdb_status ragdb_delete_source(ragdb *db, const char *path, uint64_t *n_delete
 /** One search hit. Strings belong to the ragdb_results. */
 typedef struct ragdb_hit {
 	uint32_t rank;        /**< 1-based */
-	float score;          /**< cosine similarity, -1..1 */
+	float score;          /**< by mode: cosine (-1..1), BM25, or fused score */
 	const char *id;       /**< the document's id */
 	const char *source;   /**< the document's source */
 	const char *title;    /**< the document's title, or "" */
@@ -301,10 +304,13 @@ typedef struct ragdb_results {
 
 /** How a search ranks chunks. */
 typedef enum ragdb_search_mode {
-	RAGDB_MODE_DEFAULT = 0, /**< the knowledge base's default (vector for now) */
-	RAGDB_MODE_VECTOR = 1,  /**< exact cosine over the embeddings */
-	RAGDB_MODE_BM25 = 2,    /**< full-text BM25 (not built yet: RAGDB_EUNSUPPORTED) */
-	RAGDB_MODE_HYBRID = 3,  /**< vector and BM25 fused (not built yet: RAGDB_EUNSUPPORTED) */
+	RAGDB_MODE_DEFAULT = 0, /**< hybrid */
+	RAGDB_MODE_VECTOR = 1,  /**< exact cosine over the embeddings; score = cosine */
+	RAGDB_MODE_BM25 = 2,    /**< full-text BM25F (body + title/heading field);
+	                             score = BM25 score; chunks with no query term
+	                             are not returned */
+	RAGDB_MODE_HYBRID = 3,  /**< the vector and BM25 lists fused by reciprocal
+	                             rank (k = 60); score = the fused score */
 } ragdb_search_mode;
 
 /** Options for searches. Zero = defaults. */
@@ -312,11 +318,16 @@ typedef struct ragdb_search_options {
 	uint32_t k;           /**< results wanted; 0 = 10 */
 	int threads;          /**< scan threads; 0 = number of cores */
 	ragdb_search_mode mode;
-	const char *const *filters; /**< filter expressions, all must hold
-	                                 (not built yet: RAGDB_EUNSUPPORTED) */
+	const char *const *filters; /**< filter expressions, all must hold, applied
+	                                 during the scan (docs/search.md):
+	                                 "source:GLOB", "id:GLOB", "KEY OP VALUE" on
+	                                 metadata with OP = != < <= > >= */
 	size_t n_filters;
 	float mmr_lambda;     /**< 0 = off; else MMR diversification with this
-	                           λ in (0,1] (not built yet: RAGDB_EUNSUPPORTED) */
+	                           λ in (0,1] (1 = relevance only) */
+	float bm25_k1;        /**< BM25 term-frequency saturation; 0 = 1.2 */
+	float bm25_b;         /**< BM25 body length normalisation in [0,1];
+	                           0 = 0.75 (use a tiny value for "none") */
 } ragdb_search_options;
 
 /**
@@ -386,6 +397,7 @@ typedef struct ragdb_query_options {
 	void (*on_delta)(void *ctx, const char *text, size_t len);
 	void *ctx;
 	const char *conversation_id; /**< not built yet: RAGDB_EUNSUPPORTED */
+	float mmr_lambda;        /**< as in ragdb_search_options */
 } ragdb_query_options;
 
 /**
