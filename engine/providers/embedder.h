@@ -5,7 +5,8 @@
  * dimension. The knowledge base records its name, model and dimension at
  * creation; every later ingest and search must use the same identity.
  * Embedders are safe to call from several threads at once.
- * The providers issue adds remote embedders behind this same interface.
+ * Remote embedders (remote_embed.c: openai, ollama, huggingface, gemini)
+ * sit behind this same interface; they are named "provider:model".
  */
 #ifndef RDB_EMBEDDER_H
 #define RDB_EMBEDDER_H
@@ -35,11 +36,27 @@ struct rdb_embedder {
 	uint32_t dim;
 	size_t max_input;    /* bytes per text the embedder reads (longer: truncated) */
 	size_t batch_max;    /* texts per embed call */
+	int remote;          /* calls a provider over the network */
+	uint64_t n_truncated; /* texts cut to max_input so far (atomic adds) */
 };
 
-/* Open an embedder by provider name (NULL or "local"); dim 0 = its default.
+/* Open an embedder by name: NULL, "local" or "local:hash-v1" for the
+ * built-in one; "provider:model" or a model named in the configuration for
+ * a remote one. dim 0 = its default (a remote embedder then asks its
+ * provider once, with one short text, to learn the dimension).
  * RAGDB_EINVAL names the known embedders when @p name is unknown. */
 ragdb_status rdb_embedder_open(const char *name, uint32_t dim, rdb_embedder **out, rdb_err *err);
+
+struct rdb_config;
+/* As rdb_embedder_open, with a configuration (may be NULL) and an endpoint
+ * given on the command line (may be NULL; overrides every other source). */
+ragdb_status rdb_embedder_open_cfg(const char *name, uint32_t dim, const struct rdb_config *cfg,
+                                   const char *endpoint, rdb_embedder **out, rdb_err *err);
+
+/* The remote embedders (remote_embed.c). */
+ragdb_status rdb_remote_embedder_open(const struct rdb_config *cfg, const char *spec,
+                                      const char *endpoint, uint32_t dim, rdb_embedder **out,
+                                      rdb_err *err);
 
 /* out receives n x dim floats, each row L2-normalised (an empty text gives a
  * zero vector). */

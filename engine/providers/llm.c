@@ -1,0 +1,554 @@
+/*
+ * engine/providers/llm.c — requests to language models and the parsing of
+ * their answers, streamed or whole (see llm.h).
+ *
+ * States of a streamed answer: the HTTP layer hands body bytes to
+ * on_data -> the SSE or line parser -> one handler per provider, which
+ * appends text (and calls on_delta), records usage, and marks `done` at the
+ * provider's end marker. An error event, or a line that is not JSON, stops
+ * the transfer with a message in st.err. After the transfer, done == 0
+ * means the stream was cut off.
+ */
+#include "engine/providers/llm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "engine/providers/http.h"
+
+void rdb_llm_result_clear(rdb_llm_result *r)
+{
+	if (!r)
+		return;
+	free(r->text);
+	memset(r, 0, sizeof *r);
+}
+
+typedef struct lstate {
+	const rdb_model_cfg *m;
+	const rdb_llm_request *req;
+	char *text;
+	size_t len, cap;
+	uint64_t in_tok, out_tok;
+	int done;
+	char stop[32];
+	rdb_err err;
+	rdb_sse sse;
+	rdb_lines lines;
+	const char *url;
+} lstate;
+
+static int append(lstate *s, const char *t, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (n > RDB_LLM_MAX_ANSWER - s->len) {
+		rdb_err_set(&s->err, RAGDB_EIO, "%s: the answer is longer than %u bytes; lower max_tokens",
+		            s->m->name, RDB_LLM_MAX_ANSWER);
+		return -1;
+	}
+	if (s->len + n + 1 > s->cap) {
+		size_t nc = s->cap ? s->cap : 1024;
+		while (nc < s->len + n + 1)
+			nc *= 2;
+		char *nb = realloc(s->text, nc);
+		if (!nb) {
+			rdb_err_set(&s->err, RAGDB_ENOMEM, "out of memory for the answer");
+			return -1;
+		}
+		s->text = nb;
+		s->cap = nc;
+	}
+	memcpy(s->text + s->len, t, n);
+	s->len += n;
+	s->text[s->len] = 0;
+	if (s->req->on_delta)
+		s->req->on_delta(s->req->ctx, t, n);
+	return 0;
+}
+
+static void set_stop(lstate *s, cJSON *v)
+{
+	if (cJSON_IsString(v))
+		snprintf(s->stop, sizeof s->stop, "%s", v->valuestring);
+}
+
+static uint64_t num(cJSON *o, const char *k)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (uint64_t)v->valuedouble : 0;
+}
+
+static int provider_error(lstate *s, cJSON *j, const char *raw, size_t len)
+{
+	char msg[600];
+	rdb_http_error_text(raw, len, msg, sizeof msg);
+	cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+	cJSON *type = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "type") : NULL;
+	int overloaded = cJSON_IsString(type) && strcmp(type->valuestring, "overloaded_error") == 0;
+	rdb_err_set(&s->err, RAGDB_EIO, "%s: the provider reported an error in the middle of the answer: \"%s\"; %s",
+	            s->m->name, msg, overloaded ? "it is overloaded, try again later" : "try again");
+	return -1;
+}
+
+static int malformed(lstate *s, const char *data, size_t len)
+{
+	char snip[200];
+	size_t n = len < sizeof snip - 1 ? len : sizeof snip - 1;
+	for (size_t i = 0; i < n; i++)
+		snip[i] = (unsigned char)data[i] < 0x20 ? ' ' : data[i];
+	snip[n] = 0;
+	rdb_err_set(&s->err, RAGDB_EIO, "%s: malformed JSON in the answer stream from %s: \"%s%s\"",
+	            s->m->name, s->url, snip, len > n ? "..." : "");
+	return -1;
+}
+
+/* One JSON object of an answer, streamed or whole. Returns 0, or -1 with
+ * s->err set. */
+static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int whole)
+{
+	if (!cJSON_IsObject(j))
+		return malformed(s, raw, rawlen);
+	if (cJSON_GetObjectItemCaseSensitive(j, "error"))
+		return provider_error(s, j, raw, rawlen);
+	switch (s->m->provider) {
+	case RDB_PROV_ANTHROPIC: {
+		cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+		const char *t = cJSON_IsString(type) ? type->valuestring : "";
+		if (whole || strcmp(t, "message") == 0) {
+			cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content"), *b;
+			if (!cJSON_IsArray(content))
+				return malformed(s, raw, rawlen);
+			cJSON_ArrayForEach(b, content) {
+				cJSON *bt = cJSON_GetObjectItemCaseSensitive(b, "text");
+				if (cJSON_IsString(bt) && append(s, bt->valuestring, strlen(bt->valuestring)))
+					return -1;
+			}
+			cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+			s->in_tok = num(u, "input_tokens");
+			s->out_tok = num(u, "output_tokens");
+			set_stop(s, cJSON_GetObjectItemCaseSensitive(j, "stop_reason"));
+			s->done = 1;
+		} else if (strcmp(t, "message_start") == 0) {
+			cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+			cJSON *u = cJSON_GetObjectItemCaseSensitive(msg, "usage");
+			s->in_tok = num(u, "input_tokens") + num(u, "cache_read_input_tokens") +
+			            num(u, "cache_creation_input_tokens");
+			s->out_tok = num(u, "output_tokens");
+		} else if (strcmp(t, "content_block_delta") == 0) {
+			cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");
+			cJSON *tx = cJSON_GetObjectItemCaseSensitive(d, "text");
+			if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
+				return -1;
+		} else if (strcmp(t, "message_delta") == 0) {
+			cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+			if (cJSON_GetObjectItemCaseSensitive(u, "output_tokens"))
+				s->out_tok = num(u, "output_tokens");
+			if (cJSON_GetObjectItemCaseSensitive(u, "input_tokens"))
+				s->in_tok = num(u, "input_tokens");
+			set_stop(s, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "delta"),
+			                                             "stop_reason"));
+		} else if (strcmp(t, "message_stop") == 0) {
+			s->done = 1;
+		}
+		/* ping, content_block_start/stop and unknown events: nothing to do. */
+		return 0;
+	}
+	case RDB_PROV_OPENAI: {
+		cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices"), *c;
+		cJSON_ArrayForEach(c, choices) {
+			cJSON *idx = cJSON_GetObjectItemCaseSensitive(c, "index");
+			if (cJSON_IsNumber(idx) && idx->valuedouble != 0)
+				continue;
+			cJSON *d = cJSON_GetObjectItemCaseSensitive(c, whole ? "message" : "delta");
+			cJSON *tx = cJSON_GetObjectItemCaseSensitive(d, "content");
+			if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
+				return -1;
+			set_stop(s, cJSON_GetObjectItemCaseSensitive(c, "finish_reason"));
+		}
+		cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+		if (cJSON_IsObject(u)) {
+			s->in_tok = num(u, "prompt_tokens");
+			s->out_tok = num(u, "completion_tokens");
+		}
+		if (whole) {
+			if (!cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0)
+				return malformed(s, raw, rawlen);
+			s->done = 1;
+		}
+		return 0;
+	}
+	case RDB_PROV_OLLAMA: {
+		cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+		cJSON *tx = cJSON_GetObjectItemCaseSensitive(msg, "content");
+		if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
+			return -1;
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "done"))) {
+			s->in_tok = num(j, "prompt_eval_count");
+			s->out_tok = num(j, "eval_count");
+			set_stop(s, cJSON_GetObjectItemCaseSensitive(j, "done_reason"));
+			s->done = 1;
+		} else if (whole) {
+			return malformed(s, raw, rawlen);
+		}
+		return 0;
+	}
+	case RDB_PROV_GEMINI: {
+		cJSON *cands = cJSON_GetObjectItemCaseSensitive(j, "candidates"), *c;
+		int i = 0;
+		cJSON_ArrayForEach(c, cands) {
+			if (i++ > 0)
+				break;
+			cJSON *content = cJSON_GetObjectItemCaseSensitive(c, "content");
+			cJSON *parts = cJSON_GetObjectItemCaseSensitive(content, "parts"), *p;
+			cJSON_ArrayForEach(p, parts) {
+				cJSON *tx = cJSON_GetObjectItemCaseSensitive(p, "text");
+				cJSON *thought = cJSON_GetObjectItemCaseSensitive(p, "thought");
+				if (cJSON_IsTrue(thought))
+					continue;
+				if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
+					return -1;
+			}
+			cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "finishReason");
+			if (cJSON_IsString(fr) && fr->valuestring[0]) {
+				set_stop(s, fr);
+				s->done = 1;
+			}
+		}
+		cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
+		if (cJSON_IsObject(u)) {
+			s->in_tok = num(u, "promptTokenCount");
+			s->out_tok = num(u, "candidatesTokenCount") + num(u, "thoughtsTokenCount");
+		}
+		cJSON *pf = cJSON_GetObjectItemCaseSensitive(j, "promptFeedback");
+		cJSON *br = cJSON_GetObjectItemCaseSensitive(pf, "blockReason");
+		if (cJSON_IsString(br)) {
+			rdb_err_set(&s->err, RAGDB_EINVAL, "%s: the provider blocked the prompt (%s)", s->m->name,
+			            br->valuestring);
+			return -1;
+		}
+		if (whole && !s->done)
+			return malformed(s, raw, rawlen);
+		return 0;
+	}
+	default:
+		return -1;
+	}
+}
+
+static int on_sse(void *ctx, const char *event, const char *data, size_t len)
+{
+	lstate *s = ctx;
+	if (s->m->provider == RDB_PROV_OPENAI && len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+		s->done = 1;
+		return 0;
+	}
+	if (strcmp(event, "ping") == 0)
+		return 0;
+	cJSON *j = cJSON_ParseWithLength(data, len);
+	if (!j)
+		return malformed(s, data, len);
+	int rc = handle_json(s, j, data, len, 0);
+	cJSON_Delete(j);
+	return rc;
+}
+
+static int on_line(void *ctx, const char *line, size_t len)
+{
+	lstate *s = ctx;
+	size_t i = 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i == len)
+		return 0;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	if (!j)
+		return malformed(s, line, len);
+	int rc = handle_json(s, j, line, len, 0);
+	cJSON_Delete(j);
+	return rc;
+}
+
+static int on_data(void *ctx, const char *p, size_t n)
+{
+	lstate *s = ctx;
+	if (s->done && s->m->provider != RDB_PROV_GEMINI && s->m->provider != RDB_PROV_OPENAI)
+		return 0; /* bytes after the end marker are ignored */
+	int rc = s->m->provider == RDB_PROV_OLLAMA ? rdb_lines_feed(&s->lines, p, n)
+	                                           : rdb_sse_feed(&s->sse, p, n);
+	if (rc && s->err.status == RAGDB_OK)
+		rdb_err_set(&s->err, RAGDB_EIO, "%s: the answer stream from %s has a line over %u bytes; is the endpoint right?",
+		            s->m->name, s->url, RDB_STREAM_MAX_LINE);
+	return rc;
+}
+
+static int reasoning_model(const char *m)
+{
+	return strncmp(m, "o1", 2) == 0 || strncmp(m, "o3", 2) == 0 || strncmp(m, "o4", 2) == 0 ||
+	       strncmp(m, "gpt-5", 5) == 0;
+}
+
+static char *build_body(const rdb_model_cfg *m, const rdb_llm_request *r)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *out = NULL;
+	if (!root)
+		return NULL;
+	const char *sys = r->system && *r->system ? r->system : NULL;
+	switch (m->provider) {
+	case RDB_PROV_ANTHROPIC: {
+		cJSON_AddStringToObject(root, "model", m->model);
+		cJSON_AddNumberToObject(root, "max_tokens", m->max_tokens);
+		if (sys)
+			cJSON_AddStringToObject(root, "system", sys);
+		cJSON *msgs = cJSON_AddArrayToObject(root, "messages");
+		cJSON *u = cJSON_CreateObject();
+		cJSON_AddStringToObject(u, "role", "user");
+		cJSON_AddStringToObject(u, "content", r->user);
+		if (!msgs || !cJSON_AddItemToArray(msgs, u))
+			cJSON_Delete(u);
+		if (m->temperature >= 0)
+			cJSON_AddNumberToObject(root, "temperature", m->temperature > 1 ? 1 : m->temperature);
+		if (r->stream)
+			cJSON_AddBoolToObject(root, "stream", 1);
+		break;
+	}
+	case RDB_PROV_OPENAI:
+	case RDB_PROV_OLLAMA: {
+		cJSON_AddStringToObject(root, "model", m->model);
+		cJSON *msgs = cJSON_AddArrayToObject(root, "messages");
+		for (int i = 0; i < 2 && msgs; i++) {
+			if (i == 0 && !sys)
+				continue;
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "role", i == 0 ? "system" : "user");
+			cJSON_AddStringToObject(o, "content", i == 0 ? sys : r->user);
+			if (!cJSON_AddItemToArray(msgs, o))
+				cJSON_Delete(o);
+		}
+		if (m->provider == RDB_PROV_OPENAI) {
+			cJSON_AddNumberToObject(root, reasoning_model(m->model) ? "max_completion_tokens" : "max_tokens",
+			                        m->max_tokens);
+			if (m->temperature >= 0)
+				cJSON_AddNumberToObject(root, "temperature", m->temperature);
+			cJSON_AddBoolToObject(root, "stream", r->stream != 0);
+			if (r->stream) {
+				cJSON *so = cJSON_AddObjectToObject(root, "stream_options");
+				if (so)
+					cJSON_AddBoolToObject(so, "include_usage", 1);
+			}
+		} else {
+			cJSON_AddBoolToObject(root, "stream", r->stream != 0);
+			cJSON *opt = cJSON_AddObjectToObject(root, "options");
+			if (opt) {
+				cJSON_AddNumberToObject(opt, "num_predict", m->max_tokens);
+				if (m->temperature >= 0)
+					cJSON_AddNumberToObject(opt, "temperature", m->temperature);
+			}
+		}
+		break;
+	}
+	case RDB_PROV_GEMINI: {
+		if (sys) {
+			cJSON *si = cJSON_AddObjectToObject(root, "systemInstruction");
+			cJSON *parts = si ? cJSON_AddArrayToObject(si, "parts") : NULL;
+			cJSON *p = cJSON_CreateObject();
+			cJSON_AddStringToObject(p, "text", sys);
+			if (!parts || !cJSON_AddItemToArray(parts, p))
+				cJSON_Delete(p);
+		}
+		cJSON *contents = cJSON_AddArrayToObject(root, "contents");
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "role", "user");
+		cJSON *parts = cJSON_AddArrayToObject(c, "parts");
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "text", r->user);
+		if (!parts || !cJSON_AddItemToArray(parts, p))
+			cJSON_Delete(p);
+		if (!contents || !cJSON_AddItemToArray(contents, c))
+			cJSON_Delete(c);
+		cJSON *gc = cJSON_AddObjectToObject(root, "generationConfig");
+		if (gc) {
+			cJSON_AddNumberToObject(gc, "maxOutputTokens", m->max_tokens);
+			if (m->temperature >= 0)
+				cJSON_AddNumberToObject(gc, "temperature", m->temperature);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
+
+static char *build_url(const rdb_model_cfg *m, int stream)
+{
+	char *u = NULL;
+	int n = -1;
+	const char *mp = strncmp(m->model, "models/", 7) ? "models/" : "";
+	switch (m->provider) {
+	case RDB_PROV_ANTHROPIC:
+		n = asprintf(&u, "%s/v1/messages", m->endpoint);
+		break;
+	case RDB_PROV_OPENAI:
+		n = asprintf(&u, "%s/chat/completions", m->endpoint);
+		break;
+	case RDB_PROV_OLLAMA:
+		n = asprintf(&u, "%s/api/chat", m->endpoint);
+		break;
+	case RDB_PROV_GEMINI:
+		n = stream ? asprintf(&u, "%s/v1beta/%s%s:streamGenerateContent?alt=sse", m->endpoint, mp, m->model)
+		           : asprintf(&u, "%s/v1beta/%s%s:generateContent", m->endpoint, mp, m->model);
+		break;
+	default:
+		break;
+	}
+	return n < 0 ? NULL : u;
+}
+
+static const char *end_marker(rdb_provider p)
+{
+	switch (p) {
+	case RDB_PROV_ANTHROPIC: return "message_stop";
+	case RDB_PROV_OPENAI: return "data: [DONE]";
+	case RDB_PROV_OLLAMA: return "\"done\": true";
+	case RDB_PROV_GEMINI: return "a finishReason";
+	default: return "its end marker";
+	}
+}
+
+ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req,
+                              rdb_llm_result *out, rdb_err *err)
+{
+	if (m->provider == RDB_PROV_HUGGINGFACE)
+		return rdb_err_set(err, RAGDB_EINVAL,
+		                   "%s: huggingface is an embedding provider here; answer with anthropic, openai, ollama or gemini",
+		                   m->name);
+	lstate s = {0};
+	s.m = m;
+	s.req = req;
+	rdb_sse_init(&s.sse, on_sse, &s);
+	rdb_lines_init(&s.lines, RDB_STREAM_MAX_LINE, on_line, &s);
+	ragdb_status st = RAGDB_OK;
+	char *key = NULL, *body = NULL, *url = NULL;
+	char hdr[3][1024];
+	const char *hdrs[3];
+	size_t nh = 0;
+	rdb_http_resp resp = {0};
+	if ((st = rdb_model_key(m, &key, err)) != RAGDB_OK)
+		goto out_free;
+	int needs_key = m->provider == RDB_PROV_ANTHROPIC || m->provider == RDB_PROV_GEMINI ||
+	                (m->provider == RDB_PROV_OPENAI && strstr(m->endpoint, "api.openai.com"));
+	if (!key && needs_key) {
+		st = rdb_err_set(err, RAGDB_EPERM, "%s: no API key; set %s (or api_key in ragdb.json)", m->name,
+		                 m->key_var ? m->key_var : "the provider's key variable");
+		goto out_free;
+	}
+	switch (m->provider) {
+	case RDB_PROV_ANTHROPIC:
+		if (key) {
+			snprintf(hdr[nh], sizeof hdr[nh], "x-api-key: %s", key);
+			hdrs[nh] = hdr[nh];
+			nh++;
+		}
+		snprintf(hdr[nh], sizeof hdr[nh], "anthropic-version: 2023-06-01");
+		hdrs[nh] = hdr[nh];
+		nh++;
+		break;
+	case RDB_PROV_GEMINI:
+		snprintf(hdr[nh], sizeof hdr[nh], "x-goog-api-key: %s", key);
+		hdrs[nh] = hdr[nh];
+		nh++;
+		break;
+	default:
+		if (key) {
+			snprintf(hdr[nh], sizeof hdr[nh], "Authorization: Bearer %s", key);
+			hdrs[nh] = hdr[nh];
+			nh++;
+		}
+		break;
+	}
+	if (req->stream && m->provider != RDB_PROV_OLLAMA) {
+		snprintf(hdr[nh], sizeof hdr[nh], "Accept: text/event-stream");
+		hdrs[nh] = hdr[nh];
+		nh++;
+	}
+	body = build_body(m, req);
+	url = build_url(m, req->stream);
+	if (!body || !url) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory building the request to %s", m->name);
+		goto out_free;
+	}
+	s.url = url;
+	char key_hint[160];
+	snprintf(key_hint, sizeof key_hint, "check the API key in %s (or api_key in ragdb.json)",
+	         m->key_var ? m->key_var : "the provider's variable");
+	rdb_http_req hr = {
+		.url = url, .body = body, .body_len = strlen(body), .headers = hdrs, .n_headers = nh,
+		.on_data = req->stream ? on_data : NULL, .ctx = &s, .cb_err = &s.err, .what = m->name,
+		.key_hint = key_hint,
+	};
+	st = rdb_http_do(&hr, &resp, &m->http, err);
+	if (st != RAGDB_OK)
+		goto out_free;
+	if (req->stream) {
+		if (m->provider == RDB_PROV_OLLAMA && rdb_lines_finish(&s.lines) != 0) {
+			if (err)
+				*err = s.err;
+			st = s.err.status ? s.err.status : RAGDB_EIO;
+			goto out_free;
+		}
+		if (!s.done) {
+			st = rdb_err_set(err, RAGDB_EIO,
+			                 "%s: the answer stream from %s ended before the answer was complete (no %s after %zu bytes of text); "
+			                 "the connection was cut off or the server stopped: try again",
+			                 m->name, url, end_marker(m->provider), s.len);
+			goto out_free;
+		}
+	} else {
+		cJSON *j = cJSON_ParseWithLength(resp.body, resp.len);
+		if (!j) {
+			malformed(&s, resp.body, resp.len);
+			if (err)
+				*err = s.err;
+			st = RAGDB_EIO;
+			goto out_free;
+		}
+		int rc = handle_json(&s, j, resp.body, resp.len, 1);
+		cJSON_Delete(j);
+		if (rc != 0) {
+			if (err)
+				*err = s.err;
+			st = s.err.status ? s.err.status : RAGDB_EIO;
+			goto out_free;
+		}
+	}
+	memset(out, 0, sizeof *out);
+	out->text = s.text ? s.text : strdup("");
+	if (!out->text) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	s.text = NULL;
+	out->len = s.len;
+	out->input_tokens = s.in_tok;
+	out->output_tokens = s.out_tok;
+	out->cost = (double)s.in_tok / 1e6 * m->price_input + (double)s.out_tok / 1e6 * m->price_output;
+	memcpy(out->stop_reason, s.stop, sizeof out->stop_reason);
+out_free:
+	rdb_http_resp_clear(&resp);
+	rdb_sse_free(&s.sse);
+	rdb_lines_free(&s.lines);
+	free(s.text);
+	free(body);
+	free(url);
+	rdb_key_free(key);
+	memset(hdr, 0, sizeof hdr);
+	__asm__ __volatile__("" ::"r"(hdr) : "memory");
+	return st;
+}
