@@ -14,13 +14,18 @@
 
 #include <stddef.h>
 
-static inline size_t rdb_prefetch_rows(size_t dim)
+/* The same distance for rows of @p bytes (the quantized kernels). */
+static inline size_t rdb_prefetch_rows_bytes(size_t bytes)
 {
-	size_t bytes = dim * sizeof(float);
 	if (bytes == 0 || bytes >= 768)
 		return 4;
 	size_t rows = (3072 + bytes - 1) / bytes;
 	return rows > 64 ? 64 : rows;
+}
+
+static inline size_t rdb_prefetch_rows(size_t dim)
+{
+	return rdb_prefetch_rows_bytes(dim * sizeof(float));
 }
 
 #endif

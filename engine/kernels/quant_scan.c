@@ -1,0 +1,193 @@
+/*
+ * engine/kernels/quant_scan.c — top-k over quantized blocks, and the exact
+ * rescoring of its candidates.
+ *
+ * The scan is scan.c's over encoded rows: the vectors (counted across
+ * blocks) are cut into equal ranges, one per part on the pool; each part
+ * scores its range a chunk at a time and keeps its own heap; the heaps are
+ * merged. The result does not depend on the number of parts (a row's score
+ * does not depend on its group, and the heap order is total).
+ *
+ * Rescoring: the quantized top k x oversample are candidates; each one's
+ * f32 vector comes from the caller's accessor and is scored with the same
+ * f32 kernel rdb_scan_topk uses, one row per call. By the f32 kernels'
+ * invariant that is the score the f32 scan gives that vector, so the
+ * returned scores are exact and, when every true top-k vector is among the
+ * candidates, the list equals the f32 scan's.
+ */
+#include <stdlib.h>
+
+#include "engine/kernels/pool.h"
+#include "engine/kernels/quant.h"
+#include "engine/kernels/scan_util.h"
+
+/* A cursor over the global range [pos, end) of the encoded rows. */
+typedef struct qrange {
+	const rdb_qblock *blocks;
+	size_t n_blocks, b, off, left;
+} qrange;
+
+static void qrange_init(qrange *r, const rdb_qblock *blocks, size_t n_blocks, size_t start,
+                        size_t end)
+{
+	*r = (qrange){blocks, n_blocks, 0, 0, end > start ? end - start : 0};
+	while (r->b < n_blocks && start >= blocks[r->b].count) {
+		start -= blocks[r->b].count;
+		r->b++;
+	}
+	r->off = start;
+}
+
+/* Next run of at most max rows inside one block (its first row in *row of
+ * *block); 0 when done. */
+static size_t qrange_next(qrange *r, size_t max, const rdb_qblock **block, size_t *row)
+{
+	while (r->left > 0 && r->b < r->n_blocks) {
+		const rdb_qblock *bl = &r->blocks[r->b];
+		if (r->off >= bl->count) {
+			r->b++;
+			r->off = 0;
+			continue;
+		}
+		size_t m = bl->count - r->off;
+		m = m > max ? max : m;
+		m = m > r->left ? r->left : m;
+		*block = bl;
+		*row = r->off;
+		r->off += m;
+		r->left -= m;
+		return m;
+	}
+	return 0;
+}
+
+typedef struct qscan_job {
+	const rdb_qquery *q;
+	const rdb_qblock *blocks;
+	size_t n_blocks, total, parts, row_bytes;
+	rdb_keep_fn keep;
+	void *keep_ctx;
+	rdb_topk *heaps; /* one per part */
+} qscan_job;
+
+static void qscan_part(void *arg, size_t part)
+{
+	qscan_job *j = arg;
+	float sc[RDB_SCAN_CHUNK];
+	qrange r;
+	qrange_init(&r, j->blocks, j->n_blocks, j->total * part / j->parts,
+	            j->total * (part + 1) / j->parts);
+	const rdb_qblock *bl;
+	size_t row, m;
+	while ((m = qrange_next(&r, RDB_SCAN_CHUNK, &bl, &row)) > 0) {
+		rdb_qscore(j->q, (const unsigned char *)bl->codes + row * j->row_bytes,
+		           bl->scales ? bl->scales + row : NULL, m, sc);
+		rdb_push_scores(&j->heaps[part], sc, bl->ids + row, m, j->keep, j->keep_ctx);
+	}
+}
+
+ragdb_status rdb_qscan_topk(const rdb_qquery *q, const rdb_qblock *blocks, size_t n_blocks,
+                            size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
+                            rdb_scored *out, size_t *n_out, rdb_err *err)
+{
+	(void)err; /* cannot fail: without memory for part heaps it runs on one thread */
+	if (k == 0) {
+		*n_out = 0;
+		return RAGDB_OK;
+	}
+	size_t total = 0;
+	for (size_t b = 0; b < n_blocks; b++)
+		total += blocks[b].count;
+	const size_t rb = rdb_quant_row_bytes(q->kind, q->dim);
+	qscan_job j = {q, blocks, n_blocks, total, 1, rb, keep, keep_ctx, NULL};
+	/* Parts are sized by bytes scanned, in f32-equivalent dims. */
+	size_t parts = rdb_scan_parts(total, (rb + 3) / 4, threads);
+
+	rdb_topk one;
+	rdb_scored *storage = NULL;
+	rdb_topk *heaps = NULL;
+	if (parts > 1 && k <= SIZE_MAX / sizeof(rdb_scored) / parts) {
+		storage = malloc(parts * k * sizeof(rdb_scored));
+		heaps = malloc(parts * sizeof(rdb_topk));
+	}
+	if (!storage || !heaps) {
+		free(storage);
+		free(heaps);
+		storage = NULL;
+		heaps = NULL;
+		parts = 1;
+	}
+	if (parts == 1) {
+		rdb_topk_init(&one, out, k);
+		j.heaps = &one;
+		qscan_part(&j, 0);
+		*n_out = rdb_topk_drain(&one, out);
+		return RAGDB_OK;
+	}
+	for (size_t p = 0; p < parts; p++)
+		rdb_topk_init(&heaps[p], storage + p * k, k);
+	j.parts = parts;
+	j.heaps = heaps;
+	rdb_pool_run(qscan_part, &j, parts);
+	rdb_topk_init(&one, out, k);
+	for (size_t p = 0; p < parts; p++)
+		for (size_t i = 0; i < heaps[p].n; i++)
+			rdb_topk_push(&one, heaps[p].h[i].score, heaps[p].h[i].id);
+	*n_out = rdb_topk_drain(&one, out);
+	free(heaps);
+	free(storage);
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb_qblock *blocks,
+                                 size_t n_blocks, size_t k, size_t oversample, int threads,
+                                 rdb_keep_fn keep, void *keep_ctx, rdb_vec_fn vec, void *vec_ctx,
+                                 rdb_scored *out, size_t *n_out, rdb_err *err)
+{
+	if (k == 0) {
+		*n_out = 0;
+		return RAGDB_OK;
+	}
+	size_t total = 0;
+	for (size_t b = 0; b < n_blocks; b++)
+		total += blocks[b].count;
+	/* More candidates than vectors buys nothing; the cap also bounds the
+	 * allocation by the index size. */
+	size_t over = oversample ? oversample : 1;
+	size_t nc = k > SIZE_MAX / over ? SIZE_MAX : k * over;
+	if (nc > total)
+		nc = total;
+	if (nc < k)
+		nc = k;
+	if (nc > SIZE_MAX / sizeof(rdb_scored) - 1)
+		return rdb_err_set(err, RAGDB_ENOMEM, "rescore: %zu candidates are too many; lower k or the oversample", nc);
+	rdb_scored *cand = malloc((nc + 1) * sizeof *cand);
+	if (!cand)
+		return rdb_err_set(err, RAGDB_ENOMEM,
+		                   "rescore: out of memory for %zu candidates; lower k or the oversample",
+		                   nc);
+	size_t n = 0;
+	ragdb_status st = rdb_qscan_topk(q, blocks, n_blocks, nc, threads, keep, keep_ctx, cand, &n, err);
+	if (st != RAGDB_OK)
+		goto out_free_cand;
+	rdb_dot_fn dot = rdb_kernel_dot();
+	rdb_topk best;
+	rdb_topk_init(&best, out, k);
+	for (size_t i = 0; i < n; i++) {
+		const float *v = vec(vec_ctx, cand[i].id);
+		if (!v) {
+			st = rdb_err_set(err, RAGDB_ECORRUPT,
+			                 "rescore: id %llu is in the quantized blocks but has no f32 vector; "
+			                 "rebuild the quantized blocks from the f32 vectors",
+			                 (unsigned long long)cand[i].id);
+			goto out_free_cand;
+		}
+		float s;
+		dot(qf, v, 1, q->dim, &s);
+		rdb_topk_push(&best, s, cand[i].id);
+	}
+	*n_out = rdb_topk_drain(&best, out);
+out_free_cand:
+	free(cand);
+	return st;
+}
