@@ -398,7 +398,20 @@ typedef struct ragdb_query_options {
 	void *ctx;
 	const char *conversation_id; /**< not built yet: RAGDB_EUNSUPPORTED */
 	float mmr_lambda;        /**< as in ragdb_search_options */
+	/** Earlier turns of a conversation the caller keeps itself (stateless
+	 *  clients such as the OpenAI chat API send the whole conversation each
+	 *  time), oldest first, not including @p question. A language model sees
+	 *  them before the question; retrieval uses the question, and the
+	 *  extractive answerer (which quotes the sources) ignores them. */
+	const struct ragdb_message *history;
+	size_t n_history;
 } ragdb_query_options;
+
+/** One turn of a conversation (ragdb_query_options.history). */
+typedef struct ragdb_message {
+	const char *role;     /**< "system", "user" or "assistant" */
+	const char *content;  /**< UTF-8 text */
+} ragdb_message;
 
 /**
  * Answer @p question from the knowledge base: retrieve, merge neighbouring
