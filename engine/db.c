@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "engine/internal.h"
+#include "engine/providers/bm25_tokenize.h"
 #include "ingest/ingest.h"
 
 #define RDB_DEFAULT_CHUNK_TOKENS 256
@@ -206,6 +207,13 @@ ragdb_status ragdb_create(const char *dir, const ragdb_create_options *opts, rag
 		                 m.chunk_overlap, m.chunk_tokens);
 	}
 	m.created = (int64_t)time(NULL);
+	const char *lang = o.language && *o.language ? o.language : "english";
+	if (!rdb_language_supported(lang) || strlen(lang) >= sizeof m.language) {
+		rdb_embedder_close(emb);
+		return rdb_failf(db, RAGDB_EINVAL, "unknown full-text language \"%s\"; use one of: %s",
+		                 lang, rdb_language_list());
+	}
+	snprintf(m.language, sizeof m.language, "%s", lang);
 
 	if (make_dirs(dir) != 0) {
 		rdb_embedder_close(emb);

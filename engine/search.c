@@ -1,11 +1,15 @@
 /*
- * engine/search.c — ragdb_search and ragdb_search_batch: embed the query,
- * scan the vector blocks in one read snapshot, resolve hits to chunks and
- * documents.
+ * engine/search.c — ragdb_search and ragdb_search_batch: in one read
+ * snapshot, rank chunks by vector (cosine scan), BM25 (full-text index) or
+ * both fused by reciprocal rank, with filters applied during the scans, then
+ * optionally re-rank by MMR, and resolve the winners to chunks and documents.
  *
- * The scan reads the blocks where they lie in the LMDB map (zero-copy); only
- * the k winners are decoded and copied into the results, which then outlive
- * the read transaction.
+ * Flow of one query: parse filters -> resolve them to a chunk bitmap (once
+ * per document) -> vector list and/or BM25 list, each retrieved deeper than
+ * k when they are fused or re-ranked -> fuse -> MMR -> resolve. The scan
+ * reads the blocks where they lie in the LMDB map (zero-copy); only the k
+ * winners are decoded and copied into the results, which then outlive the
+ * read transaction.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +17,13 @@
 
 #include "engine/internal.h"
 #include "engine/kernels/kernels.h"
+#include "engine/retrieve.h"
 
 #define RDB_DEFAULT_K 10
 #define RDB_MAX_K 10000
+#define RDB_RRF_K 60.0f       /* reciprocal rank fusion constant (Cormack et al.) */
+#define RDB_FUSE_DEPTH 100    /* least depth of each list fused */
+#define RDB_MMR_DEPTH 50      /* least depth of the list MMR re-ranks */
 
 static double now_ms(void)
 {
@@ -56,30 +64,6 @@ void ragdb_results_free_array(ragdb_results *r, size_t n)
 	for (size_t i = 0; i < n; i++)
 		results_clear(&r[i]);
 	free(r);
-}
-
-/* Copy the views the store hands out into the kernel's block type. */
-static ragdb_status load_blocks(rdb_txn *t, rdb_vblock **out, size_t *n, rdb_err *e)
-{
-	rdb_block_view *views = NULL;
-	size_t nv = 0;
-	ragdb_status st = rdb_blocks_get(t, &views, &nv, e);
-	if (st != RAGDB_OK)
-		return st;
-	rdb_vblock *b = calloc(nv ? nv : 1, sizeof *b);
-	if (!b) {
-		free(views);
-		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory listing %zu vector blocks", nv);
-	}
-	for (size_t i = 0; i < nv; i++) {
-		b[i].ids = views[i].ids;
-		b[i].vecs = views[i].vecs;
-		b[i].count = views[i].count;
-	}
-	free(views);
-	*out = b;
-	*n = nv;
-	return RAGDB_OK;
 }
 
 /* Fill @p h from chunk @p chunk_id; copies everything it keeps. */
@@ -145,31 +129,285 @@ static ragdb_status resolve_all(rdb_txn *t, const rdb_scored *sc, size_t n, ragd
 	return st;
 }
 
-/* Validate the options; what is not built yet is refused, never ignored. */
-static ragdb_status check_k(ragdb *db, const ragdb_search_options *opts, size_t *k)
+/* A search's settings, validated, with what is shared by its queries. */
+typedef struct plan {
+	size_t k;          /* results wanted */
+	size_t cand;       /* candidates after fusion (k, or deeper for MMR) */
+	size_t depth;      /* depth of each list before fusion */
+	int use_vec, use_bm25;
+	float mmr;
+	int threads;
+	rdb_bm25_params bp;
+	const char *const *filters;
+	size_t n_filters;
+} plan;
+
+/* Validate the options into a plan. */
+static ragdb_status make_plan(ragdb *db, const ragdb_search_options *opts, plan *p)
 {
-	*k = (opts && opts->k) ? opts->k : RDB_DEFAULT_K;
-	if (*k > RDB_MAX_K)
-		return rdb_failf(db, RAGDB_EINVAL, "k = %zu is too large; the limit is %d", *k, RDB_MAX_K);
-	if (!opts)
-		return RAGDB_OK;
-	switch (opts->mode) {
-	case RAGDB_MODE_DEFAULT:
+	static const ragdb_search_options none;
+	const ragdb_search_options *o = opts ? opts : &none;
+	memset(p, 0, sizeof *p);
+	p->k = o->k ? o->k : RDB_DEFAULT_K;
+	if (p->k > RDB_MAX_K)
+		return rdb_failf(db, RAGDB_EINVAL, "k = %zu is too large; the limit is %d", p->k, RDB_MAX_K);
+	switch (o->mode) {
 	case RAGDB_MODE_VECTOR:
+		p->use_vec = 1;
 		break;
 	case RAGDB_MODE_BM25:
+		p->use_bm25 = 1;
+		break;
+	case RAGDB_MODE_DEFAULT:
 	case RAGDB_MODE_HYBRID:
-		return rdb_failf(db, RAGDB_EUNSUPPORTED,
-		                 "%s search is not built yet; use the vector mode",
-		                 opts->mode == RAGDB_MODE_BM25 ? "BM25" : "hybrid");
+		p->use_vec = p->use_bm25 = 1;
+		break;
 	default:
-		return rdb_failf(db, RAGDB_EINVAL, "unknown search mode %d", (int)opts->mode);
+		return rdb_failf(db, RAGDB_EINVAL, "unknown search mode %d; use vector, bm25 or hybrid",
+		                 (int)o->mode);
 	}
-	if (opts->n_filters > 0)
-		return rdb_failf(db, RAGDB_EUNSUPPORTED, "search filters are not built yet; search without them");
-	if (opts->mmr_lambda != 0)
-		return rdb_failf(db, RAGDB_EUNSUPPORTED, "MMR diversification is not built yet; search without it");
+	if (!(o->mmr_lambda >= 0 && o->mmr_lambda <= 1))
+		return rdb_failf(db, RAGDB_EINVAL, "MMR lambda %g is out of range; use a value in (0,1] "
+		                 "(1 = relevance only), or 0 for no MMR", (double)o->mmr_lambda);
+	if (!(o->bm25_k1 >= 0 && o->bm25_k1 <= 100) || !(o->bm25_b >= 0 && o->bm25_b <= 1))
+		return rdb_failf(db, RAGDB_EINVAL, "BM25 k1 = %g / b = %g out of range; k1 in (0,100], "
+		                 "b in (0,1]", (double)o->bm25_k1, (double)o->bm25_b);
+	if (o->n_filters && !o->filters)
+		return rdb_failf(db, RAGDB_EINVAL, "%zu filters announced but no filter array given",
+		                 o->n_filters);
+	p->mmr = o->mmr_lambda;
+	p->threads = o->threads;
+	p->filters = o->filters;
+	p->n_filters = o->n_filters;
+	p->bp = (rdb_bm25_params){ o->bm25_k1 > 0 ? o->bm25_k1 : RDB_BM25_K1,
+	                           o->bm25_b > 0 ? o->bm25_b : RDB_BM25_B, RDB_BM25_W_TITLE,
+	                           RDB_BM25_B_TITLE };
+	p->cand = p->k;
+	if (p->mmr > 0 && p->mmr < 1) {
+		p->cand = p->k * 4 > RDB_MMR_DEPTH ? p->k * 4 : RDB_MMR_DEPTH;
+		if (p->cand > RDB_MAX_K)
+			p->cand = RDB_MAX_K;
+	}
+	p->depth = p->cand;
+	if (p->use_vec && p->use_bm25) {
+		p->depth = p->cand * 2 > RDB_FUSE_DEPTH ? p->cand * 2 : RDB_FUSE_DEPTH;
+		if (p->depth > 2 * RDB_MAX_K)
+			p->depth = 2 * RDB_MAX_K;
+	}
 	return RAGDB_OK;
+}
+
+/* What one snapshot's queries share: blocks, the filter bitmap, a tokenizer. */
+typedef struct snap {
+	rdb_txn *t;
+	rdb_block_view *views;
+	size_t nviews;
+	rdb_vblock *blocks;
+	size_t nb;
+	rdb_filter *filter;
+	rdb_chunkset set;
+	int filtered;
+	rdb_tokenizer *tok;
+} snap;
+
+static void snap_free(snap *s)
+{
+	rdb_tokenizer_free(s->tok);
+	rdb_chunkset_free(&s->set);
+	rdb_filter_free(s->filter);
+	free(s->blocks);
+	free(s->views);
+	rdb_txn_abort(s->t);
+}
+
+static ragdb_status snap_open(ragdb *db, const plan *p, snap *s, rdb_err *e)
+{
+	memset(s, 0, sizeof *s);
+	ragdb_status st;
+	if (p->n_filters && (st = rdb_filter_parse(p->filters, p->n_filters, &s->filter, e)))
+		return st;
+	if ((st = rdb_txn_begin(db->store, 0, &s->t, e)))
+		return st;
+	if (s->filter) {
+		if ((st = rdb_filter_chunks(s->filter, s->t, &s->set, e)))
+			return st;
+		s->filtered = 1;
+	}
+	if (p->use_bm25 &&
+	    (st = rdb_tokenizer_create(rdb_store_meta(db->store)->language, &s->tok, e)))
+		return st;
+	if (p->use_vec || p->mmr > 0) {
+		if ((st = rdb_blocks_get(s->t, &s->views, &s->nviews, e)))
+			return st;
+		s->blocks = calloc(s->nviews ? s->nviews : 1, sizeof *s->blocks);
+		if (!s->blocks)
+			return rdb_err_set(e, RAGDB_ENOMEM, "out of memory listing %zu vector blocks",
+			                   s->nviews);
+		for (size_t i = 0; i < s->nviews; i++) {
+			s->blocks[i].ids = s->views[i].ids;
+			s->blocks[i].vecs = s->views[i].vecs;
+			s->blocks[i].count = s->views[i].count;
+		}
+		s->nb = s->nviews;
+	}
+	return RAGDB_OK;
+}
+
+static int scored_by_id(const void *a, const void *b)
+{
+	uint64_t x = ((const rdb_scored *)a)->id, y = ((const rdb_scored *)b)->id;
+	return (x > y) - (x < y);
+}
+
+static int scored_best_first(const void *a, const void *b)
+{
+	const rdb_scored *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Reciprocal rank fusion of two best-first lists into the @p cand best. */
+static ragdb_status rrf(const rdb_scored *a, size_t na, const rdb_scored *b, size_t nb,
+                        size_t cand, rdb_scored *out, size_t *n_out, rdb_err *e)
+{
+	rdb_scored *all = malloc((na + nb + 1) * sizeof *all);
+	if (!all)
+		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory fusing results");
+	for (size_t i = 0; i < na; i++)
+		all[i] = (rdb_scored){ 1.0f / (RDB_RRF_K + (float)(i + 1)), a[i].id };
+	for (size_t i = 0; i < nb; i++)
+		all[na + i] = (rdb_scored){ 1.0f / (RDB_RRF_K + (float)(i + 1)), b[i].id };
+	size_t n = na + nb, w = 0;
+	qsort(all, n, sizeof *all, scored_by_id);
+	for (size_t i = 0; i < n; i++) {
+		if (w && all[w - 1].id == all[i].id)
+			all[w - 1].score += all[i].score;
+		else
+			all[w++] = all[i];
+	}
+	qsort(all, w, sizeof *all, scored_best_first);
+	if (w > cand)
+		w = cand;
+	memcpy(out, all, w * sizeof *out);
+	free(all);
+	*n_out = w;
+	return RAGDB_OK;
+}
+
+/* The stored vector of chunk @p id, or NULL. */
+static const float *chunk_vec(const snap *s, uint64_t id, uint32_t dim, rdb_buf *scratch,
+                              rdb_err *e, ragdb_status *st)
+{
+	rdb_chunk c;
+	if ((*st = rdb_chunk_get(s->t, id, &c, scratch, e)))
+		return NULL;
+	size_t lo = 0, hi = s->nviews;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->views[mid].block_no < c.block)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == s->nviews || s->views[lo].block_no != c.block || c.slot >= s->views[lo].count ||
+	    s->views[lo].ids[c.slot] != id)
+		return NULL;
+	return s->views[lo].vecs + (size_t)c.slot * dim;
+}
+
+/* Re-rank sc[0..*n) by MMR, keeping k. */
+static ragdb_status mmr_rerank(const snap *s, const plan *p, uint32_t dim, rdb_scored *sc,
+                               size_t *n, rdb_err *e)
+{
+	size_t m = *n;
+	ragdb_status st = RAGDB_OK;
+	const float **vecs = calloc(m ? m : 1, sizeof *vecs);
+	float *scores = malloc((m ? m : 1) * sizeof *scores);
+	size_t *order = malloc((m ? m : 1) * sizeof *order);
+	rdb_scored *copy = malloc((m ? m : 1) * sizeof *copy);
+	rdb_buf scratch = { 0 };
+	size_t got = 0;
+	if (!vecs || !scores || !order || !copy) {
+		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for MMR");
+		goto out;
+	}
+	for (size_t i = 0; i < m && !st; i++) {
+		vecs[i] = chunk_vec(s, sc[i].id, dim, &scratch, e, &st);
+		scores[i] = sc[i].score;
+		copy[i] = sc[i];
+	}
+	if (st || (st = rdb_mmr(vecs, scores, m, dim, p->mmr, p->k, order, &got, e)))
+		goto out;
+	for (size_t i = 0; i < got; i++)
+		sc[i] = copy[order[i]];
+	*n = got;
+out:
+	rdb_buf_free(&scratch);
+	free(vecs);
+	free(scores);
+	free(order);
+	free(copy);
+	return st;
+}
+
+/* Rank one query: @p vlist (nv) is its vector list when computed in batch,
+ * else NULL and computed here from @p q. Result: out (p->k entries). */
+static ragdb_status rank_one(ragdb *db, const plan *p, snap *s, const float *q,
+                             const rdb_scored *vlist, size_t nv, const char *text,
+                             rdb_scored *out, size_t *n_out, rdb_err *e)
+{
+	ragdb_status st = RAGDB_OK;
+	uint32_t dim = db->embedder->dim;
+	rdb_keep_fn keep = s->filtered ? rdb_chunkset_keep : NULL;
+	rdb_scored *vbuf = NULL, *bbuf = NULL, *fused = NULL;
+	size_t nb = 0, nf = 0;
+	rdb_bm25_query bq = { 0 };
+	if (p->use_vec && !vlist) {
+		if (!(vbuf = malloc(p->depth * sizeof *vbuf))) {
+			st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a search");
+			goto out;
+		}
+		if ((st = rdb_scan_topk(q, dim, s->blocks, s->nb, p->depth, p->threads, keep, &s->set,
+		                        vbuf, &nv, e)))
+			goto out;
+		vlist = vbuf;
+	}
+	if (p->use_bm25) {
+		if (!(bbuf = malloc(p->depth * sizeof *bbuf))) {
+			st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a search");
+			goto out;
+		}
+		if ((st = rdb_bm25_query_parse(s->tok, text, &bq, e)) ||
+		    (st = rdb_bm25_topk(s->t, &bq, &p->bp, p->depth, keep, &s->set, bbuf, &nb, e)))
+			goto out;
+	}
+	if (!(fused = malloc((p->cand ? p->cand : 1) * sizeof *fused))) {
+		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a search");
+		goto out;
+	}
+	if (p->use_vec && p->use_bm25) {
+		if ((st = rrf(vlist, nv, bbuf, nb, p->cand, fused, &nf, e)))
+			goto out;
+	} else {
+		const rdb_scored *l = p->use_vec ? vlist : bbuf;
+		nf = p->use_vec ? nv : nb;
+		if (nf > p->cand)
+			nf = p->cand;
+		memcpy(fused, l, nf * sizeof *fused);
+	}
+	if (p->mmr > 0 && p->mmr < 1 && (st = mmr_rerank(s, p, dim, fused, &nf, e)))
+		goto out;
+	if (nf > p->k)
+		nf = p->k;
+	memcpy(out, fused, nf * sizeof *out);
+	*n_out = nf;
+out:
+	rdb_bm25_query_free(&bq);
+	free(vbuf);
+	free(bbuf);
+	free(fused);
+	return st;
 }
 
 ragdb_status rdb_search_internal(ragdb *db, const char *query, const ragdb_search_options *opts,
@@ -180,35 +418,33 @@ ragdb_status rdb_search_internal(ragdb *db, const char *query, const ragdb_searc
 		return st;
 	if (!query || !*query)
 		return rdb_failf(db, RAGDB_EINVAL, "the query is empty; give the words to search for");
-	size_t k;
-	if ((st = check_k(db, opts, &k)) != RAGDB_OK)
+	plan p;
+	if ((st = make_plan(db, opts, &p)) != RAGDB_OK)
 		return st;
 	double t0 = now_ms();
 	uint32_t dim = db->embedder->dim;
 	rdb_err e = {0};
+	snap s;
+	memset(&s, 0, sizeof s);
 	float *q = malloc(sizeof(float) * dim);
-	rdb_scored *sc = malloc(sizeof *sc * k);
+	rdb_scored *sc = malloc(sizeof *sc * p.k);
 	ragdb_results *r = calloc(1, sizeof *r);
-	uint64_t *doc_nums = doc_nums_out ? calloc(k, sizeof *doc_nums) : NULL;
-	rdb_txn *t = NULL;
-	rdb_vblock *blocks = NULL;
-	size_t nb = 0, nsc = 0;
+	uint64_t *doc_nums = doc_nums_out ? calloc(p.k, sizeof *doc_nums) : NULL;
+	size_t nsc = 0;
 	if (!q || !sc || !r || (doc_nums_out && !doc_nums)) {
 		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory for a search");
 		goto out;
 	}
 	size_t qlen = strlen(query);
 	const char *qp = query;
-	if ((st = rdb_embedder_embed(db->embedder, &qp, &qlen, 1, RDB_EMBED_QUERY, q, &e)) != RAGDB_OK)
+	if (p.use_vec &&
+	    (st = rdb_embedder_embed(db->embedder, &qp, &qlen, 1, RDB_EMBED_QUERY, q, &e)) != RAGDB_OK)
 		goto out;
-	if ((st = rdb_txn_begin(db->store, 0, &t, &e)) != RAGDB_OK)
+	if ((st = snap_open(db, &p, &s, &e)) != RAGDB_OK)
 		goto out;
-	if ((st = load_blocks(t, &blocks, &nb, &e)) != RAGDB_OK)
+	if ((st = rank_one(db, &p, &s, q, NULL, 0, query, sc, &nsc, &e)) != RAGDB_OK)
 		goto out;
-	if ((st = rdb_scan_topk(q, dim, blocks, nb, k, opts ? opts->threads : 0, NULL, NULL, sc, &nsc,
-	                        &e)) != RAGDB_OK)
-		goto out;
-	if ((st = resolve_all(t, sc, nsc, r, doc_nums, &e)) != RAGDB_OK)
+	if ((st = resolve_all(s.t, sc, nsc, r, doc_nums, &e)) != RAGDB_OK)
 		goto out;
 	r->query = strdup(query);
 	if (!r->query) {
@@ -217,8 +453,7 @@ ragdb_status rdb_search_internal(ragdb *db, const char *query, const ragdb_searc
 	}
 	r->took_ms = now_ms() - t0;
 out:
-	rdb_txn_abort(t);
-	free(blocks);
+	snap_free(&s);
 	free(sc);
 	free(q);
 	if (st != RAGDB_OK) {
@@ -245,8 +480,8 @@ ragdb_status ragdb_search_batch(ragdb *db, const char *const *queries,
 	ragdb_status st = rdb_ready(db);
 	if (st != RAGDB_OK)
 		return st;
-	size_t k;
-	if ((st = check_k(db, opts, &k)) != RAGDB_OK)
+	plan p;
+	if ((st = make_plan(db, opts, &p)) != RAGDB_OK)
 		return st;
 	for (size_t i = 0; i < n; i++)
 		if (!queries[i] || !*queries[i])
@@ -256,29 +491,33 @@ ragdb_status ragdb_search_batch(ragdb *db, const char *const *queries,
 	double t0 = now_ms();
 	uint32_t dim = db->embedder->dim;
 	rdb_err e = {0};
+	snap s;
+	memset(&s, 0, sizeof s);
 	ragdb_results *rs = calloc(n ? n : 1, sizeof *rs);
 	float *Q = NULL;
-	size_t *lens = NULL, *nsc = NULL;
-	rdb_scored *sc = NULL;
-	rdb_txn *t = NULL;
-	rdb_vblock *blocks = NULL;
-	size_t nb = 0;
-	if (n > SIZE_MAX / sizeof(float) / dim || n > SIZE_MAX / sizeof *sc / k) {
+	size_t *lens = NULL, *nvec = NULL;
+	rdb_scored *vl = NULL, *sc = NULL;
+	/* The vector lists come from one batched pass unless filters need the
+	 * per-query scan with its keep predicate. */
+	size_t vdepth = p.use_vec ? p.depth : 0;
+	if (n > SIZE_MAX / sizeof(float) / dim || (vdepth && n > SIZE_MAX / sizeof *vl / vdepth)) {
 		st = rdb_err_set(&e, RAGDB_ENOMEM, "a batch of %zu queries is too large", n);
 		goto out;
 	}
 	Q = malloc(sizeof(float) * dim * (n ? n : 1));
 	lens = malloc(sizeof *lens * (n ? n : 1));
-	nsc = calloc(n ? n : 1, sizeof *nsc);
-	sc = malloc(sizeof *sc * k * (n ? n : 1));
-	if (!rs || !Q || !lens || !nsc || !sc) {
+	nvec = calloc(n ? n : 1, sizeof *nvec);
+	sc = malloc(sizeof *sc * p.k);
+	if (vdepth && p.n_filters == 0)
+		vl = malloc(sizeof *vl * vdepth * (n ? n : 1));
+	if (!rs || !Q || !lens || !nvec || !sc || (vdepth && p.n_filters == 0 && !vl)) {
 		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory for a batch of %zu queries", n);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		lens[i] = strlen(queries[i]);
 	size_t bmax = db->embedder->batch_max ? db->embedder->batch_max : 64;
-	for (size_t i = 0; i < n; i += bmax) {
+	for (size_t i = 0; p.use_vec && i < n; i += bmax) {
 		size_t m = n - i < bmax ? n - i : bmax;
 		if (db->interrupted) {
 			st = rdb_err_set(&e, RAGDB_EINTR, "interrupted");
@@ -289,29 +528,36 @@ ragdb_status ragdb_search_batch(ragdb *db, const char *const *queries,
 		if (st != RAGDB_OK)
 			goto out;
 	}
-	if ((st = rdb_txn_begin(db->store, 0, &t, &e)) != RAGDB_OK)
+	if ((st = snap_open(db, &p, &s, &e)) != RAGDB_OK)
 		goto out;
-	if ((st = load_blocks(t, &blocks, &nb, &e)) != RAGDB_OK)
-		goto out;
-	if ((st = rdb_scan_topk_batch(Q, n, dim, blocks, nb, k, opts ? opts->threads : 0, sc, nsc,
-	                              &e)) != RAGDB_OK)
+	if (vl && (st = rdb_scan_topk_batch(Q, n, dim, s.blocks, s.nb, vdepth, p.threads, vl, nvec,
+	                                    &e)) != RAGDB_OK)
 		goto out;
 	double each = n ? (now_ms() - t0) / (double)n : 0;
 	for (size_t i = 0; i < n; i++) {
-		if ((st = resolve_all(t, sc + i * k, nsc[i], &rs[i], NULL, &e)) != RAGDB_OK)
+		double t1 = now_ms();
+		size_t nsc = 0;
+		if (db->interrupted) {
+			st = rdb_err_set(&e, RAGDB_EINTR, "interrupted");
+			goto out;
+		}
+		if ((st = rank_one(db, &p, &s, Q + i * dim, vl ? vl + i * vdepth : NULL,
+		                   vl ? nvec[i] : 0, queries[i], sc, &nsc, &e)) != RAGDB_OK)
+			goto out;
+		if ((st = resolve_all(s.t, sc, nsc, &rs[i], NULL, &e)) != RAGDB_OK)
 			goto out;
 		rs[i].query = strdup(query_ids ? query_ids[i] : queries[i]);
 		if (!rs[i].query) {
 			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
 			goto out;
 		}
-		rs[i].took_ms = each;
+		rs[i].took_ms = each + (now_ms() - t1);
 	}
 out:
-	rdb_txn_abort(t);
-	free(blocks);
+	snap_free(&s);
 	free(sc);
-	free(nsc);
+	free(vl);
+	free(nvec);
 	free(lens);
 	free(Q);
 	if (st != RAGDB_OK) {

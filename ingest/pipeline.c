@@ -5,7 +5,9 @@
  *   reader  (1 thread)   files -> documents (JSONL: one per record), UTF-8
  *                        repaired, empty/binary files reported as skipped;
  *   workers (N threads)  content hash; unchanged documents stop here; else
- *                        chunk and embed;
+ *                        chunk, embed, and collect each chunk's full-text
+ *                        terms (one tokenizer per worker: stemmers keep
+ *                        state);
  *   writer  (the caller) batches documents into write transactions.
  * Items flow through two bounded queues, so memory stays bounded whatever
  * the corpus size.
@@ -35,7 +37,9 @@
 #include <cjson/cJSON.h>
 
 #include "engine/kernels/kernels.h"
+#include "engine/providers/bm25_tokenize.h"
 #include "engine/providers/text.h"
+#include "index/postings.h"
 #include "ingest/ingest.h"
 #include "ingest/queue.h"
 #include "ingest/strset.h"
@@ -65,6 +69,7 @@ typedef struct item {
 	uint8_t hash[16];
 	rdb_chunk_in *chunks;
 	char **headings;
+	rdb_term_tf **terms;   /* per chunk, one malloc'd block each */
 	size_t n_chunks;
 	float *vecs;
 } item;
@@ -83,6 +88,10 @@ static void item_free(item *it)
 		for (size_t i = 0; i < it->n_chunks; i++)
 			free(it->headings[i]);
 	free(it->headings);
+	if (it->terms)
+		for (size_t i = 0; i < it->n_chunks; i++)
+			free(it->terms[i]);
+	free(it->terms);
 	free(it->chunks);
 	free(it->vecs);
 	free(it);
@@ -175,6 +184,35 @@ static void emit(pipeline *p, item *it)
 	p->t_reader_blocked += now_s() - t0;
 }
 
+/* Set the ingest's --meta key=value pairs (checked by check_options) on the
+ * item's metadata object, over fields of the same name. -1: out of memory. */
+static int merge_meta(pipeline *p, item *it)
+{
+	cJSON *m = it->meta_json ? cJSON_Parse(it->meta_json) : cJSON_CreateObject();
+	if (m && !cJSON_IsObject(m)) {
+		cJSON_Delete(m);
+		m = cJSON_CreateObject();
+	}
+	if (!m)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < p->o->n_meta && rc == 0; i++) {
+		const char *kv = p->o->meta[i], *eq = strchr(kv, '=');
+		char key[256];
+		snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+		cJSON_DeleteItemFromObjectCaseSensitive(m, key);
+		if (!cJSON_AddStringToObject(m, key, eq + 1))
+			rc = -1;
+	}
+	char *out = rc == 0 ? cJSON_PrintUnformatted(m) : NULL;
+	cJSON_Delete(m);
+	if (!out)
+		return -1;
+	free(it->meta_json);
+	it->meta_json = out;
+	return 0;
+}
+
 /* Take ownership of @p text (malloc'd, len bytes) for a document item,
  * repairing invalid UTF-8. */
 static item *doc_item(pipeline *p, const char *id, const char *source, const char *title,
@@ -211,6 +249,10 @@ static item *doc_item(pipeline *p, const char *id, const char *source, const cha
 	it->mtime = mtime;
 	it->title = (title && *title) ? strdup(title) : NULL;
 	it->meta_json = (meta && *meta) ? strdup(meta) : NULL;
+	if (p->o->n_meta > 0 && merge_meta(p, it) != 0) {
+		item_free(it);
+		return NULL;
+	}
 	return it;
 }
 
@@ -430,8 +472,37 @@ out:
 	return st;
 }
 
+/* Collect each chunk's full-text terms: the body is the chunk text, the
+ * title field the document title and the chunk's heading path. */
+static ragdb_status collect_terms(item *it, rdb_tokenizer *tok, rdb_termbag *bag, rdb_err *e)
+{
+	it->terms = calloc(it->n_chunks, sizeof *it->terms);
+	if (!it->terms)
+		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory indexing %s", it->id);
+	for (size_t i = 0; i < it->n_chunks; i++) {
+		rdb_chunk_in *c = &it->chunks[i];
+		rdb_termbag_reset(bag);
+		ragdb_status st = rdb_termbag_add(bag, tok, c->text, c->text_len, 0, e);
+		if (st == RAGDB_OK && it->title)
+			st = rdb_termbag_add(bag, tok, it->title, strlen(it->title), 1, e);
+		if (st == RAGDB_OK && c->heading)
+			st = rdb_termbag_add(bag, tok, c->heading, strlen(c->heading), 1, e);
+		if (st != RAGDB_OK)
+			return st;
+		size_t n = 0;
+		it->terms[i] = rdb_termbag_dup(bag, &n);
+		if (!it->terms[i] && bag->n)
+			return rdb_err_set(e, RAGDB_ENOMEM, "out of memory indexing %s", it->id);
+		c->terms = it->terms[i];
+		c->n_terms = n;
+		c->len_body = bag->len_body;
+		c->len_title = bag->len_title;
+	}
+	return RAGDB_OK;
+}
+
 /* Hash, compare, chunk, embed. On failure the item becomes ITEM_FAILED. */
-static void prepare(pipeline *p, item *it)
+static void prepare(pipeline *p, item *it, rdb_tokenizer *tok, rdb_termbag *bag)
 {
 	/* LMDB keys are at most 511 bytes: refuse here, per document, rather
 	 * than fail the whole batch at write time. */
@@ -483,6 +554,8 @@ static void prepare(pipeline *p, item *it)
 			spans[i].heading = NULL; /* moved */
 		}
 	}
+	if (st == RAGDB_OK)
+		st = collect_terms(it, tok, bag, &e);
 	double t1 = now_s();
 	if (st == RAGDB_OK)
 		st = embed_chunks(p, it, spans, &e);
@@ -507,16 +580,23 @@ static void *worker_main(void *arg)
 {
 	pipeline *p = arg;
 	item *it;
+	rdb_tokenizer *tok = NULL;
+	rdb_termbag bag = {0};
+	rdb_err e = {0};
+	if (rdb_tokenizer_create(rdb_store_language(p->env->store), &tok, &e) != RAGDB_OK)
+		set_fatal(p, &e);
 	while ((it = rdb_queue_pop(&p->raw)) != NULL) {
 		if (it->kind == ITEM_DOC) {
-			if (stopping(p)) {
+			if (stopping(p) || !tok) {
 				item_free(it); /* not started: the next run does it */
 				continue;
 			}
-			prepare(p, it);
+			prepare(p, it, tok, &bag);
 		}
 		rdb_queue_push(&p->ready, it);
 	}
+	rdb_termbag_free(&bag);
+	rdb_tokenizer_free(tok);
 	rdb_queue_close(&p->ready);
 	return NULL;
 }
@@ -946,8 +1026,12 @@ static ragdb_status check_options(const ragdb_ingest_options *o, uint32_t tokens
 	if ((unsigned)o->format > RAGDB_FORMAT_JSONL)
 		return rdb_err_set(err, RAGDB_EUNSUPPORTED,
 		                   "the HTML, PDF, DOCX, ODT, EPUB and CSV readers are not built yet");
-	if (o->n_meta > 0)
-		return rdb_err_set(err, RAGDB_EUNSUPPORTED, "metadata options are not built yet");
+	for (size_t i = 0; i < o->n_meta; i++) {
+		const char *kv = o->meta[i], *eq = kv ? strchr(kv, '=') : NULL;
+		if (!eq || eq == kv || eq - kv > 255)
+			return rdb_err_set(err, RAGDB_EINVAL, "metadata \"%s\" is not key=value (a key of "
+			                   "1..255 bytes, then '=', then the value)", kv ? kv : "(null)");
+	}
 	return RAGDB_OK;
 }
 
