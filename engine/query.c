@@ -87,7 +87,8 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 		return rdb_failf(db, RAGDB_EUNSUPPORTED,
 		                 "conversations are not built yet; ask without a conversation id");
 	ragdb_search_options so = {.k = o.k ? o.k : RDB_QUERY_DEFAULT_K, .mode = o.mode,
-	                           .filters = o.filters, .n_filters = o.n_filters};
+	                           .filters = o.filters, .n_filters = o.n_filters,
+	                           .mmr_lambda = o.mmr_lambda};
 	ragdb_results *r = NULL;
 	uint64_t *docs = NULL;
 	if ((st = rdb_search_internal(db, question, &so, &r, &docs)) != RAGDB_OK)
