@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "search_opts.h"
 
 enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES };
 
@@ -72,6 +73,7 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
+		CLI_SEARCH_LONGOPTS,
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
 		CLI_EMBEDDER_LONGOPT,
 		{ "context-tokens", required_argument, NULL, OPT_CONTEXT_TOKENS },
@@ -84,11 +86,18 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 	ragdb_status st;
 	int c, rc, json = 0;
 
+	cli_search_opts sopt;
+	memset(&sopt, 0, sizeof sopt);
 	memset(&qo, 0, sizeof qo);
 	cli_getopt_begin();
 	while ((c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1) {
 		if (cli_common_option(ctx, c, optarg, &rc)) {
 			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		if (cli_search_option(ctx, c, optarg, &sopt, &rc)) {
+			if (rc)
 				return rc;
 			continue;
 		}
@@ -111,6 +120,12 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 			return cli_getopt_error(ctx, c, argv);
 		}
 	}
+	if (sopt.k1 > 0 || sopt.b > 0)
+		return cli_usage_error(ctx, "--bm25-k1 and --bm25-b apply to `ragdb search` only");
+	qo.mode = sopt.mode;
+	qo.filters = sopt.filters;
+	qo.n_filters = sopt.n_filters;
+	qo.mmr_lambda = sopt.mmr;
 	if (optind >= argc)
 		return cli_usage_error(ctx, "what is the question? give a QUESTION");
 	if (optind + 1 < argc)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "search_opts.h"
 
 enum { OPT_BATCH = CLI_OPT_FIRST_COMMAND_OPT, OPT_NO_TEXT, OPT_THREADS };
 
@@ -201,6 +202,7 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
+		CLI_SEARCH_LONGOPTS,
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
 		CLI_EMBEDDER_LONGOPT,
 		{ "batch", required_argument, NULL, OPT_BATCH },
@@ -216,11 +218,18 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 	uint32_t threads = 0;
 	int c, rc, json = 0, no_text = 0;
 
+	cli_search_opts sopt;
+	memset(&sopt, 0, sizeof sopt);
 	memset(&so, 0, sizeof so);
 	cli_getopt_begin();
 	while ((c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1) {
 		if (cli_common_option(ctx, c, optarg, &rc)) {
 			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		if (cli_search_option(ctx, c, optarg, &sopt, &rc)) {
+			if (rc)
 				return rc;
 			continue;
 		}
@@ -241,6 +250,12 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 		}
 	}
 	so.threads = (int)threads;
+	so.mode = sopt.mode;
+	so.filters = sopt.filters;
+	so.n_filters = sopt.n_filters;
+	so.mmr_lambda = sopt.mmr;
+	so.bm25_k1 = sopt.k1;
+	so.bm25_b = sopt.b;
 	if (batch) {
 		if (optind < argc)
 			return cli_usage_error(ctx, "give either a QUERY or --batch FILE, not both");
