@@ -151,7 +151,17 @@ static ragdb_status attach_embedder(ragdb *db)
 {
 	const rdb_meta *m = rdb_store_meta(db->store);
 	rdb_err e = {0};
-	ragdb_status st = rdb_embedder_open(m->embedder, m->dim, &db->embedder, &e);
+	/* A remote embedder is named provider:model; its endpoint and key come
+	 * from the handle's configuration. No request is made: dim is known. */
+	char spec[160];
+	if (strcmp(m->embedder, "local") == 0)
+		snprintf(spec, sizeof spec, "%s", m->embedder);
+	else
+		snprintf(spec, sizeof spec, "%s:%s", m->embedder, m->model);
+	ragdb_status st = rdb_models_load(db, rdb_store_dir(db->store), NULL, NULL, &e);
+	if (st != RAGDB_OK)
+		return rdb_fail(db, &e);
+	st = rdb_embedder_open_cfg(spec, m->dim, db->config, db->embed_endpoint, &db->embedder, &e);
 	if (st != RAGDB_OK)
 		return rdb_failf(db, RAGDB_EEMBEDDER,
 		                 "%s: the knowledge base was built with embedder %s:%s (dim %u), which this build cannot open: %s",
@@ -183,7 +193,10 @@ ragdb_status ragdb_create(const char *dir, const ragdb_create_options *opts, rag
 
 	rdb_err e = {0};
 	rdb_embedder *emb = NULL;
-	ragdb_status st = rdb_embedder_open(o.embedder, o.dim, &emb, &e);
+	ragdb_status st = rdb_models_load(db, dir, o.config, o.endpoint, &e);
+	if (st != RAGDB_OK)
+		return rdb_fail(db, &e);
+	st = rdb_embedder_open_cfg(o.embedder, o.dim, db->config, db->embed_endpoint, &emb, &e);
 	if (st != RAGDB_OK)
 		return rdb_fail(db, &e);
 
@@ -259,6 +272,7 @@ void ragdb_close(ragdb *db)
 	if (rdb_last.db == db)
 		rdb_last.db = NULL; /* a later handle may get this address */
 	rdb_embedder_close(db->embedder);
+	rdb_models_free(db);
 	rdb_store_close(db->store);
 	pthread_mutex_destroy(&db->write_lock);
 	free(db);

@@ -19,6 +19,8 @@ struct ragdb {
 	pthread_mutex_t write_lock; /* serialises this handle's writers */
 	volatile sig_atomic_t interrupted;
 	rdb_err err;               /* last failure, for ragdb_errmsg() */
+	struct rdb_config *config; /* ragdb.json (or none): provider settings (models.c) */
+	char *embed_endpoint;      /* endpoint override for a remote embedder, or NULL */
 };
 
 /* Record a failure on the handle and return its status. */
@@ -42,6 +44,21 @@ ragdb_status rdb_search_internal(ragdb *db, const char *query, const ragdb_searc
  * When the map fills, the transaction is aborted, the map doubled and @p fn
  * run again (so @p fn must be repeatable); other failures abort. */
 ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e), void *ctx);
+
+/* Provider settings (models.c): load the configuration for the knowledge
+ * base in @p dir (@p path: an explicit file, else $RAGDB_CONFIG, else
+ * DIR/ragdb.json if present) and the embedder endpoint override (@p
+ * endpoint, else $RAGDB_EMBED_ENDPOINT). */
+ragdb_status rdb_models_load(ragdb *db, const char *dir, const char *path, const char *endpoint,
+                             rdb_err *e);
+void rdb_models_free(ragdb *db);
+/* The configured default language model, or NULL. */
+const char *rdb_models_default(const ragdb *db);
+/* Answer @p prompt with language model @p model; fills a->answer, model,
+ * extractive = 0, tokens and cost. */
+ragdb_status rdb_models_answer(ragdb *db, const char *model, const char *prompt,
+                               void (*on_delta)(void *, const char *, size_t), void *ctx,
+                               ragdb_answer *a, rdb_err *e);
 
 /* Strict helpers for the JSON-like outputs. */
 char *rdb_strdup(const char *s);

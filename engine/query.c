@@ -1,7 +1,8 @@
 /*
  * engine/query.c — ragdb_query: retrieve, merge neighbouring chunks into
- * numbered sources within a token budget, and answer. Until a language model
- * is configured (the providers issue), the answer is extractive and says so.
+ * numbered sources within a token budget, and answer: with a language model
+ * (streamed through on_delta) when one is named or configured, else with the
+ * built-in extractive answerer, which says so.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +80,9 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	ragdb_query_options o = {0};
 	if (opts)
 		o = *opts;
-	if (o.model && *o.model && strcmp(o.model, "extractive") != 0)
-		return rdb_failf(db, RAGDB_EUNSUPPORTED,
-		                 "language models are not built yet, so model \"%s\" cannot answer; "
-		                 "leave the model unset for the built-in extractive answerer", o.model);
+	const char *model = o.model && *o.model ? o.model : rdb_models_default(db);
+	if (model && strcmp(model, "extractive") == 0)
+		model = NULL;
 	if (o.conversation_id)
 		return rdb_failf(db, RAGDB_EUNSUPPORTED,
 		                 "conversations are not built yet; ask without a conversation id");
@@ -118,23 +118,47 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	                       &ps, &nps, &e);
 	if (st != RAGDB_OK)
 		goto out;
-	st = rdb_extractive_answer(db->embedder, question, ps, nps,
-	                           o.max_sentences ? o.max_sentences : RDB_QUERY_DEFAULT_SENTENCES,
-	                           &answer, &e);
-	if (st != RAGDB_OK)
-		goto out;
-	a->answer = answer;
-	answer = NULL;
-	a->model = strdup("extractive");
-	a->extractive = 1;
-	if (!a->model) {
-		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
-		goto out;
+	if (model) {
+		/* The sources are filled first: a streaming caller may print them
+		 * while the answer arrives. */
+		if ((st = fill_sources(a, ps, nps, &e)) != RAGDB_OK)
+			goto out;
+		const char **titles = calloc(nps ? nps : 1, sizeof *titles);
+		if (!titles) {
+			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < nps; i++)
+			titles[i] = ((const ragdb_hit *)ps[i].user)->title;
+		char *prompt = rdb_prompt_build(question, ps, nps, titles);
+		free(titles);
+		if (!prompt) {
+			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory building the prompt");
+			goto out;
+		}
+		st = rdb_models_answer(db, model, prompt, o.on_delta, o.ctx, a, &e);
+		free(prompt);
+		if (st != RAGDB_OK)
+			goto out;
+	} else {
+		st = rdb_extractive_answer(db->embedder, question, ps, nps,
+		                           o.max_sentences ? o.max_sentences : RDB_QUERY_DEFAULT_SENTENCES,
+		                           &answer, &e);
+		if (st != RAGDB_OK)
+			goto out;
+		a->answer = answer;
+		answer = NULL;
+		a->model = strdup("extractive");
+		a->extractive = 1;
+		if (!a->model) {
+			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((st = fill_sources(a, ps, nps, &e)) != RAGDB_OK)
+			goto out;
+		if (o.on_delta)
+			o.on_delta(o.ctx, a->answer, strlen(a->answer));
 	}
-	if ((st = fill_sources(a, ps, nps, &e)) != RAGDB_OK)
-		goto out;
-	if (o.on_delta)
-		o.on_delta(o.ctx, a->answer, strlen(a->answer));
 	a->took_ms = now_ms() - t0;
 out:
 	free(answer);

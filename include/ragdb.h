@@ -98,6 +98,10 @@ typedef struct ragdb_create_options {
 	const char *language;   /**< full-text (BM25) stemming language, a Snowball
 	                             name ("english", "german", ...) or "none";
 	                             NULL = "english". Fixed at creation. */
+	const char *config;     /**< provider configuration file (ragdb.json); NULL =
+	                             $RAGDB_CONFIG, else DIR/ragdb.json if present */
+	const char *endpoint;   /**< a remote embedder's endpoint (overrides the
+	                             environment and the file); NULL = none */
 } ragdb_create_options;
 
 /** Flags for ragdb_open(). */
@@ -388,9 +392,11 @@ typedef struct ragdb_query_options {
 	ragdb_search_mode mode;  /**< as in ragdb_search_options */
 	const char *const *filters;
 	size_t n_filters;
-	const char *model;       /**< NULL or "extractive" = the built-in answerer;
-	                              "provider:model" or a configured name (language
-	                              models are not built yet: RAGDB_EUNSUPPORTED) */
+	const char *model;       /**< NULL = the configuration's default_model, else
+	                              the built-in answerer; "extractive" = the
+	                              built-in answerer; "provider:model" or a
+	                              configured name = that language model (answers
+	                              stream through on_delta when it is set) */
 	/** Called with each piece of the answer as it is produced (the whole
 	 *  extractive answer arrives in one piece); may be NULL. The full answer
 	 *  is in the returned ragdb_answer as well. */
@@ -486,6 +492,35 @@ ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), 
  *  meanwhile. @param[out] freed_bytes bytes of tombstoned vectors dropped;
  *  may be NULL. */
 ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes);
+
+/* ------------------------------------------------------------------ */
+/** @name Providers and configuration (added in wave 2)
+ *
+ * Remote embedders ("openai:text-embedding-3-small", "ollama:nomic-embed-text",
+ * "huggingface:BAAI/bge-small-en-v1.5", "gemini:gemini-embedding-001") and
+ * language models for ragdb_query() ("anthropic:claude-sonnet-4-5",
+ * "openai:gpt-4o-mini", "ollama:llama3.2", "gemini:gemini-2.0-flash", or a
+ * name from the configuration) take their endpoints and keys from, in this
+ * order: a command-line flag (ragdb_set_endpoint), the provider's own
+ * environment variables (OPENAI_BASE_URL, OPENAI_API_KEY, ANTHROPIC_BASE_URL,
+ * ANTHROPIC_API_KEY, OLLAMA_HOST, GEMINI_API_KEY, HF_TOKEN), the
+ * configuration file (ragdb.json, see docs/providers.md), built-in defaults.
+ * A handle reads the configuration when it is opened or created: the file
+ * named by $RAGDB_CONFIG, else ragdb.json in the knowledge base directory;
+ * $RAGDB_EMBED_ENDPOINT sets the embedder endpoint. API keys are read from
+ * the environment when a request is made, and never copied into messages.
+ * Neither function may run while another thread uses the handle. */
+
+/** Read provider settings from the file @p path (NULL = the default
+ *  places again) and re-open a remote embedder with them.
+ *  @return RAGDB_OK, RAGDB_ENOTFOUND (no such file), RAGDB_EINVAL (malformed
+ *  file; the message names the file and the field), RAGDB_ENOMEM. */
+ragdb_status ragdb_set_config(ragdb *db, const char *path);
+
+/** Send a remote embedder's requests to @p url (e.g. a text-embeddings-
+ *  inference server, "http://localhost:8080"); NULL = back to the
+ *  environment and configuration. @return RAGDB_OK, RAGDB_EINVAL. */
+ragdb_status ragdb_set_endpoint(ragdb *db, const char *url);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -389,6 +389,7 @@ static void count_delta(void *ctx, const char *text, size_t len)
 }
 
 /* What is not built yet is refused with RAGDB_EUNSUPPORTED, never ignored;
+ * a language model without its key is refused before any request;
  * on_delta receives the whole extractive answer; ragdb_embed gives the
  * search vectors. */
 START_TEST(unbuilt_refused_and_embed)
@@ -406,9 +407,17 @@ START_TEST(unbuilt_refused_and_embed)
 	ck_assert_int_eq(ragdb_search(db, "keys", &fo, &r), RAGDB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "lang=>en"));
 	ragdb_answer *a = NULL;
+	/* Language models are built (tests/e2e/test_providers_*.sh run them
+	 * against fake servers): without a key the hosted API is not called,
+	 * and an unknown provider is named. */
+	unsetenv("OPENAI_API_KEY");
+	unsetenv("OPENAI_BASE_URL");
 	ragdb_query_options qo = {.model = "openai:gpt-4o"};
-	ck_assert_int_eq(ragdb_query(db, "keys?", &qo, &a), RAGDB_EUNSUPPORTED);
-	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "gpt-4o"));
+	ck_assert_int_eq(ragdb_query(db, "keys?", &qo, &a), RAGDB_EPERM);
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "OPENAI_API_KEY"));
+	ragdb_query_options qx = {.model = "nosuch:model-x"};
+	ck_assert_int_eq(ragdb_query(db, "keys?", &qx, &a), RAGDB_EINVAL);
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "nosuch:model-x"));
 	size_t total = 0;
 	ragdb_query_options so2 = {.on_delta = count_delta, .ctx = &total};
 	ck_assert_int_eq(ragdb_query(db, "How do I rotate the keys?", &so2, &a), RAGDB_OK);
