@@ -7,7 +7,9 @@
  * first use, from cpuid (RAGDB_KERNEL=scalar|avx2|avx512 overrides, for tests
  * and benchmarks). Top-k keeps a bounded min-heap; ties are broken by the
  * smaller id, so every path returns the same list. Single queries scan the
- * blocks split across threads; batches go through cblas_sgemm per block.
+ * blocks split across threads; batches go through our register-blocked
+ * micro-kernel fused with the top-k, or cblas_sgemm where that measures
+ * faster (batch.c). Quantized blocks (bf16, int8, binary): quant.h.
  */
 #ifndef RDB_KERNELS_H
 #define RDB_KERNELS_H
@@ -73,10 +75,35 @@ ragdb_status rdb_scan_topk(const float *q, size_t dim, const rdb_vblock *blocks,
                            rdb_scored *out, size_t *n_out, rdb_err *err);
 
 /* Exact top-k of nq queries (Q is nq x dim, row-major) in one pass over the
- * blocks, scores by cblas_sgemm per block. out is nq x k; n_out[i] as above. */
+ * blocks, on the batch path chosen for this process (rdb_batch_chosen).
+ * out is nq x k; n_out[i] as above. */
 ragdb_status rdb_scan_topk_batch(const float *Q, size_t nq, size_t dim, const rdb_vblock *blocks,
                                  size_t n_blocks, size_t k, int threads, rdb_scored *out,
                                  size_t *n_out, rdb_err *err);
+
+/* How a batch scores: our AVX-512 (12 x 32) or AVX2 (6 x 16) micro-kernel
+ * fused with the top-k, or cblas_sgemm then the top-k. AUTO is the one
+ * chosen for the process. */
+typedef enum rdb_batch_path {
+	RDB_BATCH_AUTO = 0,
+	RDB_BATCH_BLAS = 1,
+	RDB_BATCH_AVX2 = 2,
+	RDB_BATCH_AVX512 = 3,
+} rdb_batch_path;
+
+/* rdb_scan_topk_batch on a given path; EINVAL if this CPU cannot run it. */
+ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_t nq, size_t dim,
+                                      const rdb_vblock *blocks, size_t n_blocks, size_t k,
+                                      int threads, rdb_scored *out, size_t *n_out, rdb_err *err);
+/* "auto", "blas", "avx2", "avx512" (NULL if unknown). */
+const char *rdb_batch_path_name(rdb_batch_path path);
+int rdb_batch_path_supported(rdb_batch_path path);
+/* The path AUTO stands for: RAGDB_BATCH=blas|avx2|avx512 if set and
+ * supported, else whichever of our best micro-kernel and cblas_sgemm was
+ * faster in a one-time measurement (a few ms, at the first call) on one
+ * core; their GFLOP/s there go to the out-params (may be NULL; 0 when not
+ * measured). */
+rdb_batch_path rdb_batch_chosen(double *own_gflops, double *blas_gflops);
 
 /* Number of online cores (cached). */
 int rdb_ncores(void);

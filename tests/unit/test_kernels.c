@@ -1,7 +1,8 @@
 /*
  * tests/unit/test_kernels.c — the exact top-k kernels: SIMD dot products
  * against the scalar reference, the heap against a brute-force sort, the
- * threaded and batch scans against the single-threaded scan.
+ * threaded and batch scans (every batch path) against the single-threaded
+ * scan.
  *
  * Brute force scores each vector alone with the dispatched kernel, which by
  * the kernels' invariant gives bit-identical scores to a scan, so the ids
@@ -551,63 +552,176 @@ END_TEST
 
 /* --- batch ---------------------------------------------------------------- */
 
-/* The batch (sgemm) equals one scan per query: ids identical, scores within
- * a relative tolerance, for query counts across the tile size (1, 5, 300),
+static const rdb_batch_path kBatchPaths[] = {RDB_BATCH_AUTO, RDB_BATCH_BLAS, RDB_BATCH_AVX2,
+                                              RDB_BATCH_AVX512};
+
+/* Batch hits against a single-query scan's: the same count; at each rank
+ * the same id, or, where two vectors' scores are within the tolerance (the
+ * paths sum in different orders, so near-ties may swap), the batch's id
+ * must really score within the tolerance of the scan's score at that rank
+ * (by the dot kernel, q against the id's vector in vecs, ids base 1000). */
+static void check_batch_vs_scan(const char *path, const rdb_scored *b, size_t nb,
+                                const rdb_scored *one, size_t n1, const float *q,
+                                const float *vecs, size_t dim, size_t qi)
+{
+	ck_assert_uint_eq(nb, n1);
+	const float tol = 1e-5f * (float)(dim ? dim : 1);
+	for (size_t r = 0; r < n1; r++) {
+		ck_assert_msg(fabsf(b[r].score - one[r].score) <= tol, "%s q %zu rank %zu: %g vs %g",
+		              path, qi, r, b[r].score, one[r].score);
+		if (b[r].id == one[r].id)
+			continue;
+		float s;
+		rdb_kernel_dot()(q, vecs + (b[r].id - 1000) * dim, 1, dim, &s);
+		ck_assert_msg(fabsf(s - one[r].score) <= tol,
+		              "%s dim %zu q %zu rank %zu: id %llu (score %g) vs %llu (%g)", path, dim, qi,
+		              r, (unsigned long long)b[r].id, s, (unsigned long long)one[r].id,
+		              one[r].score);
+	}
+}
+
+/* Every batch path (auto, blas, avx2, avx512, those this CPU runs) equals
+ * one scan per query: same hits up to near-tie swaps, scores within a
+ * relative tolerance, for query counts across the micro-kernel tiles (1,
+ * 5, 13, 300) and run lengths not a multiple of the panels, dims 1..100,
  * 1 and 3 threads, with tombstones, k = 0 and k larger than the index. */
 START_TEST(test_batch_equals_scan)
 {
 	const size_t counts[] = {700, 0, 1, 1300, 33};
-	const size_t dims[] = {1, 24, 61};
-	const size_t nqs[] = {1, 5, 300};
+	const size_t dims[] = {1, 24, 61, 100};
+	const size_t nqs[] = {1, 5, 13, 300};
 	const size_t ks[] = {0, 10, 2100};
-	for (size_t d = 0; d < 3; d++) {
-		size_t dim = dims[d];
-		tindex x;
-		tindex_make(&x, dim, counts, 5, 31 + d);
-		for (size_t i = 0; i < x.total; i += 11)
-			x.ids[i] = 0;
-		for (size_t qi = 0; qi < 3; qi++) {
-			size_t nq = nqs[qi];
-			uint64_t seed = 3 + qi;
-			float *Q = malloc(nq * dim * sizeof *Q);
-			fill_random(Q, nq * dim, &seed);
-			for (size_t ki = 0; ki < 3; ki++) {
-				size_t k = ks[ki];
-				if (k > 100 && nq > 5)
-					continue;
-				rdb_scored *out = malloc((nq * k + 1) * sizeof *out);
-				rdb_scored *one = malloc((k + 1) * sizeof *one);
-				size_t *n_out = malloc(nq * sizeof *n_out);
-				for (int th = 1; th <= 3; th += 2) {
-					rdb_err err;
-					ck_assert_int_eq(rdb_scan_topk_batch(Q, nq, dim, x.blocks, 5, k, th, out,
-					                                     n_out, &err),
-					                 RAGDB_OK);
-					for (size_t i = 0; i < nq; i++) {
-						size_t n1 = 0;
-						rdb_scan_topk(Q + i * dim, dim, x.blocks, 5, k, 1, NULL, NULL, one, &n1,
-						              NULL);
-						ck_assert_uint_eq(n_out[i], n1);
-						for (size_t r = 0; r < n1; r++) {
-							const rdb_scored *b = &out[i * k + r];
-							ck_assert_msg(b->id == one[r].id,
-							              "dim %zu nq %zu q %zu rank %zu: id %llu vs %llu", dim,
-							              nq, i, r, (unsigned long long)b->id,
-							              (unsigned long long)one[r].id);
-							ck_assert_msg(fabsf(b->score - one[r].score) <=
-							                  1e-5f * (float)dim,
-							              "q %zu rank %zu: %g vs %g", i, r, b->score,
-							              one[r].score);
+	int paths = 0;
+	for (size_t pi = 0; pi < sizeof kBatchPaths / sizeof *kBatchPaths; pi++) {
+		rdb_batch_path path = kBatchPaths[pi];
+		if (!rdb_batch_path_supported(path))
+			continue;
+		paths++;
+		const char *pname = rdb_batch_path_name(path);
+		for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
+			size_t dim = dims[d];
+			tindex x;
+			tindex_make(&x, dim, counts, 5, 31 + d);
+			for (size_t i = 0; i < x.total; i += 11)
+				x.ids[i] = 0;
+			for (size_t qi = 0; qi < sizeof nqs / sizeof *nqs; qi++) {
+				size_t nq = nqs[qi];
+				uint64_t seed = 3 + qi;
+				float *Q = malloc(nq * dim * sizeof *Q);
+				fill_random(Q, nq * dim, &seed);
+				for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+					size_t k = ks[ki];
+					if (k > 100 && nq > 5)
+						continue;
+					rdb_scored *out = malloc((nq * k + 1) * sizeof *out);
+					rdb_scored *one = malloc((k + 1) * sizeof *one);
+					size_t *n_out = malloc(nq * sizeof *n_out);
+					for (int th = 1; th <= 3; th += 2) {
+						rdb_err err;
+						ck_assert_int_eq(rdb_scan_topk_batch_path(path, Q, nq, dim, x.blocks, 5, k,
+						                                          th, out, n_out, &err),
+						                 RAGDB_OK);
+						for (size_t i = 0; i < nq; i++) {
+							size_t n1 = 0;
+							rdb_scan_topk(Q + i * dim, dim, x.blocks, 5, k, 1, NULL, NULL, one,
+							              &n1, NULL);
+							check_batch_vs_scan(pname, out + i * k, n_out[i], one, n1,
+							                    Q + i * dim, x.vecs, dim, i);
 						}
 					}
+					free(out);
+					free(one);
+					free(n_out);
 				}
-				free(out);
-				free(one);
-				free(n_out);
+				free(Q);
 			}
-			free(Q);
+			tindex_free(&x);
 		}
-		tindex_free(&x);
+	}
+	ck_assert_int_ge(paths, 2);
+	/* A path this CPU cannot run is refused, not run. */
+	for (size_t pi = 0; pi < sizeof kBatchPaths / sizeof *kBatchPaths; pi++) {
+		if (rdb_batch_path_supported(kBatchPaths[pi]))
+			continue;
+		float q[4] = {1, 0, 0, 0};
+		rdb_scored o[1];
+		size_t no;
+		rdb_err err;
+		ck_assert_int_eq(rdb_scan_topk_batch_path(kBatchPaths[pi], q, 1, 4, NULL, 0, 1, 1, o, &no,
+		                                          &err),
+		                 RAGDB_EINVAL);
+	}
+}
+END_TEST
+
+/* Exact ties in the batch: identical vectors score identically on every
+ * path, so they come back in id order exactly as from the scan (30 equal
+ * vectors, 10 zero vectors, one NaN vector ranked last as -inf). */
+START_TEST(test_batch_ties)
+{
+	const size_t dim = 19, n = 41, nq = 14;
+	const size_t counts[] = {17, 24};
+	tindex x;
+	tindex_make(&x, dim, counts, 2, 3);
+	for (size_t i = 0; i < n; i++) {
+		x.ids[i] = 500 - 7 * i;
+		for (size_t j = 0; j < dim; j++)
+			x.vecs[i * dim + j] = i < 30 ? 0.25f : 0.0f;
+	}
+	x.vecs[40 * dim] = NAN;
+	float Q[14 * 19];
+	for (size_t i = 0; i < nq * dim; i++)
+		Q[i] = 0.5f + (float)(i / dim) * 0.125f;
+	for (size_t pi = 0; pi < sizeof kBatchPaths / sizeof *kBatchPaths; pi++) {
+		if (!rdb_batch_path_supported(kBatchPaths[pi]))
+			continue;
+		for (size_t k = 1; k <= n; k += 8) {
+			rdb_scored out[14 * 41], one[41];
+			size_t n_out[14], n1;
+			ck_assert_int_eq(rdb_scan_topk_batch_path(kBatchPaths[pi], Q, nq, dim, x.blocks, 2, k,
+			                                          1, out, n_out, NULL),
+			                 RAGDB_OK);
+			for (size_t i = 0; i < nq; i++) {
+				rdb_scan_topk(Q + i * dim, dim, x.blocks, 2, k, 1, NULL, NULL, one, &n1, NULL);
+				ck_assert_uint_eq(n_out[i], n1);
+				for (size_t r = 0; r < n1; r++)
+					ck_assert_msg(out[i * k + r].id == one[r].id, "%s k %zu q %zu rank %zu",
+					              rdb_batch_path_name(kBatchPaths[pi]), k, i, r);
+			}
+			if (k == n)
+				ck_assert(isinf(out[n - 1].score) && out[n - 1].score < 0);
+		}
+	}
+	tindex_free(&x);
+}
+END_TEST
+
+/* The process's choice is a supported, named path; RAGDB_BATCH is
+ * honoured (re-executed, see --expect-batch in main). */
+START_TEST(test_batch_dispatch)
+{
+	rdb_batch_path p = rdb_batch_chosen(NULL, NULL);
+	ck_assert_int_ne(p, RDB_BATCH_AUTO);
+	ck_assert_int_eq(rdb_batch_path_supported(p), 1);
+	ck_assert_str_eq(rdb_batch_path_name(RDB_BATCH_AVX512), "avx512");
+	ck_assert_ptr_null(rdb_batch_path_name((rdb_batch_path)9));
+	const char *wants[] = {"blas", "avx2", "avx512", "gpu"};
+	for (size_t i = 0; i < 4; i++) {
+		rdb_batch_path want = (rdb_batch_path)(i + 1);
+		int forced = i < 3 && rdb_batch_path_supported(want);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			if (!freopen("/dev/null", "w", stderr))
+				_exit(3);
+			setenv("RAGDB_BATCH", wants[i], 1);
+			execl("/proc/self/exe", "test_kernels", "--expect-batch", forced ? wants[i] : "any",
+			      (char *)NULL);
+			_exit(4);
+		}
+		int status = 0;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "RAGDB_BATCH=%s", wants[i]);
 	}
 }
 END_TEST
@@ -652,6 +766,8 @@ static Suite *kernels_suite(void)
 	tc = tcase_create("batch");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_batch_equals_scan);
+	tcase_add_test(tc, test_batch_ties);
+	tcase_add_test(tc, test_batch_dispatch);
 	tcase_add_test(tc, test_batch_empty);
 	suite_add_tcase(s, tc);
 	return s;
@@ -664,6 +780,14 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--expect-kernel") == 0) {
 		const char *got = rdb_kernel_name();
 		return strcmp(got, argv[2]) == 0 && rdb_kernel_dot() == rdb_kernel_by_name(got) ? 0 : 1;
+	}
+	/* Child mode for test_batch_dispatch: exit 0 iff the batch path is
+	 * argv[2] ("any": some supported path). */
+	if (argc == 3 && strcmp(argv[1], "--expect-batch") == 0) {
+		rdb_batch_path p = rdb_batch_chosen(NULL, NULL);
+		if (strcmp(argv[2], "any") == 0)
+			return p != RDB_BATCH_AUTO && rdb_batch_path_supported(p) ? 0 : 1;
+		return strcmp(rdb_batch_path_name(p), argv[2]) == 0 ? 0 : 1;
 	}
 	/* Let a few hundred vectors make a part, so the threaded paths run on
 	 * test-sized data (read once, at the first scan). */

@@ -1,0 +1,53 @@
+/*
+ * engine/kernels/batch_impl.h — the batch scan's own micro-kernels
+ * (internal; see batch.c).
+ *
+ * Both operands are packed so the innermost loop reads them contiguously:
+ * queries in tiles of MR rows and vectors in panels of NR rows, each
+ * stored d-major (element (d, r) at [d * MR + r] / [d * NR + r]), padded
+ * with zero rows to whole tiles and panels, 64-byte aligned. A run
+ * function computes every (query tile, vector panel) pair of one run of
+ * vectors as an MR x NR block of dot products held in registers, and
+ * pushes the block straight into the queries' heaps: only scores that
+ * would enter a heap leave the registers (compared 16 at a time against
+ * the query's threshold), so no score matrix is ever written.
+ */
+#ifndef RDB_KERNELS_BATCH_IMPL_H
+#define RDB_KERNELS_BATCH_IMPL_H
+
+#include <math.h>
+
+#include "engine/kernels/kernels.h"
+
+#define RDB_B512_MR 12
+#define RDB_B512_NR 32
+#define RDB_B2_MR 6
+#define RDB_B2_NR 16
+
+typedef struct rdb_brun {
+	const float *Qp;      /* packed queries, ceil(nq / MR) tiles */
+	size_t nq, dim;
+	const float *Vp;      /* packed run, ceil(m / NR) panels */
+	const uint64_t *ids;  /* the run's m ids */
+	size_t m;
+	rdb_topk *heaps;      /* nq heaps */
+	float *thr;           /* nq thresholds: -inf until the heap is full, then its worst score */
+} rdb_brun;
+
+void rdb_batch_run_avx512(const rdb_brun *r);
+void rdb_batch_run_avx2(const rdb_brun *r);
+
+/* One candidate, exactly as rdb_push_scores takes it (NaN is -inf,
+ * tombstones skipped), then the query's threshold refreshed. The caller
+ * passes every score that is not below the threshold (NaN included). */
+static inline void rdb_bpush(rdb_topk *t, float *thr, float s, uint64_t id)
+{
+	if (isnan(s))
+		s = -INFINITY;
+	if (id == 0 || !rdb_topk_would_enter(t, s))
+		return;
+	rdb_topk_push(t, s, id);
+	*thr = t->n < t->k ? -INFINITY : t->h[0].score;
+}
+
+#endif
