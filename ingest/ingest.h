@@ -61,7 +61,9 @@ int rdb_glob_match(const char *pattern, const char *rel);
 
 /* Format by extension: .md .markdown .mdx -> MARKDOWN; .jsonl .ndjson .json ->
  * JSONL; common source extensions (.c .h .py .js .ts .go .rs .java .sh ...)
- * -> CODE; anything else -> TEXT. */
+ * -> CODE; .html .htm .xhtml -> HTML; .pdf -> PDF; .docx -> DOCX; .odt ->
+ * ODT; .epub -> EPUB; .csv .tsv -> CSV; anything else -> TEXT (the pipeline
+ * then sniffs the content: rdb_format_sniff in readers.h). */
 ragdb_format rdb_format_from_path(const char *path);
 
 /* Read a whole file (any size that fits in memory). *out is malloc'd and

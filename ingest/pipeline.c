@@ -42,6 +42,7 @@
 #include "index/postings.h"
 #include "ingest/ingest.h"
 #include "ingest/queue.h"
+#include "ingest/readers.h"
 #include "ingest/strset.h"
 
 /* Writer batch limits: enough to amortise the commit's fsync, small enough
@@ -214,7 +215,8 @@ static int merge_meta(pipeline *p, item *it)
 }
 
 /* Take ownership of @p text (malloc'd, len bytes) for a document item,
- * repairing invalid UTF-8. */
+ * repairing invalid UTF-8 (rich formats are bytes until a worker converts
+ * them: convert_item). */
 static item *doc_item(pipeline *p, const char *id, const char *source, const char *title,
                       const char *meta, char *text, size_t len, ragdb_format fmt, int64_t mtime)
 {
@@ -225,7 +227,7 @@ static item *doc_item(pipeline *p, const char *id, const char *source, const cha
 	}
 	char *fixed = NULL;
 	size_t fixed_len = 0;
-	size_t bad = rdb_utf8_repair(text, len, &fixed, &fixed_len);
+	size_t bad = rdb_format_converts(fmt) ? 0 : rdb_utf8_repair(text, len, &fixed, &fixed_len);
 	if (bad == (size_t)-1) {
 		free(text);
 		item_free(it);
@@ -297,14 +299,15 @@ static void on_bad_record(void *ctx, size_t line, const char *msg)
 	emit(jc->p, item_new(ITEM_SKIPPED, id, jc->f->abspath, reason));
 }
 
-static void read_jsonl(pipeline *p, const file_ent *f, const char *data, size_t len)
+/* JSONL or CSV (fmt): one document per record. */
+static void read_jsonl(pipeline *p, const file_ent *f, ragdb_format fmt, const char *data, size_t len)
 {
 	rdb_jsonl_fields fields = {p->o->id_field, p->o->text_field, p->o->title_field};
 	struct jsonl_ctx jc = {p, f};
 	rdb_err e = {0};
 	ragdb_status st;
 	if (!p->o->skip_bad_records) {
-		st = rdb_jsonl_each(data, len, &fields, 0, on_record_check, NULL, &jc, &e);
+		st = rdb_records_each(fmt, data, len, &fields, f->rel, 0, on_record_check, NULL, &jc, &e);
 		if (st != RAGDB_OK) {
 			rdb_err_prefix(&e, "%s", f->path);
 			emit(p, item_new(ITEM_FAILED, f->rel, f->abspath, e.msg));
@@ -317,7 +320,8 @@ static void read_jsonl(pipeline *p, const file_ent *f, const char *data, size_t 
 			return;
 		}
 	}
-	st = rdb_jsonl_each(data, len, &fields, p->o->skip_bad_records, on_record, on_bad_record, &jc, &e);
+	st = rdb_records_each(fmt, data, len, &fields, f->rel, p->o->skip_bad_records, on_record,
+	                      on_bad_record, &jc, &e);
 	if (st != RAGDB_OK && st != RAGDB_EINTR) {
 		rdb_err_prefix(&e, "%s", f->path);
 		set_fatal(p, &e);
@@ -335,19 +339,20 @@ static void read_file(pipeline *p, const file_ent *f)
 		emit(p, item_new(ITEM_FAILED, f->rel, f->abspath, e.msg));
 		return;
 	}
-	ragdb_format fmt = p->o->format ? p->o->format : rdb_format_from_path(f->path);
+	ragdb_format fmt = p->o->format ? p->o->format
+	                   : rdb_format_sniff(rdb_format_from_path(f->path), data, len);
 	if (len == 0) {
 		free(data);
 		emit(p, item_new(ITEM_SKIPPED, f->rel, f->abspath, "empty file"));
 		return;
 	}
-	if (rdb_looks_binary(data, len)) {
+	if (!rdb_format_converts(fmt) && rdb_looks_binary(data, len)) {
 		free(data);
 		emit(p, item_new(ITEM_SKIPPED, f->rel, f->abspath, "binary file (NUL or control bytes)"));
 		return;
 	}
-	if (fmt == RAGDB_FORMAT_JSONL) {
-		read_jsonl(p, f, data, len);
+	if (fmt == RAGDB_FORMAT_JSONL || fmt == RAGDB_FORMAT_CSV) {
+		read_jsonl(p, f, fmt, data, len);
 		free(data);
 	} else {
 		char *title = fmt == RAGDB_FORMAT_MARKDOWN ? rdb_markdown_title(data, len) : NULL;
@@ -376,7 +381,8 @@ static void *reader_main(void *arg)
 		}
 		memcpy(text, d->text, len);
 		text[len] = 0;
-		ragdb_format fmt = d->format == RAGDB_FORMAT_JSONL ? RAGDB_FORMAT_TEXT : d->format;
+		ragdb_format fmt = d->format == RAGDB_FORMAT_JSONL || d->format == RAGDB_FORMAT_CSV
+		                   ? RAGDB_FORMAT_TEXT : d->format;
 		emit(p, doc_item(p, d->id, d->source ? d->source : d->id, d->title, d->metadata_json, text,
 		                 len, fmt ? fmt : RAGDB_FORMAT_TEXT, 0));
 	}
@@ -502,6 +508,39 @@ static ragdb_status collect_terms(item *it, rdb_tokenizer *tok, rdb_termbag *bag
 }
 
 /* Hash, compare, chunk, embed. On failure the item becomes ITEM_FAILED. */
+/* HTML, PDF, DOCX, ODT, EPUB: the file's bytes become Markdown-like text
+ * (readers.h), here in a worker so that files convert in parallel. On
+ * failure the item becomes ITEM_FAILED with the reason naming the file;
+ * for ragdb_ingest_text (all or nothing) the failure stops the call. */
+static int convert_item(pipeline *p, item *it)
+{
+	double t0 = now_s();
+	rdb_converted c;
+	rdb_err e = {0};
+	ragdb_status st = rdb_convert(it->fmt, it->text, it->len, &c, &e);
+	pthread_mutex_lock(&p->mu);
+	p->t_read += now_s() - t0;
+	pthread_mutex_unlock(&p->mu);
+	if (st != RAGDB_OK) {
+		rdb_err_prefix(&e, "%s", p->single_txn ? it->id : it->source);
+		it->kind = ITEM_FAILED;
+		free(it->reason);
+		it->reason = strdup(e.msg);
+		if (st == RAGDB_ENOMEM || p->single_txn)
+			set_fatal(p, &e);
+		return -1;
+	}
+	free(it->text);
+	it->text = c.text;
+	it->len = c.len;
+	it->fmt = c.fmt;
+	if (!it->title)
+		it->title = c.title;
+	else
+		free(c.title);
+	return 0;
+}
+
 static void prepare(pipeline *p, item *it, rdb_tokenizer *tok, rdb_termbag *bag)
 {
 	/* LMDB keys are at most 511 bytes: refuse here, per document, rather
@@ -515,6 +554,8 @@ static void prepare(pipeline *p, item *it, rdb_tokenizer *tok, rdb_termbag *bag)
 		it->reason = strdup(too_long);
 		return;
 	}
+	if (rdb_format_converts(it->fmt) && convert_item(p, it) != 0)
+		return;
 	XXH128_hash_t h = XXH3_128bits(it->text, it->len);
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, h);
@@ -1023,9 +1064,6 @@ static ragdb_status check_options(const ragdb_ingest_options *o, uint32_t tokens
 		                   o->chunk_overlap, tokens);
 	if ((unsigned)o->format > RAGDB_FORMAT_CSV)
 		return rdb_err_set(err, RAGDB_EINVAL, "unknown format %d", (int)o->format);
-	if ((unsigned)o->format > RAGDB_FORMAT_JSONL)
-		return rdb_err_set(err, RAGDB_EUNSUPPORTED,
-		                   "the HTML, PDF, DOCX, ODT, EPUB and CSV readers are not built yet");
 	for (size_t i = 0; i < o->n_meta; i++) {
 		const char *kv = o->meta[i], *eq = kv ? strchr(kv, '=') : NULL;
 		if (!eq || eq == kv || eq - kv > 255)
@@ -1105,9 +1143,8 @@ ragdb_status rdb_pipeline_texts(const rdb_pipeline_env *env, const ragdb_documen
 			st = rdb_err_set(err, RAGDB_EINVAL, "document %zu has no id; every document needs one", i + 1);
 		else if (!d->text)
 			st = rdb_err_set(err, RAGDB_EINVAL, "document \"%s\" has no text", d->id);
-		else if ((unsigned)d->format > RAGDB_FORMAT_JSONL)
-			st = rdb_err_set(err, RAGDB_EUNSUPPORTED,
-			                 "document \"%s\": format %d has no reader yet; give it as text", d->id,
+		else if ((unsigned)d->format > RAGDB_FORMAT_CSV)
+			st = rdb_err_set(err, RAGDB_EINVAL, "document \"%s\": unknown format %d", d->id,
 			                 (int)d->format);
 		else if (rdb_strset_add(&ids, d->id, NULL, NULL) == 0)
 			st = rdb_err_set(err, RAGDB_EINVAL, "id \"%s\" appears twice in this batch; ids must be unique", d->id);

@@ -28,6 +28,14 @@ static const char *const k_code_ext[] = {
 	"asm", "s", "css", "scss", "sass", "less", "yaml", "yml", "toml", "ini", "cfg", "conf",
 	"xml", "xsd", "xsl", "json5",
 };
+static const struct {
+	const char *ext;
+	ragdb_format fmt;
+} k_rich_ext[] = {
+	{ "html", RAGDB_FORMAT_HTML }, { "htm", RAGDB_FORMAT_HTML }, { "xhtml", RAGDB_FORMAT_HTML },
+	{ "pdf", RAGDB_FORMAT_PDF }, { "docx", RAGDB_FORMAT_DOCX }, { "odt", RAGDB_FORMAT_ODT },
+	{ "epub", RAGDB_FORMAT_EPUB }, { "csv", RAGDB_FORMAT_CSV }, { "tsv", RAGDB_FORMAT_CSV },
+};
 static const char *const k_code_names[] = {
 	"Makefile", "makefile", "GNUmakefile", "Dockerfile", "Containerfile", "CMakeLists.txt",
 	"Rakefile", "Gemfile", "Vagrantfile", "Jenkinsfile", "meson.build", "BUILD", "WORKSPACE",
@@ -60,6 +68,9 @@ ragdb_format rdb_format_from_path(const char *path)
 		return RAGDB_FORMAT_JSONL;
 	if (ext_in(ext, k_code_ext, N_OF(k_code_ext)))
 		return RAGDB_FORMAT_CODE;
+	for (size_t i = 0; i < N_OF(k_rich_ext); i++)
+		if (strcasecmp(ext, k_rich_ext[i].ext) == 0)
+			return k_rich_ext[i].fmt;
 	return RAGDB_FORMAT_TEXT;
 }
 

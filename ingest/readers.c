@@ -253,3 +253,16 @@ ragdb_status rdb_convert(ragdb_format fmt, const char *data, size_t len, rdb_con
 	*out = c;
 	return RAGDB_OK;
 }
+
+ragdb_status rdb_records_each(ragdb_format fmt, const char *data, size_t len,
+                              const rdb_jsonl_fields *f, const char *id_prefix, int skip_bad,
+                              int (*on_record)(void *ctx, const rdb_record *r),
+                              void (*on_bad)(void *ctx, size_t line, const char *msg), void *ctx,
+                              rdb_err *err)
+{
+	if (fmt == RAGDB_FORMAT_CSV) {
+		rdb_csv_fields cf = { f->id_field, f->text_field, f->title_field, id_prefix };
+		return rdb_csv_each(data, len, &cf, skip_bad, on_record, on_bad, ctx, err);
+	}
+	return rdb_jsonl_each(data, len, f, skip_bad, on_record, on_bad, ctx, err);
+}

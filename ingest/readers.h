@@ -139,4 +139,12 @@ ragdb_status rdb_csv_each(const char *data, size_t len, const rdb_csv_fields *f,
                           void (*on_bad)(void *ctx, size_t line, const char *msg), void *ctx,
                           rdb_err *err);
 
+/* JSONL (rdb_jsonl_each) or CSV (rdb_csv_each, with @p id_prefix for
+ * row-number ids) records, as @p fmt says. */
+ragdb_status rdb_records_each(ragdb_format fmt, const char *data, size_t len,
+                              const rdb_jsonl_fields *f, const char *id_prefix, int skip_bad,
+                              int (*on_record)(void *ctx, const rdb_record *r),
+                              void (*on_bad)(void *ctx, size_t line, const char *msg), void *ctx,
+                              rdb_err *err);
+
 #endif
