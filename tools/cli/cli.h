@@ -28,12 +28,16 @@ enum {
 	CLI_OPT_DB = 0x100,
 	CLI_OPT_JSON,
 	CLI_OPT_EMBEDDER,   /* --embedder NAME on ingest/search/query: must match the knowledge base */
+	CLI_OPT_CONFIG,     /* --config FILE: provider configuration (sets $RAGDB_CONFIG) */
+	CLI_OPT_ENDPOINT,   /* --endpoint URL: a remote embedder's endpoint ($RAGDB_EMBED_ENDPOINT) */
 	CLI_OPT_FIRST_COMMAND_OPT /* commands number their own options from here */
 };
 
 /* The options every command accepts; put it first in a command's table. */
 #define CLI_COMMON_LONGOPTS \
 	{ "db", required_argument, NULL, CLI_OPT_DB }, \
+	{ "config", required_argument, NULL, CLI_OPT_CONFIG }, \
+	{ "endpoint", required_argument, NULL, CLI_OPT_ENDPOINT }, \
 	{ "help", no_argument, NULL, 'h' }
 
 /* One run of the tool. */

@@ -208,6 +208,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 		{ "sync", no_argument, NULL, OPT_SYNC },
 		{ "skip-bad-records", no_argument, NULL, OPT_SKIP_BAD },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_ingest_options o;
@@ -233,7 +234,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	}
 
 	cli_getopt_begin();
-	while ((c = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hqj:", longopts, NULL)) != -1) {
 		if (cli_common_option(ctx, c, optarg, &rc)) {
 			if (rc >= 0)
 				goto out_free_lists;
@@ -265,6 +266,11 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 		case OPT_SKIP_BAD: o.skip_bad_records = 1; break;
 		case OPT_THREADS:
 			rc = cli_parse_u32(ctx, "--threads", optarg, 0, 1024, &threads);
+			break;
+		case 'j':
+			/* Documents embedded at once: with a remote embedder each
+			 * worker has its requests in flight (the pipeline allows 64). */
+			rc = cli_parse_u32(ctx, "--jobs", optarg, 1, 64, &threads);
 			break;
 		default:
 			rc = cli_getopt_error(ctx, c, argv);

@@ -9,16 +9,38 @@
 #include "cli.h"
 #include "search_opts.h"
 
-enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES };
+enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES, OPT_MODEL, OPT_NO_STREAM };
 
-static void print_answer(const cli_ctx *ctx, const ragdb_answer *a)
+/* Streaming: each piece of the answer goes to the terminal as it arrives. */
+typedef struct stream_out {
+	size_t bytes;
+	char last;
+} stream_out;
+
+static void on_delta(void *ctx, const char *text, size_t len)
+{
+	stream_out *so = ctx;
+	if (len == 0)
+		return;
+	fwrite(text, 1, len, stdout);
+	fflush(stdout);
+	so->bytes += len;
+	so->last = text[len - 1];
+}
+
+static void print_answer(const cli_ctx *ctx, const ragdb_answer *a, const stream_out *so)
 {
 	const char *ans = a->answer ? a->answer : "";
 	size_t len = strlen(ans);
 
-	fputs(ans, stdout);
-	if (len == 0 || ans[len - 1] != '\n')
-		putchar('\n');
+	if (so && so->bytes > 0) {
+		if (so->last != '\n')
+			putchar('\n');
+	} else {
+		fputs(ans, stdout);
+		if (len == 0 || ans[len - 1] != '\n')
+			putchar('\n');
+	}
 	if (a->n_sources > 0) {
 		printf("\nSources:\n");
 		for (size_t i = 0; i < a->n_sources; i++) {
@@ -38,6 +60,13 @@ static void print_answer(const cli_ctx *ctx, const ragdb_answer *a)
 	if (a->extractive && !strcasestr(ans, "extractive"))
 		printf("\n(extractive answer: sentences quoted from the sources; no language model "
 		       "was used)\n");
+	if (!a->extractive) {
+		printf("\n(%s: %llu input + %llu output tokens", a->model ? a->model : "model",
+		       (unsigned long long)a->input_tokens, (unsigned long long)a->output_tokens);
+		if (a->cost > 0)
+			printf(", cost %.4f", a->cost);
+		printf(", %.1f s)\n", a->took_ms / 1000.0);
+	}
 }
 
 static cJSON *answer_json(const char *question, const ragdb_answer *a)
@@ -66,6 +95,9 @@ static cJSON *answer_json(const char *question, const ragdb_answer *a)
 			cJSON_Delete(o);
 	}
 	cJSON_AddNumberToObject(j, "context_tokens", a->context_tokens);
+	cJSON_AddNumberToObject(j, "input_tokens", (double)a->input_tokens);
+	cJSON_AddNumberToObject(j, "output_tokens", (double)a->output_tokens);
+	cJSON_AddNumberToObject(j, "cost", a->cost);
 	return j;
 }
 
@@ -78,13 +110,16 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		CLI_EMBEDDER_LONGOPT,
 		{ "context-tokens", required_argument, NULL, OPT_CONTEXT_TOKENS },
 		{ "max-sentences", required_argument, NULL, OPT_MAX_SENTENCES },
+		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_query_options qo;
 	ragdb_answer *ans = NULL;
 	ragdb *db = NULL;
 	ragdb_status st;
-	int c, rc, json = 0;
+	int c, rc, json = 0, no_stream = 0;
+	stream_out so = {0, 0};
 
 	cli_search_opts sopt;
 	memset(&sopt, 0, sizeof sopt);
@@ -116,6 +151,14 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 			if ((rc = cli_parse_u32(ctx, "--max-sentences", optarg, 1, 100, &qo.max_sentences)))
 				return rc;
 			break;
+		case OPT_MODEL:
+			if (!optarg[0])
+				return cli_usage_error(ctx, "--model needs provider:model (e.g. anthropic:claude-sonnet-4-5)");
+			qo.model = optarg;
+			break;
+		case OPT_NO_STREAM:
+			no_stream = 1;
+			break;
 		default:
 			return cli_getopt_error(ctx, c, argv);
 		}
@@ -136,15 +179,26 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 
 	if ((rc = cli_open_db(ctx, RAGDB_RDONLY, &db)))
 		return rc;
+	if (!json && !no_stream) {
+		qo.on_delta = on_delta;
+		qo.ctx = &so;
+	}
 	st = ragdb_query(db, argv[optind], &qo, &ans);
 	if (st != RAGDB_OK) {
+		if (so.bytes > 0) {
+			/* Part of an answer is on the screen: say it is not the answer. */
+			if (so.last != '\n')
+				putchar('\n');
+			fflush(stdout);
+			fprintf(stderr, "ragdb %s: the answer above is incomplete\n", ctx->cmd);
+		}
 		rc = cli_api_error(ctx, db, st);
 		goto out_close;
 	}
 	if (json) {
 		rc = cli_json_print(ctx, answer_json(argv[optind], ans), 1);
 	} else {
-		print_answer(ctx, ans);
+		print_answer(ctx, ans, &so);
 		rc = CLI_EXIT_OK;
 	}
 	ragdb_answer_free(ans);

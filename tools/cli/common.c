@@ -68,6 +68,17 @@ int cli_common_option(cli_ctx *ctx, int c, const char *arg, int *exit_now)
 	case CLI_OPT_EMBEDDER:
 		ctx->embedder = arg;
 		return 1;
+	case CLI_OPT_CONFIG:
+	case CLI_OPT_ENDPOINT:
+		/* The library reads these variables when it opens or creates a
+		 * knowledge base; a flag overrides what the environment said. */
+		if (!arg || !*arg) {
+			*exit_now = cli_usage_error(ctx, "%s needs a value",
+			                            c == CLI_OPT_CONFIG ? "--config" : "--endpoint");
+			return 1;
+		}
+		setenv(c == CLI_OPT_CONFIG ? "RAGDB_CONFIG" : "RAGDB_EMBED_ENDPOINT", arg, 1);
+		return 1;
 	case 'h':
 		cli_print_help(stdout, ctx->cmd);
 		*exit_now = CLI_EXIT_OK;
