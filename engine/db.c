@@ -15,6 +15,7 @@
 
 #include "engine/internal.h"
 #include "engine/providers/bm25_tokenize.h"
+#include "engine/tune.h"
 #include "ingest/ingest.h"
 
 #define RDB_DEFAULT_CHUNK_TOKENS 256
@@ -166,6 +167,12 @@ static ragdb_status attach_embedder(ragdb *db)
 		return rdb_failf(db, RAGDB_EEMBEDDER,
 		                 "%s: the knowledge base was built with embedder %s:%s (dim %u), which this build cannot open: %s",
 		                 rdb_store_dir(db->store), m->embedder, m->model, m->dim, e.msg);
+	/* A tuned local embedder: its weights are stored in the knowledge base. */
+	if ((st = rdb_tune_attach(db->store, db->embedder, &e)) != RAGDB_OK) {
+		rdb_embedder_close(db->embedder);
+		db->embedder = NULL;
+		return rdb_fail(db, &e);
+	}
 	if (strcmp(db->embedder->model, m->model) != 0 || db->embedder->dim != m->dim) {
 		st = rdb_failf(db, RAGDB_EEMBEDDER,
 		               "%s: the knowledge base was built with embedder %s:%s (dim %u), but this build's %s embedder is %s:%s (dim %u); "

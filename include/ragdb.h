@@ -494,6 +494,41 @@ ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), 
 ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes);
 
 /* ------------------------------------------------------------------ */
+/** @name Tuning the local embedder (added in wave 2) */
+
+/** Options for ragdb_tune(). Zero = defaults. */
+typedef struct ragdb_tune_options {
+	int reset;            /**< undo a tune: back to the plain local embedder */
+} ragdb_tune_options;
+
+/** What a tune did. */
+typedef struct ragdb_tune_summary {
+	char model_before[64]; /**< the embedder model before, e.g. "hash-v1" */
+	char model[64];        /**< after, e.g. "hash-v1+tuned-0123456789abcdef" */
+	uint64_t chunks;       /**< chunks the weights were computed from */
+	uint64_t vectors;      /**< vectors re-embedded */
+	uint64_t features;     /**< word features weighted */
+	double seconds;
+} ragdb_tune_summary;
+
+/**
+ * Fit the local embedder to this knowledge base: weight each word by how
+ * rare it is among the stored chunks (inverse document frequency), then
+ * re-embed every chunk, in one write transaction (a crash leaves the
+ * knowledge base as it was before, or fully tuned). The tuned embedder is
+ * recorded in the knowledge base (its model becomes "hash-v1+tuned-HASH"),
+ * so later searches and ingests, in this handle and in any process that
+ * opens the knowledge base afterwards, embed with it. Tune again after large
+ * ingests to refresh the weights. Another process that had the knowledge
+ * base open must open it again: its writes fail with RAGDB_EEMBEDDER.
+ * @param opts     NULL for the defaults.
+ * @param[out] summary may be NULL.
+ * @return RAGDB_OK, RAGDB_EUNSUPPORTED (not the local embedder),
+ *         RAGDB_EREADONLY, RAGDB_EMAPFULL, RAGDB_ENOSPC, RAGDB_EIO, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_tune(ragdb *db, const ragdb_tune_options *opts, ragdb_tune_summary *summary);
+
+/* ------------------------------------------------------------------ */
 /** @name Providers and configuration (added in wave 2)
  *
  * Remote embedders ("openai:text-embedding-3-small", "ollama:nomic-embed-text",

@@ -419,6 +419,8 @@ ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *probl
 	compare_locs(&c);
 	if ((st = rdb_ft_check(t, &cnt, problem_str, &c, err)))
 		goto out_free;
+	if ((st = rdb_tune_check(t, problem_str, &c, err)))
+		goto out_free;
 	if (c.ids != c.docs)
 		problem(&c, "ids holds %llu entries for %llu documents", (unsigned long long)c.ids,
 		        (unsigned long long)c.docs);

@@ -503,7 +503,8 @@ ragdb_status rdb_txn_begin(rdb_store *s, int write, rdb_txn **out, rdb_err *err)
 		st = rdb_mdb_fail(s, rc, err, "starting a transaction");
 		goto out_free;
 	}
-	if (write && (st = rdb_counters_read(t, &t->c, err))) {
+	if (write && ((st = rdb_counters_read(t, &t->c, err)) ||
+	              (st = rdb_tune_model_check(t, err)))) {
 		mdb_txn_abort(t->txn);
 		goto out_free;
 	}

@@ -214,4 +214,32 @@ ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *probl
  * have it mapped, so no file is swapped under them. */
 ragdb_status rdb_store_compact(rdb_store *s, uint64_t *freed_bytes, rdb_err *err);
 
+/* --- the tuned embedder (tune.c; invariants T1-T2 there) --- */
+
+/* The tuned embedder's parameters (meta "tune"), pointing into the map until
+ * the txn ends (or its next write). RAGDB_ENOTFOUND when not tuned. */
+ragdb_status rdb_tune_get(rdb_txn *t, const void **blob, size_t *len, rdb_err *err);
+/* Set meta "model" to @p model and meta "tune" to @p blob (len 0: remove it),
+ * in write txn @p t. After the commit, call rdb_store_set_model. */
+ragdb_status rdb_tune_set(rdb_txn *t, const char *model, const void *blob, size_t len,
+                          rdb_err *err);
+/* The store's cached model, after a commit that changed it (the caller
+ * excludes other users of rdb_store_meta meanwhile). */
+void rdb_store_set_model(rdb_store *s, const char *model);
+/* RAGDB_EEMBEDDER when the stored model is not the one this store opened
+ * with (another process tuned it). Called when a write txn begins. */
+ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err);
+/* Fill one block's vectors: @p ids[i] != 0 are live chunks whose vector
+ * (row i of @p vecs, count x dim) must be overwritten, L2-normalised. */
+typedef ragdb_status (*rdb_rewrite_fn)(void *ctx, const uint64_t *ids, uint32_t count,
+                                       float *vecs, rdb_err *err);
+/* Rewrite every vector block in place (same slots, same sizes) with the
+ * vectors @p fill gives, in write txn @p t. *n_live (may be NULL) receives
+ * the live vectors rewritten. */
+ragdb_status rdb_vectors_rewrite(rdb_txn *t, rdb_rewrite_fn fill, void *ctx, uint64_t *n_live,
+                                 rdb_err *err);
+/* Verify T1, reporting a violation through @p problem. */
+ragdb_status rdb_tune_check(rdb_txn *t, void (*problem)(void *ctx, const char *msg), void *ctx,
+                            rdb_err *err);
+
 #endif

@@ -58,6 +58,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "engine/providers/local_tune.h"
 #include "engine/providers/stopwords.h"
 #include "engine/providers/text.h"
 
@@ -141,7 +142,6 @@ static bool fmap_grow(fmap *m)
 /* Count one occurrence of feature @p key; true when it is new in the text. */
 static inline bool fmap_add(fmap *m, uint64_t key, float w)
 {
-	key |= (uint64_t)(key == 0); /* 0 marks an empty slot */
 	size_t mask = m->cap - 1;
 	size_t j = (size_t)key & mask;
 	while (m->slot[j].key) {
@@ -223,7 +223,7 @@ static size_t light_stem(const char *w, size_t len, char *st)
 
 /* Character n-grams of "<word>", NGRAM_MIN..NGRAM_MAX code points, with a
  * total weight of W_NGRAM for the word. */
-static void add_ngrams(float *out, uint32_t dim, const char *w, size_t len)
+static void add_ngrams(float *out, uint32_t dim, const char *w, size_t len, float scale)
 {
 	char buf[sizeof ((rdb_words *)0)->buf + 2];
 	uint16_t cp[NGRAM_MAX_CP + 3]; /* code point starts in buf, then the end */
@@ -243,13 +243,21 @@ static void add_ngrams(float *out, uint32_t dim, const char *w, size_t len)
 			count += ncp - n + 1;
 	if (count == 0)
 		return;
-	float wt = W_NGRAM / (float)count;
+	float wt = W_NGRAM * scale / (float)count;
 	for (size_t n = NGRAM_MIN; n <= NGRAM_MAX; n++)
 		for (size_t k = 0; k + n <= ncp; k++)
 			bucket_add(out, dim, XXH3_64bits_withSeed(buf + cp[k], cp[k + n] - cp[k], SEED_NGRAM), wt);
 }
 
-static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_t dim)
+/* The word feature key of a stopword or a stem, as the feature map keeps it. */
+static inline uint64_t word_key(const char *w, size_t len)
+{
+	uint64_t key = XXH3_64bits_withSeed(w, len, SEED_WORD);
+	return key | (uint64_t)(key == 0); /* 0 marks an empty slot */
+}
+
+static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_t dim,
+                      const rdb_local_weights *lw)
 {
 	memset(out, 0, (size_t)dim * sizeof *out);
 	m->out = out;
@@ -262,12 +270,13 @@ static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_
 	while (rdb_words_next(&wd)) {
 		any = true;
 		if (rdb_stopword(wd.buf, wd.len)) {
-			fmap_add(m, XXH3_64bits_withSeed(wd.buf, wd.len, SEED_WORD), W_STOP);
+			fmap_add(m, word_key(wd.buf, wd.len), W_STOP);
 			continue;
 		}
 		size_t sl = light_stem(wd.buf, wd.len, st);
-		if (fmap_add(m, XXH3_64bits_withSeed(st, sl, SEED_WORD), W_WORD))
-			add_ngrams(out, dim, wd.buf, wd.len);
+		uint64_t key = word_key(st, sl);
+		if (fmap_add(m, key, W_WORD))
+			add_ngrams(out, dim, wd.buf, wd.len, lw ? rdb_local_weight(lw, key) : 1.0f);
 	}
 
 	for (size_t i = 0; i < m->cap; i++) {
@@ -275,7 +284,8 @@ static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_
 		if (!f->key)
 			continue;
 		float tf = f->n == 1 ? 1.0f : 1.0f + logf((float)f->n);
-		bucket_add(out, dim, f->key, f->w / (float)f->n * tf);
+		float idf = lw ? rdb_local_weight(lw, f->key) : 1.0f;
+		bucket_add(out, dim, f->key, f->w / (float)f->n * tf * idf);
 	}
 	double ss = 0;
 	for (uint32_t i = 0; i < dim; i++)
@@ -291,10 +301,22 @@ static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_
 	}
 }
 
+/* The embedder behind the interface: hash-v1, with corpus weights when tuned.
+ * A re-tune swaps @p weights atomically while other threads may be embedding
+ * with the old table, so replaced tables are kept (retired) until close. */
+typedef struct local_embedder {
+	rdb_embedder base;
+	rdb_local_weights *weights; /* NULL: untuned; a table is never changed */
+	rdb_local_weights **retired;
+	size_t n_retired;
+} local_embedder;
+
 static ragdb_status local_embed(rdb_embedder *e, const char *const *texts, const size_t *lens,
                                 size_t n, rdb_embed_purpose purpose, float *out, rdb_err *err)
 {
 	(void)purpose; /* symmetric: queries and documents share the features */
+	const rdb_local_weights *lw =
+		__atomic_load_n(&((local_embedder *)e)->weights, __ATOMIC_ACQUIRE);
 	fmap m = {0};
 	ragdb_status st = RAGDB_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -307,7 +329,7 @@ static ragdb_status local_embed(rdb_embedder *e, const char *const *texts, const
 			                 "text; free memory or send shorter texts", len);
 			goto out_free_map;
 		}
-		embed_one(&m, len ? texts[i] : "", len, out + i * (size_t)e->dim, e->dim);
+		embed_one(&m, len ? texts[i] : "", len, out + i * (size_t)e->dim, e->dim, lw);
 	}
 out_free_map:
 	free(m.slot);
@@ -316,7 +338,14 @@ out_free_map:
 
 static void local_close(rdb_embedder *e)
 {
-	free(e);
+	local_embedder *le = (local_embedder *)e;
+	if (!le)
+		return;
+	rdb_local_weights_free(le->weights);
+	for (size_t i = 0; i < le->n_retired; i++)
+		rdb_local_weights_free(le->retired[i]);
+	free(le->retired);
+	free(le);
 }
 
 static const struct rdb_embedder_ops local_ops = {
@@ -332,9 +361,10 @@ ragdb_status rdb_local_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *
 		return rdb_err_set(err, RAGDB_EINVAL,
 		                   "local embedder: dimension %u is too large; use 1..%u (default %u)",
 		                   dim, LOCAL_MAX_DIM, RDB_LOCAL_DEFAULT_DIM);
-	rdb_embedder *e = calloc(1, sizeof *e);
-	if (!e)
+	local_embedder *le = calloc(1, sizeof *le);
+	if (!le)
 		return rdb_err_set(err, RAGDB_ENOMEM, "local embedder: out of memory");
+	rdb_embedder *e = &le->base;
 	e->ops = &local_ops;
 	snprintf(e->name, sizeof e->name, "local");
 	snprintf(e->model, sizeof e->model, "%s", RDB_LOCAL_MODEL);
@@ -343,4 +373,69 @@ ragdb_status rdb_local_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *
 	e->batch_max = LOCAL_BATCH_MAX;
 	*out = e;
 	return RAGDB_OK;
+}
+
+int rdb_local_is(const rdb_embedder *e)
+{
+	return e && e->ops == &local_ops;
+}
+
+ragdb_status rdb_local_retune(rdb_embedder *e, const void *blob, size_t len, rdb_err *err)
+{
+	if (!rdb_local_is(e))
+		return rdb_err_set(err, RAGDB_EUNSUPPORTED, "only the local embedder can be tuned; "
+		                   "this knowledge base uses %s:%s", e ? e->name : "?",
+		                   e ? e->model : "?");
+	local_embedder *le = (local_embedder *)e;
+	rdb_local_weights *lw = NULL;
+	ragdb_status st;
+	if (blob && (st = rdb_local_weights_decode(blob, len, &lw, err)) != RAGDB_OK)
+		return st;
+	if (le->weights) {
+		rdb_local_weights **r = realloc(le->retired, sizeof *r * (le->n_retired + 1));
+		if (!r) {
+			rdb_local_weights_free(lw);
+			return rdb_err_set(err, RAGDB_ENOMEM, "local embedder: out of memory");
+		}
+		le->retired = r;
+		le->retired[le->n_retired++] = le->weights;
+	}
+	__atomic_store_n(&le->weights, lw, __ATOMIC_RELEASE);
+	if (blob)
+		rdb_local_tuned_model(blob, len, e->model, sizeof e->model);
+	else
+		snprintf(e->model, sizeof e->model, "%s", RDB_LOCAL_MODEL);
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_local_embedder_open_tuned(uint32_t dim, const void *blob, size_t len,
+                                           rdb_embedder **out, rdb_err *err)
+{
+	rdb_embedder *e = NULL;
+	ragdb_status st = rdb_local_embedder_open(dim, &e, err);
+	if (st == RAGDB_OK && (st = rdb_local_retune(e, blob, len, err)) != RAGDB_OK) {
+		local_close(e);
+		return st;
+	}
+	if (st == RAGDB_OK)
+		*out = e;
+	return st;
+}
+
+void rdb_local_word_keys(const char *text, size_t len, void (*cb)(void *ctx, uint64_t key),
+                         void *ctx)
+{
+	rdb_words wd;
+	char st[sizeof wd.buf];
+	if (len > LOCAL_MAX_INPUT)
+		len = LOCAL_MAX_INPUT; /* what the embedder reads */
+	rdb_words_init(&wd, text, len);
+	while (rdb_words_next(&wd)) {
+		if (rdb_stopword(wd.buf, wd.len)) {
+			cb(ctx, word_key(wd.buf, wd.len));
+			continue;
+		}
+		size_t sl = light_stem(wd.buf, wd.len, st);
+		cb(ctx, word_key(st, sl));
+	}
 }

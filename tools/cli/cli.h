@@ -72,6 +72,7 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_search(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_query(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_list(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_show(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv);
@@ -79,6 +80,7 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_compact(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_tune(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
 
 /* Usage text of the command ctx->cmd. */

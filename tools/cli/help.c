@@ -79,6 +79,30 @@ static const char usage_query[] =
 	"  --db DIR             knowledge base directory\n"
 	"  -h, --help           show this help\n";
 
+static const char usage_serve[] =
+	"usage: ragdb serve [--db DIR] [--listen ADDR:PORT] [--threads N] [--config FILE]\n"
+	"                   [--read-only] [--access-log]\n"
+	"\n"
+	"Serve the knowledge base over HTTP: a web page at /, ragdb's JSON API\n"
+	"(/v1/search, /v1/query, /v1/documents), OpenAI-compatible endpoints\n"
+	"(/v1/embeddings, /v1/chat/completions, /v1/models), /health, /ready,\n"
+	"/metrics and /openapi.json. See docs/api.md. Stops on Ctrl-C or SIGTERM\n"
+	"after in-flight requests finish.\n"
+	"\n"
+	"  --listen ADDR:PORT  address to listen on (default 127.0.0.1:8080; port 0 =\n"
+	"                      any free port). Any address but loopback needs API keys\n"
+	"  --threads N         HTTP worker threads (default: number of cores)\n"
+	"  --config FILE       settings file (default DIR/ragdb.json if present): its\n"
+	"                      \"server\" section sets listen, api_keys, cors_origins,\n"
+	"                      limits; its \"models\" are the answerers requests may name\n"
+	"  --read-only         open the knowledge base read-only: no uploads or deletes\n"
+	"  --access-log        one line per request on stderr (errors are always logged)\n"
+	"  --db DIR            knowledge base directory\n"
+	"  -h, --help          show this help\n"
+	"\n"
+	"Environment: RAGDB_API_KEYS=\"KEY1,ro:KEY2\" sets the API keys (ro: = read-only:\n"
+	"may search and ask, not add or delete); clients send Authorization: Bearer KEY.\n";
+
 static const char usage_list[] =
 	"usage: ragdb list [--json]\n"
 	"\n"
@@ -162,6 +186,20 @@ static const char usage_eval[] =
 	"  --json            print the results as one JSON object (see docs/cli.md)\n"
 	"  -h, --help        show this help\n";
 
+static const char usage_tune[] =
+	"usage: ragdb tune [--reset] [--json]\n"
+	"\n"
+	"Fit the built-in local embedder to this knowledge base: weight every word\n"
+	"by how rare it is among the stored chunks, then re-embed every chunk, in\n"
+	"one transaction (interrupted or crashed, nothing changes). Searches and\n"
+	"later ingests use the tuned embedder; its model becomes\n"
+	"hash-v1+tuned-HASH. Tune again after large ingests to refresh the weights.\n"
+	"\n"
+	"  --reset     back to the plain embedder (hash-v1), re-embedding every chunk\n"
+	"  --json      {\"model_before\",\"model\",\"chunks\",\"features\",\"vectors\",\"seconds\"}\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
 static const char usage_help[] =
 	"usage: ragdb help [COMMAND]\n"
 	"\n"
@@ -172,6 +210,7 @@ const cli_command cli_commands[] = {
 	{ "ingest", "add files, directories and JSONL corpora", usage_ingest, cli_cmd_ingest },
 	{ "search", "find the most similar chunks", usage_search, cli_cmd_search },
 	{ "query", "answer a question with sources", usage_query, cli_cmd_query },
+	{ "serve", "serve the knowledge base over HTTP (API, web page)", usage_serve, cli_cmd_serve },
 	{ "list", "list documents", usage_list, cli_cmd_list },
 	{ "show", "show one document", usage_show, cli_cmd_show },
 	{ "delete", "delete documents by id or source", usage_delete, cli_cmd_delete },
@@ -179,6 +218,7 @@ const cli_command cli_commands[] = {
 	{ "check", "verify the store's invariants", usage_check, cli_cmd_check },
 	{ "compact", "drop deleted vectors", usage_compact, cli_cmd_compact },
 	{ "eval", "measure retrieval quality on a BEIR set", usage_eval, cli_cmd_eval },
+	{ "tune", "fit the local embedder to the knowledge base", usage_tune, cli_cmd_tune },
 	{ "help", "show help", usage_help, cli_cmd_help },
 };
 const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];
