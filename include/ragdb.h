@@ -155,12 +155,15 @@ typedef enum ragdb_format {
 	RAGDB_FORMAT_MARKDOWN = 2,
 	RAGDB_FORMAT_CODE = 3,     /**< source code: split at blank lines */
 	RAGDB_FORMAT_JSONL = 4,    /**< one JSON object per line; JSON arrays too */
-	RAGDB_FORMAT_HTML = 5,     /**< not built yet: RAGDB_EUNSUPPORTED */
-	RAGDB_FORMAT_PDF = 6,      /**< not built yet: RAGDB_EUNSUPPORTED */
-	RAGDB_FORMAT_DOCX = 7,     /**< not built yet: RAGDB_EUNSUPPORTED */
-	RAGDB_FORMAT_ODT = 8,      /**< not built yet: RAGDB_EUNSUPPORTED */
-	RAGDB_FORMAT_EPUB = 9,     /**< not built yet: RAGDB_EUNSUPPORTED */
-	RAGDB_FORMAT_CSV = 10,     /**< not built yet: RAGDB_EUNSUPPORTED */
+	RAGDB_FORMAT_HTML = 5,     /**< HTML5: scripts/styles dropped, headings kept */
+	RAGDB_FORMAT_PDF = 6,      /**< text per page; heading "Page N" on each */
+	RAGDB_FORMAT_DOCX = 7,     /**< Word: paragraphs, heading styles, tables */
+	RAGDB_FORMAT_ODT = 8,      /**< OpenDocument text: paragraphs, headings, tables */
+	RAGDB_FORMAT_EPUB = 9,     /**< the chapters in spine (reading) order */
+	RAGDB_FORMAT_CSV = 10,     /**< CSV/TSV: a document per row (header row
+	                                names the fields; text_field, id_field,
+	                                title_field pick columns, the others are
+	                                metadata); as a ragdb_document: plain text */
 } ragdb_format;
 
 /** One document given as text (ragdb_ingest_text()). */
@@ -194,9 +197,13 @@ typedef struct ragdb_ingest_options {
 	const char *const *excludes; /**< skip files or directories matching one */
 	size_t n_excludes;
 	ragdb_format format;         /**< force a format; AUTO = by extension */
-	const char *id_field;        /**< JSONL: id field (default "id", then "_id") */
-	const char *text_field;      /**< JSONL: text field (default "text") */
-	const char *title_field;     /**< JSONL: title field (default "title") */
+	const char *id_field;        /**< JSONL: id field (default "id", then "_id");
+	                                  CSV: id column (default "id" if there is one,
+	                                  else "FILE:ROW") */
+	const char *text_field;      /**< JSONL: text field (default "text"); CSV: text
+	                                  column (default "text" if there is one, else
+	                                  every column as "name: value" lines) */
+	const char *title_field;     /**< JSONL, CSV: title field (default "title") */
 	uint32_t chunk_tokens;       /**< 0 = the knowledge base's default */
 	uint32_t chunk_overlap;      /**< 0 = default; UINT32_MAX = none */
 	int sync;                    /**< remove documents of the walked roots whose
