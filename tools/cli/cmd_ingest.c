@@ -180,6 +180,9 @@ static int parse_format(const char *s, ragdb_format *f)
 		{ "auto", RAGDB_FORMAT_AUTO }, { "text", RAGDB_FORMAT_TEXT },
 		{ "markdown", RAGDB_FORMAT_MARKDOWN }, { "md", RAGDB_FORMAT_MARKDOWN },
 		{ "code", RAGDB_FORMAT_CODE }, { "jsonl", RAGDB_FORMAT_JSONL },
+		{ "html", RAGDB_FORMAT_HTML }, { "pdf", RAGDB_FORMAT_PDF },
+		{ "docx", RAGDB_FORMAT_DOCX }, { "odt", RAGDB_FORMAT_ODT },
+		{ "epub", RAGDB_FORMAT_EPUB }, { "csv", RAGDB_FORMAT_CSV }, { "tsv", RAGDB_FORMAT_CSV },
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if (strcmp(s, names[i].name) == 0) {
@@ -248,8 +251,9 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 		case OPT_EXCLUDE: excludes[n_excludes++] = optarg; break;
 		case OPT_FORMAT:
 			if (parse_format(optarg, &o.format))
-				rc = cli_usage_error(ctx, "--format expects auto, text, markdown, code or "
-				                     "jsonl, found '%s'", optarg);
+				rc = cli_usage_error(ctx, "--format expects auto, text, markdown, code, "
+				                     "jsonl, html, pdf, docx, odt, epub or csv, found '%s'",
+				                     optarg);
 			break;
 		case OPT_ID_FIELD: o.id_field = optarg; break;
 		case OPT_TEXT_FIELD: o.text_field = optarg; break;
