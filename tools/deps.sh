@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   liblmdb-dev lmdb-utils libopenblas-dev libcurl4-openssl-dev libcjson-dev libzstd-dev
-  libxxhash-dev libutf8proc-dev libstemmer-dev check libsubunit-dev
+  libxxhash-dev libutf8proc-dev libstemmer-dev check libsubunit-dev libmicrohttpd-dev
   libgumbo-dev libarchive-dev libxml2-dev libmupdf-dev libmujs-dev libopenjp2-7-dev
   libjbig2dec0-dev libjpeg-dev libfreetype-dev libharfbuzz-dev libbrotli-dev libpng-dev zlib1g-dev
   python3

@@ -1,0 +1,187 @@
+/*
+ * server/routes.c — the route table (path, methods, who may call it, the
+ * handler) and the small routes: the web page's compiled-in assets,
+ * /health, /ready, /metrics, /openapi.json and /v1/models.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+static void h_asset(srv_req *rq, srv_resp *rs);
+static void h_health(srv_req *rq, srv_resp *rs);
+static void h_ready(srv_req *rq, srv_resp *rs);
+static void h_metrics(srv_req *rq, srv_resp *rs);
+static void h_openapi(srv_req *rq, srv_resp *rs);
+
+#define GH (SRV_GET | SRV_HEAD | SRV_OPTIONS)
+
+/* Exact paths first; a path ending in '/' is a prefix (the rest is an id). */
+static const srv_route routes[] = {
+	{ "/health", SRV_R_HEALTH, "/health", GH, SRV_PUBLIC, SRV_PUBLIC, 0, h_health },
+	{ "/ready", SRV_R_READY, "/ready", GH, SRV_PUBLIC, SRV_PUBLIC, 0, h_ready },
+	{ "/metrics", SRV_R_METRICS, "/metrics", GH, SRV_READ, SRV_READ, 0, h_metrics },
+	{ "/openapi.json", SRV_R_OPENAPI, "/openapi.json", GH, SRV_PUBLIC, SRV_PUBLIC, 0, h_openapi },
+	{ "/v1/search", SRV_R_SEARCH, "/v1/search", SRV_POST | SRV_OPTIONS, SRV_READ, SRV_READ, 0,
+	  srv_h_search },
+	{ "/v1/query", SRV_R_QUERY, "/v1/query", SRV_POST | SRV_OPTIONS, SRV_READ, SRV_READ, 0,
+	  srv_h_query },
+	{ "/v1/documents", SRV_R_DOCUMENTS, "/v1/documents", GH | SRV_POST, SRV_READ, SRV_WRITE, 1,
+	  srv_h_documents },
+	{ "/v1/documents/", SRV_R_DOCUMENT, "/v1/documents/{id}", GH | SRV_DELETE, SRV_READ,
+	  SRV_WRITE, 0, srv_h_document },
+	{ "/v1/embeddings", SRV_R_EMBEDDINGS, "/v1/embeddings", SRV_POST | SRV_OPTIONS, SRV_READ,
+	  SRV_READ, 0, srv_h_embeddings },
+	{ "/v1/chat/completions", SRV_R_CHAT, "/v1/chat/completions", SRV_POST | SRV_OPTIONS,
+	  SRV_READ, SRV_READ, 0, srv_h_chat },
+	{ "/v1/models", SRV_R_MODELS, "/v1/models", GH, SRV_READ, SRV_READ, 0, srv_h_models },
+};
+
+/* The page's files: "/" is index.html. */
+static const srv_route asset_route = { "/", SRV_R_ASSET, "/ (web page)", GH, SRV_PUBLIC,
+                                       SRV_PUBLIC, 0, h_asset };
+
+const srv_route *srv_route_find(const char *path, const char **rest)
+{
+	*rest = NULL;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const char *p = routes[i].path;
+		size_t n = strlen(p);
+		if (p[n - 1] == '/') {
+			if (strncmp(path, p, n) == 0 && path[n]) {
+				*rest = path + n;
+				return &routes[i];
+			}
+		} else if (strcmp(path, p) == 0) {
+			return &routes[i];
+		}
+	}
+	if (strcmp(path, "/") == 0 || srv_asset_find(path))
+		return &asset_route;
+	return NULL;
+}
+
+const char *srv_route_label(srv_route_id id)
+{
+	if (id == SRV_R_NOTFOUND)
+		return "unmatched";
+	if (id == SRV_R_ASSET)
+		return asset_route.label;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (routes[i].id == id)
+			return routes[i].label;
+	return "unmatched";
+}
+
+static void h_asset(srv_req *rq, srv_resp *rs)
+{
+	const srv_asset *a = srv_asset_find(strcmp(rq->path, "/") == 0 ? "/index.html" : rq->path);
+
+	if (!a) {
+		srv_error(rs, 404, "not_found", "no such file: %s", rq->path);
+		return;
+	}
+	rs->status = 200;
+	rs->content_type = a->content_type;
+	rs->static_body = a->data;
+	rs->len = a->len;
+	srv_resp_header(rs, "Cache-Control", "no-cache");
+}
+
+static void h_openapi(srv_req *rq, srv_resp *rs)
+{
+	const srv_asset *a = srv_asset_find("/openapi.json");
+
+	(void)rq;
+	if (!a) {
+		srv_error(rs, 404, "not_found", "this build has no OpenAPI document");
+		return;
+	}
+	rs->status = 200;
+	rs->content_type = "application/json";
+	rs->static_body = a->data;
+	rs->len = a->len;
+}
+
+static void h_health(srv_req *rq, srv_resp *rs)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	(void)rq;
+	cJSON_AddStringToObject(j, "status", "ok");
+	cJSON_AddStringToObject(j, "version", ragdb_version());
+	srv_json(rs, 200, j);
+}
+
+/* Ready when the knowledge base answers: its statistics can be read (the
+ * embedder was opened with it). */
+static void h_ready(srv_req *rq, srv_resp *rs)
+{
+	ragdb_stats s;
+	ragdb_status st = ragdb_get_stats(rq->db, &s);
+	cJSON *j = cJSON_CreateObject(), *c;
+
+	if (st != RAGDB_OK) {
+		const char *m = ragdb_errmsg(rq->db);
+		cJSON_AddStringToObject(j, "status", "unavailable");
+		cJSON_AddStringToObject(j, "reason", (m && *m) ? m : ragdb_strerror(st));
+		srv_json(rs, 503, j);
+		srv_resp_header(rs, "Retry-After", "5");
+		return;
+	}
+	cJSON_AddStringToObject(j, "status", "ready");
+	c = cJSON_AddObjectToObject(j, "checks");
+	cJSON_AddStringToObject(c, "database", "ok");
+	cJSON_AddStringToObject(c, "embedder", s.embedder);
+	cJSON_AddStringToObject(c, "answerer", "extractive");
+	cJSON_AddNumberToObject(j, "documents", (double)s.documents);
+	cJSON_AddNumberToObject(j, "chunks", (double)s.chunks);
+	srv_json(rs, 200, j);
+}
+
+static void h_metrics(srv_req *rq, srv_resp *rs)
+{
+	size_t len = 0;
+	char *text = srv_metrics_render(rq->srv, &len);
+
+	if (!text) {
+		srv_error(rs, 500, "server_error", "out of memory rendering the metrics");
+		return;
+	}
+	rs->status = 200;
+	rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	rs->body = text;
+	rs->len = len;
+}
+
+static cJSON *model_obj(const char *id, const char *kind)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(m, "id", id);
+	cJSON_AddStringToObject(m, "object", "model");
+	cJSON_AddNumberToObject(m, "created", 0);
+	cJSON_AddStringToObject(m, "owned_by", "ragdb");
+	cJSON_AddStringToObject(m, "ragdb_kind", kind);
+	return m;
+}
+
+void srv_h_models(srv_req *rq, srv_resp *rs)
+{
+	cJSON *j = cJSON_CreateObject(), *data;
+	ragdb_stats s;
+	char emb[160];
+
+	cJSON_AddStringToObject(j, "object", "list");
+	data = cJSON_AddArrayToObject(j, "data");
+	cJSON_AddItemToArray(data, model_obj("extractive", "answerer"));
+	for (size_t i = 0; i < rq->cfg->n_models; i++)
+		if (strcmp(rq->cfg->models[i], "extractive") != 0)
+			cJSON_AddItemToArray(data, model_obj(rq->cfg->models[i], "answerer"));
+	if (ragdb_get_stats(rq->db, &s) == RAGDB_OK) {
+		snprintf(emb, sizeof emb, "%s:%s", s.embedder, s.embedder_model);
+		cJSON_AddItemToArray(data, model_obj(emb, "embedder"));
+	}
+	srv_json(rs, 200, j);
+}
