@@ -408,7 +408,7 @@ static void slot_finish(slot *s, const rdb_http_opts *o, double now)
 			wait = (double)s->retry_after_ms;
 			if (wait > o->max_backoff_ms) {
 				/* Waiting that long is not ours to decide: say when to come back. */
-				rdb_err_prefix(&s->err, "asked to wait %ld s before retrying (more than the %ld s allowed): ",
+				rdb_err_prefix(&s->err, "asked to wait %ld s before retrying (more than the %ld s allowed)",
 				               s->retry_after_ms / 1000, o->max_backoff_ms / 1000);
 				s->state = SLOT_DONE;
 				return;
@@ -426,7 +426,7 @@ static void slot_finish(slot *s, const rdb_http_opts *o, double now)
 		return;
 	}
 	if (retry && s->attempt > 1)
-		rdb_err_prefix(&s->err, "after %d attempts: ", s->attempt);
+		rdb_err_prefix(&s->err, "after %d attempts", s->attempt);
 	s->state = SLOT_DONE;
 }
 

@@ -501,7 +501,7 @@ ragdb_status rdb_remote_embedder_open(const rdb_config *cfg, const char *spec, c
 		size_t plen = strlen(probe[0]);
 		st = remote_embed(&r->base, probe, &plen, 1, RDB_EMBED_DOCUMENT, NULL, err);
 		if (st != RAGDB_OK) {
-			rdb_err_prefix(err, "cannot learn the dimension of %s (or give --dim): ", spec);
+			rdb_err_prefix(err, "cannot learn the dimension of %s (or give --dim)", spec);
 			goto out_fail;
 		}
 	}
