@@ -469,7 +469,8 @@ static void print_table(const char *name, const ragdb_stats *stats, const eval_s
 }
 
 static cJSON *result_json(const char *name, const char *dir, const ragdb_stats *stats,
-                          const eval_set *s, size_t judged, double ingest_s, uint32_t k,
+                          const ragdb_ingest_summary *sum, const eval_set *s, size_t judged,
+                          double ingest_s, uint32_t k,
                           const mode_result *modes, size_t n_modes)
 {
 	cJSON *j = cJSON_CreateObject(), *a = cJSON_CreateArray();
@@ -486,6 +487,8 @@ static cJSON *result_json(const char *name, const char *dir, const ragdb_stats *
 	cJSON_AddNumberToObject(j, "judged", (double)judged);
 	cJSON_AddNumberToObject(j, "k", k);
 	cJSON_AddNumberToObject(j, "ingest_s", cli_round6(ingest_s));
+	cJSON_AddNumberToObject(j, "added", (double)(sum->added + sum->replaced));
+	cJSON_AddNumberToObject(j, "unchanged", (double)sum->unchanged);
 	for (size_t i = 0; i < n_modes; i++) {
 		const mode_result *m = &modes[i];
 		cJSON *o = cJSON_CreateObject();
@@ -615,8 +618,8 @@ int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv)
 	if (rc)
 		goto out_uninstall;
 	if (json)
-		rc = cli_json_print(ctx, result_json(name, dir, &stats, &set, judged, ingest_s, k, modes,
-		                                     n_modes), 1);
+		rc = cli_json_print(ctx, result_json(name, dir, &stats, &sum, &set, judged, ingest_s, k,
+		                                     modes, n_modes), 1);
 	else
 		print_table(name, &stats, &set, judged, ingest_s, k, modes, n_modes);
 out_uninstall:
