@@ -106,11 +106,18 @@ void rdb_http_error_text(const char *body, size_t len, char *out, size_t cap)
 		unsigned char c = (unsigned char)s[i];
 		out[n++] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : (c < 0x20 ? '?' : (char)c);
 	}
-	/* Do not end in the middle of a UTF-8 sequence. */
-	while (n > 0 && n + 1 >= cap && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
-		n--;
-	if (n > 0 && n + 1 >= cap && ((unsigned char)out[n - 1] & 0xC0) == 0xC0)
-		n--;
+	if (n < sl) {
+		/* Cut: drop a last UTF-8 sequence that lost its tail. */
+		size_t k = n;
+		while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
+			k--;
+		if (k > 0) {
+			unsigned char lead = (unsigned char)out[k - 1];
+			size_t want = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+			if (n - (k - 1) < want)
+				n = k - 1;
+		}
+	}
 	out[n] = 0;
 	cJSON_Delete(j);
 }
