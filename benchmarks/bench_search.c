@@ -1,26 +1,36 @@
 /*
  * benchmarks/bench_search.c — exact top-k search speed: from the LMDB store
- * versus from a plain array, single queries versus an sgemm batch.
+ * versus from a plain array, single queries versus a batch, f32 versus the
+ * quantized kernels, all against machine limits measured in the same run.
  *
  * Writes N synthetic clustered vectors (a Gaussian mixture, L2-normalised)
  * into a fresh ragdb store through the internal index API, then measures in
  * the same run:
+ *   limits: the one-core FMA peak (a register-only FMA loop, per CPU
+ *               second) and a STREAM-like read bandwidth (a sum over the
+ *               same array of vectors, 1 and T threads);
  *   (a) store:  one query at a time over the blocks of a read txn
  *               (txn begin + rdb_blocks_get + rdb_scan_topk + txn end);
  *   (b) array:  the same kernel over a malloc'd copy of the same vectors,
  *               split into the same blocks (the baseline);
- *   (c) batch:  all queries at once via rdb_scan_topk_batch over the store.
- * and prints ms/query, GB/s of vectors scanned, QPS, and store/array (target
- * >= 0.8). (a) and (b) must return identical ids; the batch is compared too.
+ *   (q) quantized: bf16, int8 and binary copies of the array, one query at
+ *               a time, scan only and with exact rescoring of the top
+ *               k x oversample, against (b), with recall@k against exact;
+ *   (c) batch:  all queries at once via rdb_scan_topk_batch_path over the
+ *               store, on every batch path, in GFLOP/s against the peak.
+ * (a) and (b) must return identical ids; the batch is compared too.
  *
  *   bench_search [--n N] [--dim D] [--queries Q] [--threads T] [--k K]
- *                [--reps R] [--single S] [--db DIR] [--keep]
+ *                [--reps R] [--single S] [--recall-queries RQ]
+ *                [--oversample O] [--batch-reps B] [--db DIR] [--keep]
  *
  * Without --db the store goes to a temp dir, removed at the end unless
  * --keep; a --db directory is always kept.
  */
 #include <cblas.h>
 #include <errno.h>
+#include <immintrin.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdint.h>
@@ -32,10 +42,11 @@
 #include <unistd.h>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/quant.h"
 #include "index/store.h"
 
 typedef struct opts {
-	size_t n, dim, queries, k, reps, single;
+	size_t n, dim, queries, k, reps, single, recall_q, oversample, batch_reps;
 	int threads;
 	const char *db;
 	int keep;
@@ -130,15 +141,18 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: bench_search [--n N] [--dim D] [--queries Q] [--threads T] [--k K]\n"
-	        "                    [--reps R] [--single S] [--db DIR] [--keep]\n"
+	        "                    [--reps R] [--single S] [--recall-queries RQ]\n"
+	        "                    [--oversample O] [--batch-reps B] [--db DIR] [--keep]\n"
 	        "  defaults: N=1000000 D=384 Q=1000 (batch) T=cores K=10 R=5 S=10 (single\n"
-	        "  queries timed per repetition); without --db a temp dir is used and removed\n"
-	        "  unless --keep; DIR must not hold a knowledge base yet and is kept\n");
+	        "  queries timed per repetition) RQ=100 (recall of the quantized kernels)\n"
+	        "  O=4 (rescoring candidates = K x O; binary uses 10 x O) B=1 (batch runs\n"
+	        "  per path); without --db a temp dir is used and removed unless --keep;\n"
+	        "  DIR must not hold a knowledge base yet and is kept\n");
 }
 
 static int parse_args(int argc, char **argv, opts *o)
 {
-	*o = (opts){1000000, 384, 1000, 10, 5, 10, 0, NULL, 0};
+	*o = (opts){1000000, 384, 1000, 10, 5, 10, 100, 4, 1, 0, NULL, 0};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -174,14 +188,21 @@ static int parse_args(int argc, char **argv, opts *o)
 			o->reps = x;
 		else if (strcmp(a, "--single") == 0)
 			o->single = x;
+		else if (strcmp(a, "--recall-queries") == 0)
+			o->recall_q = x;
+		else if (strcmp(a, "--oversample") == 0)
+			o->oversample = x;
+		else if (strcmp(a, "--batch-reps") == 0)
+			o->batch_reps = x;
 		else {
 			usage();
 			return -1;
 		}
 	}
 	if (o->n == 0 || o->dim == 0 || o->dim > 65536 || o->k == 0 || o->reps == 0 ||
-	    o->single == 0 || o->queries < o->single) {
-		fprintf(stderr, "bench_search: need N, D (<= 65536), K, R, S >= 1 and Q >= S\n");
+	    o->single == 0 || o->queries < o->single || o->queries < o->recall_q ||
+	    o->oversample == 0 || o->batch_reps == 0) {
+		fprintf(stderr, "bench_search: need N, D (<= 65536), K, R, S, O, B >= 1 and Q >= S, RQ\n");
 		return -1;
 	}
 	if (o->n > SIZE_MAX / sizeof(float) / o->dim) {
@@ -341,6 +362,367 @@ static void report(const char *what, double ms, double bytes)
 	       1e3 / ms);
 }
 
+/* --- machine limits: FMA peak and read bandwidth --------------------------- */
+
+static double cpu_s(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* 24 independent zmm FMA chains, registers only: 768 flops per iteration. */
+__attribute__((target("avx512f"))) static void fma_loop512(long iters)
+{
+	__asm__ volatile("vxorps %%xmm30, %%xmm30, %%xmm30\n\t"
+	                 "vxorps %%xmm31, %%xmm31, %%xmm31\n\t"
+	                 "1:\n\t"
+#define F(i) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+	                 F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
+	                 F(12) F(13) F(14) F(15) F(16) F(17) F(18) F(19) F(20) F(21) F(22) F(23)
+#undef F
+	                 "dec %0\n\t"
+	                 "jnz 1b\n\t"
+	                 : "+r"(iters)
+	                 :
+	                 : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+	                   "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16",
+	                   "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm30",
+	                   "xmm31", "cc");
+}
+
+/* 12 independent ymm FMA chains: 192 flops per iteration. */
+__attribute__((target("avx2,fma"))) static void fma_loop256(long iters)
+{
+	__asm__ volatile("vxorps %%xmm14, %%xmm14, %%xmm14\n\t"
+	                 "vxorps %%xmm15, %%xmm15, %%xmm15\n\t"
+	                 "1:\n\t"
+#define F(i) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #i "\n\t"
+	                 F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
+#undef F
+	                 "dec %0\n\t"
+	                 "jnz 1b\n\t"
+	                 : "+r"(iters)
+	                 :
+	                 : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+	                   "xmm9", "xmm10", "xmm11", "xmm14", "xmm15", "cc");
+}
+
+/* The FMA peak of one core in GFLOP/s per second of this thread's CPU
+ * time (so other load on the machine does not lower it): best of 7 runs
+ * of ~50 ms. 0 without AVX2. */
+static double fma_peak(const char **isa)
+{
+	__builtin_cpu_init();
+	int wide = __builtin_cpu_supports("avx512f");
+	if (!wide && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) {
+		*isa = "none";
+		return 0;
+	}
+	*isa = wide ? "avx512" : "avx2";
+	const long iters = 4000000;
+	double best = 0;
+	for (int r = 0; r < 7; r++) {
+		double t0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+		if (wide)
+			fma_loop512(iters);
+		else
+			fma_loop256(iters);
+		double t = cpu_s(CLOCK_THREAD_CPUTIME_ID) - t0;
+		double gf = (double)iters * (wide ? 768.0 : 192.0) / (t > 0 ? t : 1e-9) / 1e9;
+		best = gf > best ? gf : best;
+	}
+	return best;
+}
+
+/* Sum of n floats, 4 independent accumulators of 16 (or 8) lanes. */
+__attribute__((target("avx512f"))) static double sum512(const float *p, size_t n)
+{
+	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
+		a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + i + 16));
+		a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + i + 32));
+		a3 = _mm512_add_ps(a3, _mm512_loadu_ps(p + i + 48));
+	}
+	double s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+	for (; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+__attribute__((target("avx2"))) static double sum256(const float *p, size_t n)
+{
+	__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+		a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+		a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+		a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+	}
+	float t[8];
+	_mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+	double s = 0;
+	for (int j = 0; j < 8; j++)
+		s += t[j];
+	for (; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+typedef struct sum_arg {
+	const float *p;
+	size_t n;
+	double s;
+} sum_arg;
+
+static void *sum_main(void *arg)
+{
+	sum_arg *a = arg;
+	a->s = __builtin_cpu_supports("avx512f") ? sum512(a->p, a->n)
+	       : __builtin_cpu_supports("avx2")  ? sum256(a->p, a->n)
+	                                         : 0;
+	if (!__builtin_cpu_supports("avx2"))
+		for (size_t i = 0; i < a->n; i++)
+			a->s += a->p[i];
+	return NULL;
+}
+
+/* STREAM-like read bandwidth over p[0..n) with `threads` threads, each
+ * summing its share: median GB/s of reps runs. */
+static double read_bw(const float *p, size_t n, int threads, size_t reps)
+{
+	sum_arg a[64];
+	pthread_t th[64];
+	double t[16];
+	if (threads > 64)
+		threads = 64;
+	if (reps > 16)
+		reps = 16;
+	volatile double sink = 0;
+	for (size_t r = 0; r < reps; r++) {
+		double t0 = now_s();
+		int started = 0;
+		for (int i = 0; i < threads; i++) {
+			a[i] = (sum_arg){p + n * (size_t)i / (size_t)threads,
+			                 n * (size_t)(i + 1) / (size_t)threads - n * (size_t)i / (size_t)threads, 0};
+			if (i > 0 && pthread_create(&th[i], NULL, sum_main, &a[i]) == 0)
+				started = i;
+			else if (i > 0)
+				sum_main(&a[i]);
+		}
+		sum_main(&a[0]);
+		for (int i = 1; i <= started; i++)
+			pthread_join(th[i], NULL);
+		t[r] = now_s() - t0;
+		for (int i = 0; i < threads; i++)
+			sink += a[i].s;
+	}
+	(void)sink;
+	return (double)n * sizeof(float) / median(t, reps) / 1e9;
+}
+
+/* --- quantized copies of the array ------------------------------------------ */
+
+typedef struct qcopy {
+	rdb_quant kind;
+	unsigned char *codes;
+	float *scales;
+	rdb_qblock *blocks;
+} qcopy;
+
+/* Encode the array's vectors (ids 1..n in row order) in the array's blocks. */
+static int qcopy_make(qcopy *c, rdb_quant kind, const float *vecs, const rdb_vblock *ab,
+                      size_t nb, size_t n, size_t dim)
+{
+	size_t rb = rdb_quant_row_bytes(kind, dim);
+	*c = (qcopy){kind, malloc(n * rb + 1), malloc((n + 1) * sizeof(float)),
+	             malloc((nb + 1) * sizeof(rdb_qblock))};
+	rdb_err err;
+	if (!c->codes || !c->scales || !c->blocks) {
+		fprintf(stderr, "bench_search: out of memory for the %s copy\n", rdb_quant_name(kind));
+		return -1;
+	}
+	if (rdb_quantize(kind, vecs, n, dim, c->codes, kind == RDB_QUANT_INT8 ? c->scales : NULL,
+	                 &err)) {
+		fprintf(stderr, "bench_search: %s\n", err.msg);
+		return -1;
+	}
+	for (size_t i = 0, at = 0; i < nb; at += ab[i].count, i++)
+		c->blocks[i] = (rdb_qblock){ab[i].ids, c->codes + at * rb,
+		                            kind == RDB_QUANT_INT8 ? c->scales + at : NULL, ab[i].count};
+	return 0;
+}
+
+static void qcopy_free(qcopy *c)
+{
+	free(c->codes);
+	free(c->scales);
+	free(c->blocks);
+}
+
+typedef struct vec_ctx {
+	const float *vecs;
+	size_t n, dim;
+} vec_ctx;
+
+static const float *vec_of(void *ctx, uint64_t id)
+{
+	const vec_ctx *v = ctx;
+	return id >= 1 && id <= v->n ? v->vecs + (id - 1) * v->dim : NULL;
+}
+
+/* ms per query of o->single queries: rescored (over > 0) or scan only. */
+static double qsingle(const opts *o, const qcopy *c, size_t nb, const float *Q, int threads,
+                      size_t over, vec_ctx *vc)
+{
+	rdb_scored res[1024];
+	size_t nr = 0;
+	size_t k = o->k < 1024 ? o->k : 1024;
+	double t0 = now_s();
+	for (size_t i = 0; i < o->single; i++) {
+		rdb_qquery *q = NULL;
+		rdb_err err;
+		ragdb_status st = rdb_qquery_create(c->kind, Q + i * o->dim, o->dim, &q, &err);
+		if (!st && over)
+			st = rdb_qsearch_rescore(q, Q + i * o->dim, c->blocks, nb, k, over, threads, NULL,
+			                         NULL, vec_of, vc, res, &nr, &err);
+		else if (!st)
+			st = rdb_qscan_topk(q, c->blocks, nb, k, threads, NULL, NULL, res, &nr, &err);
+		rdb_qquery_free(q);
+		if (st) {
+			fprintf(stderr, "bench_search: %s scan: %s\n", rdb_quant_name(c->kind), err.msg);
+			return -1;
+		}
+	}
+	return (now_s() - t0) * 1e3 / (double)o->single;
+}
+
+/* Shared ids between two top-k lists. */
+static size_t overlap(const rdb_scored *a, size_t na, const rdb_scored *b, size_t nb)
+{
+	size_t hit = 0;
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			hit += a[i].id == b[j].id;
+	return hit;
+}
+
+/* The quantized kernels against the f32 array: single-query speed (scan
+ * only and rescored), interleaved with f32 runs, and recall@k. */
+static int bench_quant(const opts *o, const float *vecs, const rdb_vblock *ab, size_t nb,
+                       const float *Q, int threads)
+{
+	const rdb_quant kinds[3] = {RDB_QUANT_BF16, RDB_QUANT_INT8, RDB_QUANT_BINARY};
+	qcopy c[3] = {{0}};
+	int rc = -1;
+	vec_ctx vc = {vecs, o->n, o->dim};
+	double *t = NULL;
+	rdb_scored *ex = NULL, *got = NULL, *raw = NULL;
+	size_t k = o->k < 1024 ? o->k : 1024;
+	double t0 = now_s();
+	for (int i = 0; i < 3; i++)
+		if (qcopy_make(&c[i], kinds[i], vecs, ab, nb, o->n, o->dim))
+			goto out;
+	printf("quantized copies encoded in %.1f s\n", now_s() - t0);
+	/* Per repetition: f32 then each kind scan-only and rescored, on
+	 * `threads` and on 1 thread: 2 x 7 timings. */
+	const size_t cols = 14;
+	if (!(t = malloc(cols * o->reps * sizeof *t)))
+		goto out;
+	for (size_t rep = 0; rep < o->reps; rep++) {
+		for (int pass = 0; pass < 2; pass++) {
+			int th = pass ? 1 : threads;
+			double *row = t + (size_t)pass * 7 * o->reps;
+			/* f32 over the array, timed here again so that load on the
+			 * machine falls on f32 and the quantized runs alike. */
+			double f0 = now_s();
+			for (size_t i = 0; i < o->single; i++) {
+				rdb_scored r[1024];
+				size_t nr;
+				rdb_scan_topk(Q + i * o->dim, o->dim, ab, nb, k, th, NULL, NULL, r, &nr, NULL);
+			}
+			row[rep] = (now_s() - f0) * 1e3 / (double)o->single;
+			for (int i = 0; i < 3; i++) {
+				size_t over = kinds[i] == RDB_QUANT_BINARY ? 10 * o->oversample : o->oversample;
+				double a = qsingle(o, &c[i], nb, Q, th, 0, &vc);
+				double b = qsingle(o, &c[i], nb, Q, th, over, &vc);
+				if (a < 0 || b < 0)
+					goto out;
+				row[(size_t)(1 + 2 * i) * o->reps + rep] = a;
+				row[(size_t)(2 + 2 * i) * o->reps + rep] = b;
+			}
+		}
+	}
+	printf("quantized single queries (%zu per repetition, median of %zu, interleaved with f32 "
+	       "over the array; rescoring takes the top k x %zu, binary k x %zu):\n",
+	       o->single, o->reps, o->oversample, 10 * o->oversample);
+	for (int pass = 0; pass < 2; pass++) {
+		int th = pass ? 1 : threads;
+		double *row = t + (size_t)pass * 7 * o->reps;
+		double f32 = median(row, o->reps);
+		printf("  %-6s %-14s %d thread%s %8.3f ms/query  %7.2f GB/s\n", "f32", rdb_kernel_name(),
+		       th, th == 1 ? " " : "s", f32,
+		       (double)o->n * (double)o->dim * 4 / (f32 * 1e-3) / 1e9);
+		for (int i = 0; i < 3; i++) {
+			double a = median(row + (size_t)(1 + 2 * i) * o->reps, o->reps);
+			double b = median(row + (size_t)(2 + 2 * i) * o->reps, o->reps);
+			double bytes = (double)o->n * (double)rdb_quant_row_bytes(kinds[i], o->dim);
+			printf("  %-6s %-14s %d thread%s %8.3f ms/query  %7.2f GB/s  %5.2fx f32 | rescored "
+			       "%8.3f ms  %5.2fx f32\n",
+			       rdb_quant_name(kinds[i]), rdb_qkernel_name(kinds[i]), th, th == 1 ? " " : "s",
+			       a, bytes / (a * 1e-3) / 1e9, f32 / a, b, f32 / b);
+		}
+	}
+	printf("  targets (rescored, vs f32): int8 >= 3.5x, bf16 >= 1.8x; binary: reported\n");
+
+	/* Recall@k against the exact f32 scan. */
+	ex = malloc(k * sizeof *ex);
+	got = malloc(k * sizeof *got);
+	raw = malloc(k * sizeof *raw);
+	if (!ex || !got || !raw)
+		goto out;
+	size_t hits[3] = {0}, raw_hits[3] = {0}, total = 0;
+	for (size_t qi = 0; qi < o->recall_q; qi++) {
+		const float *q = Q + qi * o->dim;
+		size_t ne = 0;
+		rdb_scan_topk(q, o->dim, ab, nb, k, threads, NULL, NULL, ex, &ne, NULL);
+		total += ne;
+		for (int i = 0; i < 3; i++) {
+			size_t over = kinds[i] == RDB_QUANT_BINARY ? 10 * o->oversample : o->oversample;
+			rdb_qquery *qq = NULL;
+			size_t ng = 0, nr = 0;
+			if (rdb_qquery_create(kinds[i], q, o->dim, &qq, NULL) ||
+			    rdb_qsearch_rescore(qq, q, c[i].blocks, nb, k, over, threads, NULL, NULL, vec_of,
+			                        &vc, got, &ng, NULL) ||
+			    rdb_qscan_topk(qq, c[i].blocks, nb, k, threads, NULL, NULL, raw, &nr, NULL)) {
+				rdb_qquery_free(qq);
+				goto out;
+			}
+			hits[i] += overlap(got, ng, ex, ne);
+			raw_hits[i] += overlap(raw, nr, ex, ne);
+			rdb_qquery_free(qq);
+		}
+	}
+	printf("  recall@%zu against exact f32 (%zu queries):", k, o->recall_q);
+	for (int i = 0; i < 3; i++)
+		printf(" %s %.4f (%.4f before rescoring)%s", rdb_quant_name(kinds[i]),
+		       total ? (double)hits[i] / (double)total : 0,
+		       total ? (double)raw_hits[i] / (double)total : 0, i < 2 ? ";" : "\n");
+	printf("  target: recall@10 >= 0.99 after rescoring for int8 and bf16\n");
+	rc = 0;
+out:
+	free(t);
+	free(ex);
+	free(got);
+	free(raw);
+	for (int i = 0; i < 3; i++)
+		qcopy_free(&c[i]);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	opts o;
@@ -444,6 +826,15 @@ int main(int argc, char **argv)
 	rdb_scan_topk(Q, o.dim, sb, nsb, o.k < 64 ? o.k : 64, threads, NULL, NULL, warm, &nw, NULL);
 	rdb_scan_topk(Q, o.dim, ab, nsb, o.k < 64 ? o.k : 64, threads, NULL, NULL, warm, &nw, NULL);
 
+	/* Machine limits, measured in this run. */
+	const char *isa;
+	double peak = fma_peak(&isa);
+	double bw1 = read_bw(vecs, o.n * o.dim, 1, o.reps);
+	double bwt = threads > 1 ? read_bw(vecs, o.n * o.dim, threads, o.reps) : bw1;
+	printf("limits: FMA peak %.1f GFLOP/s per core (%s, per CPU second); read bandwidth "
+	       "(sum over the array, median of %zu) %.2f GB/s on 1 thread, %.2f GB/s on %d\n",
+	       peak, isa, o.reps, bw1, bwt, threads);
+
 	printf("single queries (%zu per repetition, median of %zu, paths interleaved):\n",
 	       o.single, o.reps);
 	if (single_init(&st, &o) || single_init(&ar, &o) || single_init(&sm, &o) ||
@@ -480,23 +871,72 @@ int main(int argc, char **argv)
 	int ids_ok = same_ids(&st, &ar, o.single, o.k) && same_ids(&st, &sm, o.single, o.k) && same_ids(&st1, &ar1, o.single, o.k) &&
 	             same_ids(&st, &st1, o.single, o.k);
 	printf("  (a) and (b) ids identical: %s\n", ids_ok ? "yes" : "NO");
+	printf("  f32 single query / read bandwidth: %.3f (store, 1 thread), %.3f (store, %d "
+	       "threads); %.3f, %.3f (array); target >= 0.9\n",
+	       bytes / (st1.ms * 1e-3) / 1e9 / bw1, bytes / (st.ms * 1e-3) / 1e9 / bwt, threads,
+	       bytes / (ar1.ms * 1e-3) / 1e9 / bw1, bytes / (ar.ms * 1e-3) / 1e9 / bwt);
 
-	/* Batch over the store. */
-	size_t breps = o.reps < 3 ? o.reps : 3;
-	double bt[3];
+	if (bench_quant(&o, vecs, ab, nsb, Q, threads) != 0)
+		goto out;
+
+	/* Batch over the store, on every path this CPU runs. */
+	double own_gf = 0, blas_gf = 0;
+	rdb_batch_path chosen = rdb_batch_chosen(&own_gf, &blas_gf);
+	printf("batch of %zu queries over the store (GFLOP/s = 2 x Q x N x D / time; per CPU "
+	       "second = over the process's CPU time; median of %zu):\n",
+	       o.queries, o.batch_reps);
+	printf("  auto path: %s (one-time calibration on one core: own %.1f GFLOP/s, cblas %.1f; "
+	       "openblas core %s)\n",
+	       rdb_batch_path_name(chosen), own_gf, blas_gf, openblas_get_corename());
+	double flops = 2.0 * (double)o.queries * (double)o.n * (double)o.dim;
+	double bt[16], bc[16];
+	size_t breps = o.batch_reps < 16 ? o.batch_reps : 16;
 	bout = malloc(o.queries * o.k * sizeof *bout);
 	bn = malloc(o.queries * sizeof *bn);
 	if (!bout || !bn)
 		goto out;
-	for (int pass = 0; pass < 2; pass++) {
-		int th = pass == 0 ? threads : 1;
-		for (size_t rep = 0; rep < breps; rep++) {
-			t0 = now_s();
-			if (rdb_txn_begin(s, 0, &txn, &err) || !(sb = store_blocks(txn, &nsb))) {
-				fprintf(stderr, "bench_search: read txn: %s\n", err.msg);
-				goto out;
+	const rdb_batch_path paths[] = {RDB_BATCH_AVX512, RDB_BATCH_AVX2, RDB_BATCH_BLAS};
+	double chosen_qps = 0;
+	for (size_t pi = 0; pi < 3; pi++) {
+		if (!rdb_batch_path_supported(paths[pi]))
+			continue;
+		for (int pass = 0; pass < 2; pass++) {
+			int th = pass == 0 ? threads : 1;
+			if (pass == 1 && threads == 1)
+				break;
+			for (size_t rep = 0; rep < breps; rep++) {
+				t0 = now_s();
+				double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+				if (rdb_txn_begin(s, 0, &txn, &err) || !(sb = store_blocks(txn, &nsb))) {
+					fprintf(stderr, "bench_search: read txn: %s\n", err.msg);
+					goto out;
+				}
+				if (rdb_scan_topk_batch_path(paths[pi], Q, o.queries, o.dim, sb, nsb, o.k, th,
+				                             bout, bn, &err)) {
+					fprintf(stderr, "bench_search: batch: %s\n", err.msg);
+					goto out;
+				}
+				free(sb);
+				sb = NULL;
+				rdb_txn_abort(txn);
+				txn = NULL;
+				bt[rep] = now_s() - t0;
+				bc[rep] = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 			}
-			if (rdb_scan_topk_batch(Q, o.queries, o.dim, sb, nsb, o.k, th, bout, bn, &err)) {
+			double w = median(bt, breps), c = median(bc, breps);
+			printf("  %-6s %d thread%s %8.2f s %8.1f QPS %7.1f GFLOP/s = %6.1f per core used "
+			       "(%.2fx peak), %6.1f per CPU second (%.2fx peak)\n",
+			       rdb_batch_path_name(paths[pi]), th, th == 1 ? " " : "s", w,
+			       (double)o.queries / w, flops / w / 1e9, flops / w / 1e9 / th,
+			       flops / w / 1e9 / th / peak, flops / c / 1e9, flops / c / 1e9 / peak);
+			if (paths[pi] == chosen && th == threads)
+				chosen_qps = (double)o.queries / w;
+		}
+		/* Keep the chosen path's results for the comparison below. */
+		if (paths[pi] == chosen) {
+			if (rdb_txn_begin(s, 0, &txn, &err) || !(sb = store_blocks(txn, &nsb)) ||
+			    rdb_scan_topk_batch_path(chosen, Q, o.queries, o.dim, sb, nsb, o.k, threads,
+			                             bout, bn, &err)) {
 				fprintf(stderr, "bench_search: batch: %s\n", err.msg);
 				goto out;
 			}
@@ -504,15 +944,11 @@ int main(int argc, char **argv)
 			sb = NULL;
 			rdb_txn_abort(txn);
 			txn = NULL;
-			bt[rep] = (now_s() - t0) * 1e3;
 		}
-		double ms = median(bt, breps);
-		printf("batch of %zu queries, %d thread%s (median of %zu): %.1f ms total\n", o.queries,
-		       th, th == 1 ? "" : "s", breps, ms);
-		report("(c) batch, per query", ms / (double)o.queries, bytes);
-		printf("  vs (a) single queries: %.1fx the QPS\n",
-		       (th == 1 ? st1.ms : st.ms) / (ms / (double)o.queries));
 	}
+	printf("  target: >= 0.8x peak per core used; the auto path (%s) vs (a) single queries: "
+	       "%.1fx the QPS\n",
+	       rdb_batch_path_name(chosen), chosen_qps * st.ms / 1e3);
 	size_t agree = 0, ranks = 0;
 	for (size_t i = 0; i < o.single; i++) {
 		for (size_t j = 0; j < bn[i] && j < st.n[i]; j++, ranks++)
