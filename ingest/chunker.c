@@ -541,13 +541,15 @@ ragdb_status rdb_chunk_text(const char *text, size_t len, ragdb_format fmt, cons
 		.target = o->chunk_tokens,
 		.lo = o->chunk_tokens / 2,
 		.overlap = o->overlap < o->chunk_tokens / 2 ? o->overlap : o->chunk_tokens / 2,
-		.min_body = o->chunk_tokens / 8 ? o->chunk_tokens / 8 : 1,
+		/* PDF text (read_pdf.c) is Markdown whose headings are its pages:
+		 * every page starts a chunk, so a chunk's heading names its page */
+		.min_body = fmt == RAGDB_FORMAT_PDF ? 1 : o->chunk_tokens / 8 ? o->chunk_tokens / 8 : 1,
 	};
 	ragdb_status st = RAGDB_OK;
 	rdb_span *spans = NULL;
 	size_t ns = 0, cap = 0;
 
-	if (fmt == RAGDB_FORMAT_MARKDOWN && md_scan(&ck.md, text, len)) {
+	if ((fmt == RAGDB_FORMAT_MARKDOWN || fmt == RAGDB_FORMAT_PDF) && md_scan(&ck.md, text, len)) {
 		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory chunking %zu bytes", len);
 		goto out_free;
 	}

@@ -161,7 +161,9 @@ typedef struct rdb_span {
  * after a forced cut. Spans are trimmed of whitespace, and together cover
  * every non-space byte; an empty or all-space text gives 0 chunks (*out
  * NULL). chunk_tokens 0 is RAGDB_EINVAL. O(n) time; memory O(chunks +
- * Markdown headings and blocks). *out is malloc'd; free with
+ * Markdown headings and blocks). PDF: the text read_pdf.c makes (Markdown
+ * with a "# Page N" heading per page), chunked as Markdown except that
+ * every heading starts a new chunk. *out is malloc'd; free with
  * rdb_spans_free. */
 ragdb_status rdb_chunk_text(const char *text, size_t len, ragdb_format fmt, const rdb_chunk_opts *o,
                             rdb_span **out, size_t *n, rdb_err *err);

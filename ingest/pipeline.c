@@ -522,10 +522,12 @@ static int convert_item(pipeline *p, item *it)
 	p->t_read += now_s() - t0;
 	pthread_mutex_unlock(&p->mu);
 	if (st != RAGDB_OK) {
-		rdb_err_prefix(&e, "%s", p->single_txn ? it->id : it->source);
+		/* the reason goes out with the source (on_item); a fatal error
+		 * goes out alone, so it names the document itself */
 		it->kind = ITEM_FAILED;
 		free(it->reason);
 		it->reason = strdup(e.msg);
+		rdb_err_prefix(&e, "%s", p->single_txn ? it->id : it->source);
 		if (st == RAGDB_ENOMEM || p->single_txn)
 			set_fatal(p, &e);
 		return -1;

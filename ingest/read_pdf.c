@@ -219,7 +219,7 @@ ragdb_status rdb_pdf_convert(const char *data, size_t len, rdb_converted *out, r
 		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory converting the PDF");
 	if (st != RAGDB_OK)
 		goto out;
-	*out = (rdb_converted){ b.p, b.n, title, RAGDB_FORMAT_MARKDOWN };
+	*out = (rdb_converted){ b.p, b.n, title, RAGDB_FORMAT_PDF };
 	b.p = NULL;
 	title = NULL;
 out:

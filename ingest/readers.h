@@ -57,7 +57,8 @@ typedef struct rdb_converted {
 	char *text;        /* valid UTF-8, NUL-ended, malloc'd */
 	size_t len;
 	char *title;       /* malloc'd, or NULL */
-	ragdb_format fmt;  /* how to chunk text (MARKDOWN) */
+	ragdb_format fmt;  /* how to chunk text: MARKDOWN, or PDF (Markdown whose
+	                      headings are pages, each starting a chunk) */
 } rdb_converted;
 
 void rdb_converted_free(rdb_converted *c);

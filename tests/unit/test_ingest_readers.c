@@ -30,7 +30,7 @@ static rdb_converted convert_ok(ragdb_format fmt, const char *data, size_t len)
 	ragdb_status st = rdb_convert(fmt, data, len, &c, &e);
 	ck_assert_msg(st == RAGDB_OK, "convert failed: %s", e.msg);
 	ck_assert_uint_eq(strlen(c.text), c.len);
-	ck_assert_int_eq(c.fmt, RAGDB_FORMAT_MARKDOWN);
+	ck_assert_int_eq(c.fmt, fmt == RAGDB_FORMAT_PDF ? RAGDB_FORMAT_PDF : RAGDB_FORMAT_MARKDOWN);
 	return c;
 }
 
