@@ -38,6 +38,9 @@
 
 #include "server/internal.h"
 
+/* Bytes of a too-large body read and dropped (so the client can read our
+ * 413) before the connection is closed instead. */
+#define SRV_DISCARD_MAX (64u << 20)
 /* Bytes of stream output waiting for a slow client before it is dropped. */
 #define SRV_STREAM_MAX_PENDING (8u << 20)
 
@@ -75,6 +78,7 @@ typedef struct conn_req {
 	int status;                 /* the status queued, for metrics and the log */
 	int queued;                 /* a response was queued */
 	int multipart;
+	srv_resp pending;           /* an error found mid-upload, sent once the body is in */
 	struct MHD_PostProcessor *pp;
 	size_t body_cap;
 	size_t received;            /* raw body bytes received */
@@ -674,6 +678,7 @@ static void req_free(conn_req *cr)
 	}
 	free(cr->rq.body);
 	free(cr->path_copy);
+	free(cr->pending.body);
 	free(cr);
 }
 
@@ -829,26 +834,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (cr->queued) {
-		/* Answered already (an error mid-upload): discard the rest. */
+		/* Answered at the first call already: nothing more to read. */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (cr->received + n > srv->cfg.max_body_bytes) {
-			srv_error(&rs, 413, "request_too_large", "the request body is larger than %zu "
-			          "bytes, the most this server takes (max_body_bytes)",
-			          srv->cfg.max_body_bytes);
-			return send_resp(cr, conn, &rs);
-		}
 		cr->received += n;
+		if (cr->pending.status) {
+			/* MHD takes a response only before or after the body: read
+			 * and drop the rest, up to a bound, then give up on the client. */
+			return cr->received > srv->cfg.max_body_bytes + SRV_DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
+		if (cr->received > srv->cfg.max_body_bytes) {
+			srv_error(&cr->pending, 413, "request_too_large", "the request body is larger than "
+			          "%zu bytes, the most this server takes (max_body_bytes)",
+			          srv->cfg.max_body_bytes);
+			free(cr->rq.body);
+			cr->rq.body = NULL;
+			cr->rq.body_len = cr->body_cap = 0;
+			return MHD_YES;
+		}
 		if (cr->multipart) {
-			if (MHD_post_process(cr->pp, upload_data, n) != MHD_YES) {
-				srv_error(&rs, 400, "invalid_request_error", "the multipart/form-data body is "
-				          "malformed or has more than %d fields", SRV_MAX_PARTS);
-				return send_resp(cr, conn, &rs);
-			}
+			if (MHD_post_process(cr->pp, upload_data, n) != MHD_YES)
+				srv_error(&cr->pending, 400, "invalid_request_error", "the multipart/form-data "
+				          "body is malformed or has more than %d fields", SRV_MAX_PARTS);
 			return MHD_YES;
 		}
 		if (cr->rq.body_len + n + 1 > cr->body_cap) {
@@ -858,8 +869,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				ncap *= 2;
 			nb = realloc(cr->rq.body, ncap);
 			if (!nb) {
-				srv_error(&rs, 500, "server_error", "out of memory reading the request body");
-				return send_resp(cr, conn, &rs);
+				srv_error(&cr->pending, 500, "server_error", "out of memory reading the "
+				          "request body");
+				return MHD_YES;
 			}
 			cr->rq.body = nb;
 			cr->body_cap = ncap;
@@ -870,6 +882,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	/* The whole request is here. */
+	if (cr->pending.status) {
+		rs = cr->pending;
+		memset(&cr->pending, 0, sizeof cr->pending);
+		return send_resp(cr, conn, &rs);
+	}
 	if (!cr->rq.body) {
 		cr->rq.body = calloc(1, 1);
 		if (!cr->rq.body)

@@ -4,7 +4,7 @@
 // document list with upload and delete.
 //
 // Every text that comes from the knowledge base is put on the page with
-// textContent (never innerHTML), so a document holding HTML or a script
+// textContent (never parsed as markup), so a document holding HTML or a script
 // shows as text.
 'use strict';
 
