@@ -320,8 +320,10 @@ typedef enum ragdb_search_mode {
 	RAGDB_MODE_BM25 = 2,    /**< full-text BM25F (body + title/heading field);
 	                             score = BM25 score; chunks with no query term
 	                             are not returned */
-	RAGDB_MODE_HYBRID = 3,  /**< the vector and BM25 lists fused by reciprocal
-	                             rank (k = 60); score = the fused score */
+	RAGDB_MODE_HYBRID = 3,  /**< the vector and BM25 (with query expansion)
+	                             lists fused: each divided by its top score,
+	                             0.3 x cosine + 0.7 x BM25; score = the fused
+	                             score */
 } ragdb_search_mode;
 
 /** Options for searches. Zero = defaults. */
@@ -339,6 +341,9 @@ typedef struct ragdb_search_options {
 	float bm25_k1;        /**< BM25 term-frequency saturation; 0 = 1.2 */
 	float bm25_b;         /**< BM25 body length normalisation in [0,1];
 	                           0 = 0.75 (use a tiny value for "none") */
+	int expand;           /**< BM25 pseudo-relevance feedback (RM3): 0 = the
+	                           mode's default (on in hybrid, off in bm25),
+	                           1 = on, -1 = off */
 } ragdb_search_options;
 
 /**

@@ -453,6 +453,7 @@ static ragdb_status embed_chunks(pipeline *p, item *it, const rdb_span *spans, r
 	char **inputs = calloc(bmax, sizeof *inputs);
 	size_t *lens = calloc(bmax, sizeof *lens);
 	ragdb_status st = RAGDB_OK;
+	size_t truncated = 0;
 	if (!it->vecs || !inputs || !lens) {
 		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory embedding %s", it->id);
 		goto out;
@@ -463,6 +464,8 @@ static ragdb_status embed_chunks(pipeline *p, item *it, const rdb_span *spans, r
 			inputs[j] = embed_input(it, &spans[i + j], &lens[j]);
 			if (!inputs[j])
 				st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory embedding %s", it->id);
+			else if (emb->max_input && lens[j] > emb->max_input)
+				truncated++;
 		}
 		if (st == RAGDB_OK)
 			st = rdb_embedder_embed(emb, (const char *const *)inputs, lens, m,
@@ -471,6 +474,18 @@ static ragdb_status embed_chunks(pipeline *p, item *it, const rdb_span *spans, r
 			free(inputs[j]);
 			inputs[j] = NULL;
 		}
+	}
+	/* The embedder reads only max_input bytes of a text (a remote model's
+	 * window): say so rather than embed less than was stored in silence. */
+	if (st == RAGDB_OK && truncated > 0 && !it->reason) {
+		char msg[400];
+		snprintf(msg, sizeof msg,
+		         "%zu chunk%s truncated to %zu bytes for the embedder %s:%s; use smaller chunks (--chunk-tokens at init)",
+		         truncated, truncated == 1 ? "" : "s", emb->max_input, emb->name, emb->model);
+		it->reason = strdup(msg);
+		pthread_mutex_lock(&p->mu);
+		p->warnings++;
+		pthread_mutex_unlock(&p->mu);
 	}
 out:
 	free(inputs);
