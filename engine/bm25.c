@@ -15,41 +15,66 @@
 
 #include "index/postings.h"
 
-#define RDB_BM25_MAX_TERMS 256 /* distinct query terms kept */
+#define RDB_BM25_MAX_TERMS 1024 /* distinct query terms kept */
+
+static int q_add(rdb_bm25_query *q, uint32_t id, float w)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (q->ids[i] == id) {
+			q->w[i] += w;
+			return 0;
+		}
+	if (q->n == RDB_BM25_MAX_TERMS)
+		return 0;
+	if (q->n == q->cap) {
+		size_t nc = q->cap ? q->cap * 2 : 16;
+		uint32_t *ni = realloc(q->ids, nc * sizeof *ni);
+		if (!ni)
+			return -1;
+		q->ids = ni;
+		float *nw = realloc(q->w, nc * sizeof *nw);
+		if (!nw)
+			return -1;
+		q->w = nw;
+		q->cap = nc;
+	}
+	q->ids[q->n] = id;
+	q->w[q->n++] = w;
+	return 0;
+}
 
 struct qctx {
+	rdb_txn *t;
 	rdb_bm25_query *q;
-	int oom;
+	ragdb_status st;
+	rdb_err *err;
 };
 
 static int on_qterm(void *ctx, const char *term, size_t len)
 {
 	struct qctx *c = ctx;
-	rdb_bm25_query *q = c->q;
-	for (size_t i = 0; i < q->n; i++)
-		if (strcmp(q->terms[i], term) == 0) {
-			q->qtf[i]++;
-			return 0;
-		}
-	if (q->n == RDB_BM25_MAX_TERMS)
+	uint32_t id;
+	ragdb_status st = rdb_term_id(c->t, term, &id, c->err);
+	if (st == RAGDB_ENOTFOUND) {
+		rdb_err_clear(c->err);
 		return 0;
-	memcpy(q->terms[q->n], term, len + 1);
-	q->qtf[q->n++] = 1;
-	return 0;
+	}
+	if (st == RAGDB_OK && q_add(c->q, id, 1.0f))
+		st = rdb_err_set(c->err, RAGDB_ENOMEM, "out of memory parsing a query");
+	c->st = st;
+	return st != RAGDB_OK;
 }
 
-ragdb_status rdb_bm25_query_parse(rdb_tokenizer *tok, const char *text, rdb_bm25_query *out,
-                                  rdb_err *err)
+ragdb_status rdb_bm25_query_parse(rdb_txn *t, rdb_tokenizer *tok, const char *text,
+                                  rdb_bm25_query *out, rdb_err *err)
 {
 	rdb_bm25_query q = { 0 };
-	q.terms = malloc(RDB_BM25_MAX_TERMS * sizeof *q.terms);
-	q.qtf = malloc(RDB_BM25_MAX_TERMS * sizeof *q.qtf);
-	if (!q.terms || !q.qtf) {
-		rdb_bm25_query_free(&q);
-		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory parsing a query");
-	}
-	struct qctx c = { &q, 0 };
+	struct qctx c = { t, &q, RAGDB_OK, err };
 	rdb_tokenize(tok, text, strlen(text), on_qterm, &c);
+	if (c.st) {
+		rdb_bm25_query_free(&q);
+		return c.st;
+	}
 	*out = q;
 	return RAGDB_OK;
 }
@@ -58,9 +83,95 @@ void rdb_bm25_query_free(rdb_bm25_query *q)
 {
 	if (!q)
 		return;
-	free(q->terms);
-	free(q->qtf);
+	free(q->ids);
+	free(q->w);
 	memset(q, 0, sizeof *q);
+}
+
+typedef struct contrib {
+	uint32_t id;
+	double p;
+} contrib;
+
+static int contrib_by_id(const void *a, const void *b)
+{
+	uint32_t x = ((const contrib *)a)->id, y = ((const contrib *)b)->id;
+	return (x > y) - (x < y);
+}
+
+static int contrib_best(const void *a, const void *b)
+{
+	const contrib *x = a, *y = b;
+	if (x->p != y->p)
+		return x->p > y->p ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+ragdb_status rdb_bm25_expand(rdb_txn *t, rdb_bm25_query *q, const rdb_scored *fb, size_t n_fb,
+                             size_t n_terms, float orig, rdb_err *err)
+{
+	ragdb_status st = RAGDB_OK;
+	contrib *all = NULL;
+	size_t n = 0, cap = 0;
+	double zsum = 0;
+	if (q->n == 0 || n_fb == 0)
+		return RAGDB_OK;
+	for (size_t i = 0; i < n_fb; i++)
+		zsum += fb[i].score > 0 ? fb[i].score : 0;
+	if (zsum <= 0)
+		return RAGDB_OK;
+	for (size_t i = 0; i < n_fb; i++) {
+		rdb_chunk_term *ct = NULL;
+		size_t nt = 0;
+		uint32_t lb, lt;
+		if ((st = rdb_chunk_terms_get(t, fb[i].id, &ct, &nt, &lb, &lt, err)))
+			goto out_free;
+		double pd = (fb[i].score > 0 ? fb[i].score : 0) / zsum;
+		double len = (double)lb + lt;
+		if (n + nt > cap) {
+			size_t nc = cap ? cap : 1024;
+			while (nc < n + nt)
+				nc *= 2;
+			contrib *na = realloc(all, nc * sizeof *na);
+			if (!na) {
+				free(ct);
+				st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory expanding a query");
+				goto out_free;
+			}
+			all = na;
+			cap = nc;
+		}
+		for (size_t j = 0; j < nt && len > 0; j++)
+			all[n++] = (contrib){ ct[j].term,
+			                      pd * ((double)ct[j].tf_body + ct[j].tf_title) / len };
+		free(ct);
+	}
+	qsort(all, n, sizeof *all, contrib_by_id);
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (w && all[w - 1].id == all[i].id)
+			all[w - 1].p += all[i].p;
+		else
+			all[w++] = all[i];
+	}
+	qsort(all, w, sizeof *all, contrib_best);
+	if (w > n_terms)
+		w = n_terms;
+	double fsum = 0, qsum = 0;
+	for (size_t i = 0; i < w; i++)
+		fsum += all[i].p;
+	for (size_t i = 0; i < q->n; i++)
+		qsum += q->w[i];
+	for (size_t i = 0; i < q->n; i++)
+		q->w[i] = (float)(orig * q->w[i] / qsum);
+	for (size_t i = 0; i < w && fsum > 0; i++)
+		if (q_add(q, all[i].id, (float)((1.0 - orig) * all[i].p / fsum))) {
+			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory expanding a query");
+			goto out_free;
+		}
+out_free:
+	free(all);
+	return st;
 }
 
 static double idf_of(uint64_t n, uint64_t df)
@@ -117,11 +228,11 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
 	size_t nc = 0;
 	for (size_t i = 0; i < q->n; i++) {
 		uint64_t df;
-		if ((st = rdb_postings_get(t, q->terms[i], &df, &c[nc].v, &c[nc].n, err)))
+		if ((st = rdb_postings_get_id(t, q->ids[i], &df, &c[nc].v, &c[nc].n, err)))
 			goto out_free;
 		if (c[nc].n == 0)
 			continue;
-		c[nc].w = idf_of(fs.chunks, df) * q->qtf[i];
+		c[nc].w = idf_of(fs.chunks, df) * q->w[i];
 		nc++;
 	}
 	rdb_topk top;

@@ -27,16 +27,31 @@ typedef struct rdb_bm25_params {
 #define RDB_BM25_W_TITLE 2.0f
 #define RDB_BM25_B_TITLE 0.5f
 
-/* A query's distinct terms with their counts in the query. */
+/* A query as weighted term ids (terms no chunk holds are dropped). */
 typedef struct rdb_bm25_query {
-	char (*terms)[RDB_MAX_TERM + 1];
-	uint32_t *qtf;
-	size_t n;
+	uint32_t *ids;
+	float *w;
+	size_t n, cap;
 } rdb_bm25_query;
 
-ragdb_status rdb_bm25_query_parse(rdb_tokenizer *tok, const char *text, rdb_bm25_query *out,
-                                  rdb_err *err);
+/* Tokenize @p text and resolve its terms in snapshot @p t; each distinct
+ * term weighs its count in the query. */
+ragdb_status rdb_bm25_query_parse(rdb_txn *t, rdb_tokenizer *tok, const char *text,
+                                  rdb_bm25_query *out, rdb_err *err);
 void rdb_bm25_query_free(rdb_bm25_query *q);
+
+/* Pseudo-relevance feedback (RM3, Lavrenko and Croft; Anserini's defaults):
+ * from the @p n_fb best chunks of a first pass (@p fb, best first), estimate
+ * a relevance model P(w|R) = sum_d P(w|d) P(d|q) with P(d|q) the normalised
+ * first-pass score, and mix its @p n_terms best terms into @p q:
+ * q' = orig x q/|q| + (1 - orig) x P(.|R) over those terms. Anserini's orig
+ * is 0.5; 0.8 measured better on the manpages set (one relevant document
+ * per query, where feedback drifts) at a small cost on cranfield. */
+#define RDB_PRF_DOCS 10
+#define RDB_PRF_TERMS 10
+#define RDB_PRF_ORIG 0.8f
+ragdb_status rdb_bm25_expand(rdb_txn *t, rdb_bm25_query *q, const rdb_scored *fb, size_t n_fb,
+                             size_t n_terms, float orig, rdb_err *err);
 
 /* The @p k best chunks by BM25F score (ties: smaller chunk id), filtered by
  * @p keep (may be NULL) as they are scored. out holds k entries; *n_out =

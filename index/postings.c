@@ -749,27 +749,56 @@ ragdb_status rdb_ft_stats_get(rdb_txn *t, rdb_ft_stats *out, rdb_err *err)
 	return RAGDB_OK;
 }
 
-ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_posting **out,
-                              size_t *n, rdb_err *err)
+ragdb_status rdb_term_id(rdb_txn *t, const char *term, uint32_t *id, rdb_err *err)
 {
 	rdb_store *s = t->s;
-	if (t->write)
-		return rdb_err_set(err, RAGDB_EINVAL, "rdb_postings_get needs a read transaction");
 	size_t len = strlen(term);
-	*df = 0;
-	*out = NULL;
-	*n = 0;
 	if (len == 0 || len > RDB_MAX_TERM)
-		return RAGDB_OK;
+		return rdb_err_set(err, RAGDB_ENOTFOUND, "no term \"%.80s\"", term);
 	MDB_val k = { len, (void *)term }, v;
 	int rc = mdb_get(t->txn, s->terms, &k, &v);
 	if (rc == MDB_NOTFOUND)
-		return RAGDB_OK;
+		return rdb_err_set(err, RAGDB_ENOTFOUND, "no term \"%s\"", term);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "looking up a full-text term");
 	if (v.mv_size != 4)
 		return rdb_corrupt(s, err, "term \"%s\" maps to %zu bytes, expected 4", term, v.mv_size);
-	uint32_t id = rdb_ld32(v.mv_data);
+	*id = rdb_ld32(v.mv_data);
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_term_df(rdb_txn *t, uint32_t id, uint64_t *df, rdb_err *err)
+{
+	return df_read(t, id, df, err);
+}
+
+ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_posting **out,
+                              size_t *n, rdb_err *err)
+{
+	uint32_t id;
+	*df = 0;
+	*out = NULL;
+	*n = 0;
+	ragdb_status st = rdb_term_id(t, term, &id, err);
+	if (st == RAGDB_ENOTFOUND) {
+		rdb_err_clear(err);
+		return RAGDB_OK;
+	}
+	if (st)
+		return st;
+	return rdb_postings_get_id(t, id, df, out, n, err);
+}
+
+ragdb_status rdb_postings_get_id(rdb_txn *t, uint32_t id, uint64_t *df, rdb_posting **out,
+                                 size_t *n, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	int rc;
+	if (t->write)
+		return rdb_err_set(err, RAGDB_EINVAL, "rdb_postings_get needs a read transaction");
+	*df = 0;
+	*out = NULL;
+	*n = 0;
 	uint64_t d;
 	ragdb_status st = df_read(t, id, &d, err);
 	if (st || d == 0)
@@ -779,8 +808,8 @@ ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_po
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the postings");
 	seg sg = { 0 };
 	if (d > SIZE_MAX / sizeof(rdb_posting) || !(sg.v = malloc(d * sizeof *sg.v))) {
-		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading %llu postings of \"%s\"",
-		                 (unsigned long long)d, term);
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading %llu postings of term %u",
+		                 (unsigned long long)d, id);
 		goto out_close;
 	}
 	sg.cap = d;
@@ -797,8 +826,8 @@ ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_po
 		if (seg_decode(cv.mv_data, cv.mv_size, base, &sg, &oom) ||
 		    (before && sg.n > before && sg.v[before].chunk <= sg.v[before - 1].chunk)) {
 			st = oom ? rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading postings")
-			         : rdb_corrupt(s, err, "the postings of \"%s\" do not decode; run "
-			                       "`ragdb check`", term);
+			         : rdb_corrupt(s, err, "the postings of term %u do not decode; run "
+			                       "`ragdb check`", id);
 			goto out_close;
 		}
 	}
@@ -814,6 +843,47 @@ out_close:
 	mdb_cursor_close(cur);
 	free(sg.v);
 	return st;
+}
+
+struct terms_out {
+	rdb_chunk_term *v;
+	size_t n;
+};
+
+static int terms_add(void *ctx, uint32_t term, uint64_t tfb, uint64_t tft)
+{
+	struct terms_out *o = ctx;
+	o->v[o->n++] = (rdb_chunk_term){ term, (uint32_t)tfb, (uint32_t)tft };
+	return 0;
+}
+
+ragdb_status rdb_chunk_terms_get(rdb_txn *t, uint64_t chunk, rdb_chunk_term **out, size_t *n,
+                                 uint32_t *len_body, uint32_t *len_title, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	if (t->write)
+		return rdb_err_set(err, RAGDB_EINVAL, "rdb_chunk_terms_get needs a read transaction");
+	uint8_t kb[8];
+	rdb_put_be64(kb, chunk);
+	MDB_val k = { 8, kb }, v;
+	int rc = mdb_get(t->txn, s->chunkterms, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return rdb_err_set(err, RAGDB_ENOTFOUND, "no chunk %llu", (unsigned long long)chunk);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "reading a chunk's full-text terms");
+	uint64_t lb, lt, nt;
+	if (fwd_decode(&v, &lb, &lt, &nt, NULL, NULL))
+		return rdb_corrupt(s, err, "chunk %llu's full-text record does not decode",
+		                   (unsigned long long)chunk);
+	struct terms_out o = { malloc((nt ? nt : 1) * sizeof *o.v), 0 };
+	if (!o.v)
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading a chunk's terms");
+	fwd_decode(&v, &lb, &lt, &nt, terms_add, &o);
+	*out = o.v;
+	*n = o.n;
+	*len_body = (uint32_t)lb;
+	*len_title = (uint32_t)lt;
+	return RAGDB_OK;
 }
 
 const char *rdb_store_language(const rdb_store *s) { return s->m.language; }

@@ -37,6 +37,27 @@ typedef struct rdb_posting {
 ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_posting **out,
                               size_t *n, rdb_err *err);
 
+/* The id of @p term: ENOTFOUND when no chunk ever held it. */
+ragdb_status rdb_term_id(rdb_txn *t, const char *term, uint32_t *id, rdb_err *err);
+
+/* As rdb_postings_get, by term id. */
+ragdb_status rdb_postings_get_id(rdb_txn *t, uint32_t id, uint64_t *df, rdb_posting **out,
+                                 size_t *n, rdb_err *err);
+
+/* A term of a chunk, as its forward record holds it. */
+typedef struct rdb_chunk_term {
+	uint32_t term;
+	uint32_t tf_body, tf_title;
+} rdb_chunk_term;
+
+/* Chunk @p chunk's terms (increasing ids; *out malloc'd, free it) and field
+ * lengths. ENOTFOUND for no such chunk. Read transactions only. */
+ragdb_status rdb_chunk_terms_get(rdb_txn *t, uint64_t chunk, rdb_chunk_term **out, size_t *n,
+                                 uint32_t *len_body, uint32_t *len_title, rdb_err *err);
+
+/* The df of term @p id (0 when no chunk holds it). */
+ragdb_status rdb_term_df(rdb_txn *t, uint32_t id, uint64_t *df, rdb_err *err);
+
 /* The knowledge base's full-text language (meta "language"). */
 const char *rdb_store_language(const rdb_store *s);
 

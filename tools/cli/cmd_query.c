@@ -163,8 +163,9 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 			return cli_getopt_error(ctx, c, argv);
 		}
 	}
-	if (sopt.k1 > 0 || sopt.b > 0)
-		return cli_usage_error(ctx, "--bm25-k1 and --bm25-b apply to `ragdb search` only");
+	if (sopt.k1 > 0 || sopt.b > 0 || sopt.expand)
+		return cli_usage_error(ctx, "--bm25-k1, --bm25-b and --expand apply to `ragdb search` "
+		                       "only");
 	qo.mode = sopt.mode;
 	qo.filters = sopt.filters;
 	qo.n_filters = sopt.n_filters;

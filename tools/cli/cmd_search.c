@@ -256,6 +256,7 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 	so.mmr_lambda = sopt.mmr;
 	so.bm25_k1 = sopt.k1;
 	so.bm25_b = sopt.b;
+	so.expand = sopt.expand;
 	if (batch) {
 		if (optind < argc)
 			return cli_usage_error(ctx, "give either a QUERY or --batch FILE, not both");

@@ -52,6 +52,12 @@ int cli_search_option(const cli_ctx *ctx, int c, const char *arg, cli_search_opt
 	case CLI_OPT_BM25_B:
 		*rc = parse_float(ctx, "--bm25-b", arg, 0.0001f, 1, &o->b);
 		return 1;
+	case CLI_OPT_EXPAND:
+		o->expand = 1;
+		return 1;
+	case CLI_OPT_NO_EXPAND:
+		o->expand = -1;
+		return 1;
 	default:
 		return 0;
 	}

@@ -1,7 +1,7 @@
 /*
  * tools/cli/search_opts.h — the retrieval options shared by `ragdb search`
- * and `ragdb query`: --mode, --filter (repeatable), --mmr, --bm25-k1,
- * --bm25-b.
+ * and `ragdb query`: --mode, --filter (repeatable), --mmr, and for search
+ * only --bm25-k1, --bm25-b, --expand / --no-expand.
  */
 #ifndef RDB_CLI_SEARCH_OPTS_H
 #define RDB_CLI_SEARCH_OPTS_H
@@ -19,6 +19,8 @@ enum {
 	CLI_OPT_MMR,
 	CLI_OPT_BM25_K1,
 	CLI_OPT_BM25_B,
+	CLI_OPT_EXPAND,
+	CLI_OPT_NO_EXPAND,
 };
 
 #define CLI_SEARCH_LONGOPTS \
@@ -26,13 +28,16 @@ enum {
 	{ "filter", required_argument, NULL, CLI_OPT_FILTER }, \
 	{ "mmr", required_argument, NULL, CLI_OPT_MMR }, \
 	{ "bm25-k1", required_argument, NULL, CLI_OPT_BM25_K1 }, \
-	{ "bm25-b", required_argument, NULL, CLI_OPT_BM25_B }
+	{ "bm25-b", required_argument, NULL, CLI_OPT_BM25_B }, \
+	{ "expand", no_argument, NULL, CLI_OPT_EXPAND }, \
+	{ "no-expand", no_argument, NULL, CLI_OPT_NO_EXPAND }
 
 typedef struct cli_search_opts {
 	ragdb_search_mode mode;
 	const char *filters[CLI_MAX_FILTERS];
 	size_t n_filters;
 	float mmr, k1, b;
+	int expand; /* 0 default, 1 --expand, -1 --no-expand */
 } cli_search_opts;
 
 /* Handle option @p c if it is one of the above: returns 1 (and *rc = 0, or
