@@ -35,6 +35,8 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--init-args", default="", help="extra arguments for ragdb init")
     ap.add_argument("--ingest-args", default="", help="extra arguments for ragdb ingest")
+    ap.add_argument("--search-args", default="",
+                    help="extra arguments for ragdb search, e.g. \"--mode bm25\"")
     a = ap.parse_args()
 
     qrels = load_qrels(a.dir)
@@ -55,7 +57,8 @@ def main():
         ingest_s = time.time() - t0
         t0 = time.time()
         out = subprocess.run([a.ragdb, "search", "--db", db, "--batch",
-                              os.path.join(a.dir, "queries.jsonl"), "-k", str(a.k), "--no-text"],
+                              os.path.join(a.dir, "queries.jsonl"), "-k", str(a.k), "--no-text"]
+                             + a.search_args.split(),
                              check=True, stdout=subprocess.PIPE, text=True).stdout
         search_s = time.time() - t0
     finally:
@@ -68,7 +71,9 @@ def main():
         runs[r["query_id"]] = fold(hit["id"] for hit in r["results"])
 
     n_judged, m = evaluate(runs, qrels)
-    result = {"set": os.path.basename(os.path.normpath(a.dir)), "mode": "vector",
+    sa = a.search_args.split()
+    mode = sa[sa.index("--mode") + 1] if "--mode" in sa[:-1] else "default"
+    result = {"set": os.path.basename(os.path.normpath(a.dir)), "mode": mode,
               "queries": n_judged, "ingest_s": round(ingest_s, 2),
               "search_s": round(search_s, 2), **{k: round(v, 4) for k, v in m.items()}}
     if a.json:
@@ -77,7 +82,7 @@ def main():
         print(f"{result['set']}: {n_judged} queries, ingest {ingest_s:.1f} s, "
               f"search {search_s:.1f} s")
         print("  mode     nDCG@10  Recall@10  Recall@100  MRR@10")
-        print(f"  vector   {m['ndcg@10']:.4f}   {m['recall@10']:.4f}     "
+        print(f"  {mode:<8} {m['ndcg@10']:.4f}   {m['recall@10']:.4f}     "
               f"{m['recall@100']:.4f}      {m['mrr@10']:.4f}")
 
 
