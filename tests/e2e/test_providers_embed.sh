@@ -144,12 +144,19 @@ DBC="$WORK/db-conf"
 mkdir -p "$DBC"
 cat >"$DBC/ragdb.json" <<JSON
 { "models": { "emb": { "provider": "openai", "model": "conf-embed",
-  "endpoint": "$FAKE_URL/v1", "api_key": "\${MY_EMBED_KEY}", "batch_size": 2 } } }
+  "endpoint": "$FAKE_URL/v1", "api_key": "\${MY_EMBED_KEY}", "batch_size": 2,
+  "max_input_bytes": 300 } } }
 JSON
 MY_EMBED_KEY="$SECRET" ok ragdb init --db "$DBC" --embedder emb --json
 printf '%s' "$OUT" | jcheck 'j["embedder"] == "openai" and j["embedder_model"] == "conf-embed"' "init from a named model"
 MY_EMBED_KEY="$SECRET" ok ragdb ingest --db "$DBC" "$DOCS" --json
 printf '%s' "$OUT" | jcheck 'j["failed"] == 0 and j["added"] >= 3' "ingest through the configuration"
+# A chunk longer than the model takes is cut before sending, with a warning.
+python3 -c 'print(" ".join("word%d" % i for i in range(120)))' >"$WORK/long.txt"
+MY_EMBED_KEY="$SECRET" ok ragdb ingest --db "$DBC" "$WORK/long.txt" --json
+printf '%s' "$OUT" | jcheck 'j["added"] == 1 and j["warnings"] == 1' "long chunk ingested with a warning"
+assert_contains "$ERR" "1 chunk truncated to 300 bytes for the embedder openai:conf-embed" "truncation warning"
+fake_stats 'j["last"]["/v1/embeddings"]["input"]' | jcheck 'len(j) == 1 and len(j[0].encode()) <= 300' "truncated input sent"
 # Without the variable the key expands to nothing: the server refuses.
 run ragdb search --db "$DBC" "keys"
 [ "$RC" -ne 0 ] || fail "no key must fail"
