@@ -1,0 +1,9 @@
+int main(void)
+{
+	return 0;
+}
+
+static int f(int x)
+{
+	return x;
+}
