@@ -5,8 +5,8 @@
  * requests finish and exit 0.
  *
  * Settings, by precedence: flags > RAGDB_API_KEYS > the config file's
- * "server" section (--config FILE, else DIR/ragdb.json when present) >
- * defaults. The signals are blocked in every thread and taken with
+ * "server" section (--config FILE or $RAGDB_CONFIG, else DIR/ragdb.json when
+ * present) > defaults. The signals are blocked in every thread and taken with
  * sigwait(), so no handler runs inside the HTTP library's threads.
  */
 #include <pthread.h>
@@ -21,7 +21,6 @@
 enum {
 	OPT_LISTEN = CLI_OPT_FIRST_COMMAND_OPT,
 	OPT_THREADS,
-	OPT_CONFIG,
 	OPT_READ_ONLY,
 	OPT_ACCESS_LOG,
 };
@@ -35,7 +34,6 @@ int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv)
 		CLI_COMMON_LONGOPTS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "threads", required_argument, NULL, OPT_THREADS },
-		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "read-only", no_argument, NULL, OPT_READ_ONLY },
 		{ "access-log", no_argument, NULL, OPT_ACCESS_LOG },
 		{ NULL, 0, NULL, 0 },
@@ -61,7 +59,6 @@ int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv)
 		}
 		switch (c) {
 		case OPT_LISTEN: listen = optarg; break;
-		case OPT_CONFIG: config = optarg; break;
 		case OPT_READ_ONLY: read_only = 1; break;
 		case OPT_ACCESS_LOG: access_log = 1; break;
 		case OPT_THREADS:
@@ -79,7 +76,12 @@ int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv)
 		goto out_free_cfg;
 	}
 
-	/* File, then environment, then flags: each may override the one before. */
+	/* File, then environment, then flags: each may override the one before.
+	 * --config (a common option) sets $RAGDB_CONFIG, which the handle reads
+	 * for its models too. */
+	config = getenv("RAGDB_CONFIG");
+	if (config && !*config)
+		config = NULL;
 	if (!config) {
 		snprintf(cfg_path, sizeof cfg_path, "%s/ragdb.json", ctx->db_dir);
 		if (stat(cfg_path, &sb) == 0)
@@ -105,14 +107,6 @@ int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv)
 
 	if ((rc = cli_open_db(ctx, read_only ? RAGDB_RDONLY : 0, &db)))
 		goto out_free_cfg;
-	/* The handle read DIR/ragdb.json itself; another file's models too. */
-	if (config && config != cfg_path) {
-		ragdb_status st = ragdb_set_config(db, config);
-		if (st != RAGDB_OK) {
-			rc = cli_api_error(ctx, db, st);
-			goto out_close;
-		}
-	}
 	/* Block the stop signals before any thread starts, so every thread
 	 * inherits the mask and only sigwait() below receives them. */
 	sigemptyset(&sigs);
