@@ -31,6 +31,7 @@ enum {
 	OPT_OVERLAP,
 	OPT_DIM,
 	OPT_THREADS,
+	OPT_TUNE,
 };
 
 #define EVAL_MAX_LINE (1u << 20)
@@ -517,6 +518,7 @@ int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv)
 		{ "overlap", required_argument, NULL, OPT_OVERLAP },
 		{ "dim", required_argument, NULL, OPT_DIM },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "tune", no_argument, NULL, OPT_TUNE },
 		{ NULL, 0, NULL, 0 },
 	};
 	mode_result modes[3] = {
@@ -534,7 +536,7 @@ int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv)
 	ragdb_status st;
 	uint32_t k = EVAL_DEFAULT_K, threads = 0;
 	char tmp[4096] = "", corpus[4200], name[256];
-	int c, rc, json = 0;
+	int c, rc, json = 0, tune = 0;
 
 	memset(&co, 0, sizeof co);
 	memset(&io, 0, sizeof io);
@@ -564,6 +566,7 @@ int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_DIM: rc = cli_parse_u32(ctx, "--dim", optarg, 1, 65536, &co.dim); break;
 		case OPT_THREADS: rc = cli_parse_u32(ctx, "--threads", optarg, 0, 1024, &threads); break;
+		case OPT_TUNE: tune = 1; break;
 		default: rc = cli_getopt_error(ctx, c, argv); break;
 		}
 		if (rc)
@@ -601,6 +604,12 @@ int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv)
 	if (sum.failed) {
 		rc = cli_error(ctx, "%llu documents of %s failed to ingest", (unsigned long long)sum.failed,
 		               corpus);
+		goto out_uninstall;
+	}
+	/* --tune: fit the local embedder to the corpus (ragdb tune) before
+	 * searching; it sees the chunks only, never the queries or qrels. */
+	if (tune && (st = ragdb_tune(db, NULL, NULL)) != RAGDB_OK) {
+		rc = cli_api_error(ctx, db, st);
 		goto out_uninstall;
 	}
 	if ((st = ragdb_get_stats(db, &stats)) != RAGDB_OK) {

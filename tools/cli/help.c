@@ -14,8 +14,13 @@ static const char usage_init[] =
 	"Create a new, empty knowledge base in DIR.\n"
 	"\n"
 	"  --db DIR          knowledge base directory (default $RAGDB_DB, else ./.ragdb)\n"
-	"  --embedder NAME   embedder (default: local, built in, no network)\n"
-	"  --dim N           vector dimension (default: the embedder's)\n"
+	"  --embedder NAME   embedder: local (default, built in, no network), or\n"
+	"                    provider:model (openai:, ollama:, huggingface:, gemini:)\n"
+	"                    or a model named in ragdb.json (see docs/providers.md)\n"
+	"  --dim N           vector dimension (default: the embedder's, or the size\n"
+	"                    of a remote model's first answer)\n"
+	"  --endpoint URL    a remote embedder's endpoint (e.g. a TEI server)\n"
+	"  --config FILE     provider configuration (default DIR/ragdb.json)\n"
 	"  --chunk-tokens N  default chunk size in tokens\n"
 	"  --overlap N       default overlap in tokens between chunks (0 = none)\n"
 	"  --json            print the new knowledge base's settings as JSON\n"
@@ -42,6 +47,8 @@ static const char usage_ingest[] =
 	"  --sync             remove documents under PATHs whose files are gone\n"
 	"  --skip-bad-records JSONL/CSV: report malformed records and keep going\n"
 	"  --threads N        chunking/embedding threads (default: number of cores)\n"
+	"  -j, --jobs N       documents embedded at once (1..64); with a remote\n"
+	"                     embedder, requests in flight\n"
 	"  --json             print the summary as JSON on stdout\n"
 	"  --embedder NAME    refuse to run unless the knowledge base uses this embedder\n"
 	"  -q, --quiet        no progress line, no summary, no warnings or skips\n"
@@ -69,11 +76,17 @@ static const char usage_search[] =
 	"  -h, --help      show this help\n";
 
 static const char usage_query[] =
-	"usage: ragdb query \"QUESTION\" [-k N] [--json]\n"
-	"       rag-query \"QUESTION\" [-k N] [--json]\n"
+	"usage: ragdb query \"QUESTION\" [-k N] [--model PROVIDER:MODEL] [--no-stream] [--json]\n"
+	"       rag-query \"QUESTION\" [-k N] [--model PROVIDER:MODEL] [--json]\n"
 	"\n"
 	"Answer QUESTION from the knowledge base, with numbered sources.\n"
 	"\n"
+	"  --model M            answer with a language model: anthropic:MODEL,\n"
+	"                       openai:MODEL, ollama:MODEL, gemini:MODEL, or a name\n"
+	"                       from ragdb.json (default: its default_model, else the\n"
+	"                       built-in extractive answerer; see docs/providers.md)\n"
+	"  --no-stream          wait for the whole answer instead of streaming it\n"
+	"  --config FILE        provider configuration (default DIR/ragdb.json)\n"
 	"  -k N                 chunks to retrieve (default 5)\n"
 	"  --context-tokens N   token budget for the context (default 2000)\n"
 	"  --max-sentences N    extractive answers: sentences to quote (default 3)\n"
@@ -167,7 +180,7 @@ static const char usage_compact[] =
 	"  -h, --help  show this help\n";
 
 static const char usage_eval[] =
-	"usage: ragdb eval DIR [--mode LIST] [-k N] [--db KB] [--json]\n"
+	"usage: ragdb eval DIR [--mode LIST] [-k N] [--db KB] [--tune] [--json]\n"
 	"\n"
 	"Measure retrieval quality on a BEIR-layout set: DIR holds corpus.jsonl\n"
 	"({\"_id\",\"title\",\"text\"}), queries.jsonl ({\"_id\",\"text\"}) and qrels.tsv\n"
@@ -186,6 +199,7 @@ static const char usage_eval[] =
 	"  --overlap N       chunk overlap in tokens (0 = none)\n"
 	"  --dim N           vector dimension of a new knowledge base\n"
 	"  --threads N       ingest and scan threads (default: number of cores)\n"
+	"  --tune            run ragdb tune on the knowledge base before searching\n"
 	"  --json            print the results as one JSON object (see docs/cli.md)\n"
 	"  -h, --help        show this help\n";
 
