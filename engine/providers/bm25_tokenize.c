@@ -18,9 +18,23 @@
 #include "engine/providers/stopwords.h"
 #include "engine/providers/text.h"
 
+/* A direct-mapped cache of recent stems: Snowball costs far more than a
+ * hash and a compare, and text repeats its words. Words longer than
+ * STEM_WORD_MAX bytes bypass it. */
+#define STEM_SLOTS 8192
+#define STEM_WORD_MAX 24
+
+typedef struct stem_slot {
+	uint8_t wlen, slen;  /* wlen 0: empty */
+	char word[STEM_WORD_MAX];
+	char stem[STEM_WORD_MAX];
+} stem_slot;
+
 struct rdb_tokenizer {
 	struct sb_stemmer *stem; /* NULL: language "none" */
 	int english;             /* drop the English stopwords */
+	stem_slot *cache;        /* STEM_SLOTS, allocated at first use; NULL if that failed */
+	int cache_tried;
 };
 
 int rdb_language_supported(const char *language)
@@ -80,6 +94,7 @@ void rdb_tokenizer_free(rdb_tokenizer *t)
 		return;
 	if (t->stem)
 		sb_stemmer_delete(t->stem);
+	free(t->cache);
 	free(t);
 }
 
@@ -96,6 +111,19 @@ void rdb_tokenize(rdb_tokenizer *t, const char *text, size_t len,
 		const char *term = w.buf;
 		size_t tl = w.len;
 		if (t->stem) {
+			if (!t->cache_tried) {
+				t->cache = calloc(STEM_SLOTS, sizeof *t->cache);
+				t->cache_tried = 1;
+			}
+			stem_slot *slot = NULL;
+			if (t->cache && w.len <= STEM_WORD_MAX) {
+				slot = &t->cache[XXH3_64bits(w.buf, w.len) & (STEM_SLOTS - 1)];
+				if (slot->wlen == w.len && memcmp(slot->word, w.buf, w.len) == 0) {
+					term = slot->stem;
+					tl = slot->slen;
+					goto stemmed;
+				}
+			}
 			const sb_symbol *s = sb_stemmer_stem(t->stem, (const sb_symbol *)w.buf, (int)w.len);
 			int sl = sb_stemmer_length(t->stem);
 			/* NULL only when the stemmer runs out of memory: keep the word. */
@@ -103,7 +131,14 @@ void rdb_tokenize(rdb_tokenizer *t, const char *text, size_t len,
 				term = (const char *)s;
 				tl = (size_t)sl;
 			}
+			if (slot && tl <= STEM_WORD_MAX) {
+				slot->wlen = (uint8_t)w.len;
+				memcpy(slot->word, w.buf, w.len);
+				slot->slen = (uint8_t)tl;
+				memcpy(slot->stem, term, tl);
+			}
 		}
+	stemmed:;
 		char buf[RDB_MAX_TERM + 1];
 		memcpy(buf, term, tl);
 		buf[tl] = 0;
