@@ -26,6 +26,7 @@ enum {
 	OPT_SYNC,
 	OPT_SKIP_BAD,
 	OPT_THREADS,
+	OPT_META,
 };
 
 /* Items kept for the --json summary; past this, "items_truncated" is set
@@ -211,6 +212,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 		{ "sync", no_argument, NULL, OPT_SYNC },
 		{ "skip-bad-records", no_argument, NULL, OPT_SKIP_BAD },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "meta", required_argument, NULL, OPT_META },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -219,8 +221,8 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	ingest_run run;
 	ragdb *db = NULL;
 	ragdb_status st;
-	const char **globs, **excludes;
-	size_t n_globs = 0, n_excludes = 0;
+	const char **globs, **excludes, **metas;
+	size_t n_globs = 0, n_excludes = 0, n_metas = 0;
 	uint32_t threads = 0;
 	int c, rc;
 
@@ -231,7 +233,8 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	/* There can be no more patterns than arguments. */
 	globs = calloc((size_t)argc + 1, sizeof *globs);
 	excludes = calloc((size_t)argc + 1, sizeof *excludes);
-	if (!globs || !excludes) {
+	metas = calloc((size_t)argc + 1, sizeof *metas);
+	if (!globs || !excludes || !metas) {
 		rc = cli_error(ctx, "out of memory");
 		goto out_free_lists;
 	}
@@ -267,6 +270,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 				o.chunk_overlap = UINT32_MAX; /* CLI 0 = none; API 0 = default */
 			break;
 		case OPT_SYNC: o.sync = 1; break;
+		case OPT_META: metas[n_metas++] = optarg; break;
 		case OPT_SKIP_BAD: o.skip_bad_records = 1; break;
 		case OPT_THREADS:
 			rc = cli_parse_u32(ctx, "--threads", optarg, 0, 1024, &threads);
@@ -291,6 +295,8 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	o.n_globs = n_globs;
 	o.excludes = excludes;
 	o.n_excludes = n_excludes;
+	o.meta = metas;
+	o.n_meta = n_metas;
 	o.threads = (int)threads;
 	o.on_item = on_item;
 	o.on_progress = on_progress;
@@ -369,5 +375,6 @@ out_close:
 out_free_lists:
 	free(globs);
 	free(excludes);
+	free(metas);
 	return rc;
 }

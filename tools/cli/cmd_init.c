@@ -6,7 +6,7 @@
 
 #include "cli.h"
 
-enum { OPT_EMBEDDER = CLI_OPT_FIRST_COMMAND_OPT, OPT_DIM, OPT_CHUNK_TOKENS, OPT_OVERLAP };
+enum { OPT_EMBEDDER = CLI_OPT_FIRST_COMMAND_OPT, OPT_DIM, OPT_CHUNK_TOKENS, OPT_OVERLAP, OPT_LANGUAGE };
 
 int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
@@ -17,6 +17,7 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
 		{ "dim", required_argument, NULL, OPT_DIM },
 		{ "chunk-tokens", required_argument, NULL, OPT_CHUNK_TOKENS },
 		{ "overlap", required_argument, NULL, OPT_OVERLAP },
+		{ "language", required_argument, NULL, OPT_LANGUAGE },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_create_options o;
@@ -54,6 +55,9 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
 			/* On the command line 0 means "none"; in the API 0 is the default. */
 			if (o.chunk_overlap == 0)
 				o.chunk_overlap = UINT32_MAX;
+			break;
+		case OPT_LANGUAGE:
+			o.language = optarg;
 			break;
 		default:
 			return cli_getopt_error(ctx, c, argv);
