@@ -97,7 +97,9 @@ static ragdb_status rebuild_text(rdb_txn *t, const rdb_doc *d, char **out, rdb_e
 		rdb_chunk c;
 		if ((st = rdb_chunk_get(t, d->first_chunk + i, &c, &scratch, e)) != RAGDB_OK)
 			break;
-		if (c.end > d->size || c.start > c.end || c.end - c.start != c.text_len) {
+		/* A chunk's text is its range, or ends with it (a split table's
+		 * chunk has the table's header rows in front). */
+		if (c.end > d->size || c.start > c.end || c.end - c.start > c.text_len) {
 			st = rdb_err_set(e, RAGDB_ECORRUPT,
 			                 "chunk %llu of document %s has range %llu..%llu outside its %llu bytes",
 			                 (unsigned long long)c.id, d->id, (unsigned long long)c.start,
@@ -106,7 +108,7 @@ static ragdb_status rebuild_text(rdb_txn *t, const rdb_doc *d, char **out, rdb_e
 		}
 		if (c.start > prev_end && c.start - prev_end >= 2)
 			text[prev_end] = text[c.start - 1] = '\n';
-		memcpy(text + c.start, c.text, c.text_len);
+		memcpy(text + c.start, c.text + (c.text_len - (c.end - c.start)), c.end - c.start);
 		if (c.end > prev_end)
 			prev_end = c.end;
 	}

@@ -53,6 +53,7 @@ typedef struct md_head {
 typedef struct md_block {
 	size_t start, end;    /* first non-space byte .. end of its last line */
 	size_t tokens;
+	size_t hdr_end;       /* a table with a header: end of its separator line; else 0 */
 } md_block;
 
 typedef struct md_doc {
@@ -87,7 +88,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static int add_block(md_doc *d, const char *text, size_t start, size_t end)
+static int add_block(md_doc *d, const char *text, size_t start, size_t end, size_t hdr_end)
 {
 	while (end > start && ws((unsigned char)text[end - 1]))
 		end--;
@@ -95,8 +96,25 @@ static int add_block(md_doc *d, const char *text, size_t start, size_t end)
 		return 0;
 	if (grow((void **)&d->blocks, &d->capb, d->nb, sizeof *d->blocks))
 		return -1;
-	d->blocks[d->nb++] = (md_block){ start, end, rdb_token_estimate(text + start, end - start) };
+	if (hdr_end >= end)
+		hdr_end = 0; /* only a header: nothing to repeat it over */
+	d->blocks[d->nb++] = (md_block){ start, end, rdb_token_estimate(text + start, end - start),
+		                             hdr_end };
 	return 0;
+}
+
+/* A table's delimiter row: only '|', '-', ':' and spaces, with a '-'. */
+static int table_separator(const char *line, size_t n)
+{
+	int dash = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = line[i];
+		if (c == '-')
+			dash = 1;
+		else if (c != '|' && c != ':' && c != ' ' && c != '\t' && c != '\r')
+			return 0;
+	}
+	return dash;
 }
 
 static int add_head(md_doc *d, size_t stack[7], size_t pos, size_t end, const char *text,
@@ -132,10 +150,10 @@ static int md_scan(md_doc *d, const char *text, size_t len)
 	for (int l = 0; l < 7; l++)
 		stack[l] = SIZE_MAX;
 	size_t pos = rdb_md_front_matter(text, len);
-	if (pos && add_block(d, text, 0, pos))
+	if (pos && add_block(d, text, 0, pos, 0))
 		return -1;
 	size_t para = SIZE_MAX, para_n = 0;         /* the previous paragraph line */
-	size_t table = SIZE_MAX, table_end = 0;
+	size_t table = SIZE_MAX, table_end = 0, table_rows = 0, table_hdr = 0;
 	size_t fence_at = SIZE_MAX, flen = 0;
 	int fence = 0;
 
@@ -149,14 +167,14 @@ static int md_scan(md_doc *d, const char *text, size_t len)
 		int lvl;
 		if (fence) {
 			if (rdb_md_fence_close(line, n, fence, flen)) {
-				if (add_block(d, text, fence_at, le))
+				if (add_block(d, text, fence_at, le, 0))
 					return -1;
 				fence = 0;
 			}
 			continue;
 		}
 		if (table != SIZE_MAX && !rdb_md_table_row(line, n)) {
-			if (add_block(d, text, table, table_end))
+			if (add_block(d, text, table, table_end, table_hdr))
 				return -1;
 			table = SIZE_MAX;
 		}
@@ -167,8 +185,14 @@ static int md_scan(md_doc *d, const char *text, size_t len)
 			continue;
 		}
 		if (rdb_md_table_row(line, n)) {
-			if (table == SIZE_MAX)
+			if (table == SIZE_MAX) {
 				table = first_nonspace(text, ls, le);
+				table_rows = 0;
+				table_hdr = 0;
+			}
+			/* header row + delimiter row: repeated over a split table */
+			if (++table_rows == 2 && table_separator(line, n))
+				table_hdr = le;
 			table_end = le;
 			para = SIZE_MAX;
 			continue;
@@ -196,9 +220,9 @@ static int md_scan(md_doc *d, const char *text, size_t len)
 			para_n = le - fn;
 		}
 	}
-	if (fence && add_block(d, text, fence_at, len))
+	if (fence && add_block(d, text, fence_at, len, 0))
 		return -1;
-	if (table != SIZE_MAX && add_block(d, text, table, table_end))
+	if (table != SIZE_MAX && add_block(d, text, table, table_end, table_hdr))
 		return -1;
 	return 0;
 }
@@ -345,10 +369,46 @@ static size_t skip_ws(const char *text, size_t len, size_t i)
 	return i;
 }
 
+static int starts_with(const char *p, size_t n, const char *lit)
+{
+	size_t l = strlen(lit);
+	return n >= l && memcmp(p, lit, l) == 0;
+}
+
+/* Code: whether the line break between the line holding byte @p q - 1 and
+ * the line starting at @p r is a top-level boundary: the line before is a
+ * closing "}" (or "};", "end") at column 0, or the line after starts a
+ * definition at column 0 (def, fn, func, class, function, impl, ... or a
+ * decorator). Such a boundary outranks a blank line inside a function. */
+static int code_boundary(const char *text, size_t len, size_t q, size_t r)
+{
+	size_t a = q;
+	while (a > 0 && text[a - 1] != '\n')
+		a--;
+	size_t pl = q - a;
+	if ((pl == 1 && text[a] == '}') || (pl == 2 && text[a] == '}' && text[a + 1] == ';') ||
+	    (pl == 3 && memcmp(text + a, "end", 3) == 0))
+		return 1;
+	if (r == 0 || text[r - 1] != '\n')
+		return 0; /* the next line is indented */
+	static const char *const defs[] = {
+		"def ", "async def ", "class ", "fn ", "pub fn ", "pub(crate) fn ", "async fn ",
+		"pub async fn ", "func ", "function ", "async function ", "export function ",
+		"export default function ", "export class ", "impl ", "impl<", "@",
+	};
+	size_t n = len - r < 32 ? len - r : 32;
+	for (size_t i = 0; i < sizeof defs / sizeof *defs; i++)
+		if (starts_with(text + r, n, defs[i]))
+			return 1;
+	return 0;
+}
+
 /* Cut one chunk starting at @p s (a non-space byte); candidates must end
- * after @p prev_end. Fills *out (end, next start of the text after it,
- * strength; B_NONE for a forced cut inside a word). */
-static void cut_one(const chunker *ck, size_t s, size_t prev_end, size_t head0, cand *out)
+ * after @p prev_end; @p reserve tokens of the budget are taken already (a
+ * table header repeated in front). Fills *out (end, next start of the text
+ * after it, strength; B_NONE for a forced cut inside a word). */
+static void cut_one(const chunker *ck, size_t s, size_t prev_end, size_t head0, size_t reserve,
+                    cand *out)
 {
 	const char *text = ck->text;
 	size_t len = ck->len;
@@ -356,7 +416,7 @@ static void cut_one(const chunker *ck, size_t s, size_t prev_end, size_t head0, 
 	cand best[B_COUNT], fb = { 0, 0, 0, 0, B_NONE };
 	for (int i = 0; i < B_COUNT; i++)
 		best[i].strength = B_NONE;
-	size_t tok = 0, body = 0, p = s, head = head0;
+	size_t tok = reserve, body = 0, p = s, head = head0;
 	size_t hc = head0 == SIZE_MAX ? 0 : head0;  /* heading cursor */
 	size_t bc = block_after(md, s);            /* block cursor */
 	int sentences = ck->fmt != RAGDB_FORMAT_CODE;
@@ -403,6 +463,8 @@ static void cut_one(const chunker *ck, size_t s, size_t prev_end, size_t head0, 
 			return;
 		}
 		int strength = nl >= 2 ? B_BLANK : nl == 1 ? B_LINE : B_SPACE;
+		if (!sentences && nl >= 1 && code_boundary(text, len, q, r))
+			strength = B_HEAD;
 		if (sentences && strength < B_SENT && may_end_sentence(text, p, q)) {
 			/* enough text for the look-ahead: the gap and one character */
 			size_t lim = len - r > 4 ? r + 4 : len;
@@ -518,9 +580,40 @@ static size_t overlap_start(const chunker *ck, size_t s, size_t e, size_t next)
 
 static void spans_free_n(rdb_span *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(s[i].heading);
+		free(s[i].text);
+	}
 	free(s);
+}
+
+/* The table block a chunk starting at @p s continues (past its header),
+ * if its header is worth repeating (at most half the target); else NULL. */
+static const md_block *table_continued(const chunker *ck, size_t s)
+{
+	size_t bi = block_after(&ck->md, s);
+	if (bi >= ck->md.nb)
+		return NULL;
+	const md_block *b = &ck->md.blocks[bi];
+	if (!b->hdr_end || s <= b->hdr_end || s <= b->start)
+		return NULL;
+	size_t ht = rdb_token_estimate(ck->text + b->start, b->hdr_end - b->start);
+	return ht * 2 <= ck->target ? b : NULL;
+}
+
+/* header + '\n' + text[s, e), malloc'd. */
+static char *with_header(const char *text, const md_block *b, size_t s, size_t e, size_t *len)
+{
+	size_t hl = b->hdr_end - b->start;
+	char *t = malloc(hl + 1 + (e - s) + 1);
+	if (!t)
+		return NULL;
+	memcpy(t, text + b->start, hl);
+	t[hl] = '\n';
+	memcpy(t + hl + 1, text + s, e - s);
+	*len = hl + 1 + (e - s);
+	t[*len] = 0;
+	return t;
 }
 
 void rdb_spans_free(rdb_span *s, size_t n)
@@ -556,15 +649,20 @@ ragdb_status rdb_chunk_text(const char *text, size_t len, ragdb_format fmt, cons
 	size_t s = skip_ws(text, len, 0), prev_end = 0;
 	while (s < len) {
 		size_t head0 = head_at(&ck.md, s);
+		const md_block *tb = table_continued(&ck, s);
+		size_t reserve = tb ? rdb_token_estimate(text + tb->start, tb->hdr_end - tb->start) : 0;
 		cand c;
-		cut_one(&ck, s, prev_end, head0, &c);
+		cut_one(&ck, s, prev_end, head0, reserve, &c);
 		if (grow((void **)&spans, &cap, ns, sizeof *spans)) {
 			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory chunking %zu bytes", len);
 			goto out_free;
 		}
 		int oom = 0;
-		spans[ns] = (rdb_span){ s, c.end, heading_path(&ck.md, text, c.head, &oom) };
+		spans[ns] = (rdb_span){ s, c.end, heading_path(&ck.md, text, c.head, &oom), NULL, 0 };
 		ns++;
+		if (tb && !oom && !(spans[ns - 1].text = with_header(text, tb, s, c.end,
+		                                                     &spans[ns - 1].text_len)))
+			oom = 1;
 		if (oom) {
 			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory chunking %zu bytes", len);
 			goto out_free;

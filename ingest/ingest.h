@@ -142,6 +142,10 @@ typedef struct rdb_chunk_opts {
 typedef struct rdb_span {
 	uint64_t start, end;    /* byte range in the text; text[start..end) */
 	char *heading;          /* Markdown heading path "A > B > C", or NULL; malloc'd */
+	char *text;             /* NULL: the chunk is text[start..end); else its text
+	                           (malloc'd, text_len bytes, NUL-ended): the rows of
+	                           a split Markdown table after its header rows */
+	size_t text_len;
 } rdb_span;
 
 /* Split @p text into chunks of at most chunk_tokens tokens (as
@@ -154,7 +158,13 @@ typedef struct rdb_span {
  * carries the heading path "A > B > C" of the section where it starts (of
  * the last heading before its first body text, when it starts with
  * headings); a fenced code block or a table is not cut when it fits in one
- * chunk (a bigger one is cut at line ends). CODE: no sentence boundaries.
+ * chunk (a bigger one is cut at line ends, i.e. between rows); a chunk
+ * that continues a table past its header (header row + delimiter row)
+ * gets the header in front: span.text is header + '\n' + the range, and
+ * the header's tokens count against the chunk size (when the header is at
+ * most half of it). CODE: no sentence boundaries; a line break at a top-level
+ * boundary (after a "}" line at column 0, before a "def "/"fn "/"func "/
+ * "class "... line at column 0) is as strong as a heading.
  * Overlap (capped at half the chunk): the next chunk starts about @p overlap
  * tokens before the previous end, at a sentence, line or word start, always
  * after the previous chunk's start; none across a heading, into a block, or

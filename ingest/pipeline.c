@@ -70,6 +70,7 @@ typedef struct item {
 	uint8_t hash[16];
 	rdb_chunk_in *chunks;
 	char **headings;
+	char **ctexts;         /* chunk texts the chunker built (split tables), or NULL */
 	rdb_term_tf **terms;   /* per chunk, one malloc'd block each */
 	size_t n_chunks;
 	float *vecs;
@@ -89,6 +90,10 @@ static void item_free(item *it)
 		for (size_t i = 0; i < it->n_chunks; i++)
 			free(it->headings[i]);
 	free(it->headings);
+	if (it->ctexts)
+		for (size_t i = 0; i < it->n_chunks; i++)
+			free(it->ctexts[i]);
+	free(it->ctexts);
 	if (it->terms)
 		for (size_t i = 0; i < it->n_chunks; i++)
 			free(it->terms[i]);
@@ -416,11 +421,13 @@ static int unchanged(pipeline *p, const item *it)
 
 /* The text the embedder sees for a chunk: the document title and the
  * chunk's heading path give context the chunk text alone may lack. */
-static char *embed_input(const item *it, const rdb_span *s, size_t *len)
+static char *embed_input(const item *it, const rdb_span *s, size_t idx, size_t *len)
 {
 	size_t tl = it->title ? strlen(it->title) : 0;
 	size_t hl = s->heading ? strlen(s->heading) : 0;
-	size_t cl = s->end - s->start;
+	/* the chunk's text: a split table's has its header rows first */
+	const char *ct = it->chunks[idx].text;
+	size_t cl = it->chunks[idx].text_len;
 	char *buf = malloc(tl + hl + cl + 3);
 	if (!buf)
 		return NULL;
@@ -435,7 +442,7 @@ static char *embed_input(const item *it, const rdb_span *s, size_t *len)
 		n += hl;
 		buf[n++] = '\n';
 	}
-	memcpy(buf + n, it->text + s->start, cl);
+	memcpy(buf + n, ct, cl);
 	n += cl;
 	buf[n] = 0;
 	*len = n;
@@ -461,7 +468,7 @@ static ragdb_status embed_chunks(pipeline *p, item *it, const rdb_span *spans, r
 	for (size_t i = 0; i < n && st == RAGDB_OK; i += bmax) {
 		size_t m = n - i < bmax ? n - i : bmax;
 		for (size_t j = 0; j < m; j++) {
-			inputs[j] = embed_input(it, &spans[i + j], &lens[j]);
+			inputs[j] = embed_input(it, &spans[i + j], i + j, &lens[j]);
 			if (!inputs[j])
 				st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory embedding %s", it->id);
 			else if (emb->max_input && lens[j] > emb->max_input)
@@ -597,7 +604,8 @@ static void prepare(pipeline *p, item *it, rdb_tokenizer *tok, rdb_termbag *bag)
 	if (st == RAGDB_OK) {
 		it->chunks = calloc(n, sizeof *it->chunks);
 		it->headings = calloc(n, sizeof *it->headings);
-		if (!it->chunks || !it->headings)
+		it->ctexts = calloc(n, sizeof *it->ctexts);
+		if (!it->chunks || !it->headings || !it->ctexts)
 			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory chunking %s", it->id);
 	}
 	if (st == RAGDB_OK) {
@@ -607,6 +615,12 @@ static void prepare(pipeline *p, item *it, rdb_tokenizer *tok, rdb_termbag *bag)
 			it->chunks[i].end = spans[i].end;
 			it->chunks[i].text = it->text + spans[i].start;
 			it->chunks[i].text_len = spans[i].end - spans[i].start;
+			if (spans[i].text) { /* moved */
+				it->ctexts[i] = spans[i].text;
+				it->chunks[i].text = spans[i].text;
+				it->chunks[i].text_len = spans[i].text_len;
+				spans[i].text = NULL;
+			}
 			it->headings[i] = spans[i].heading;
 			it->chunks[i].heading = spans[i].heading;
 			spans[i].heading = NULL; /* moved */
