@@ -52,7 +52,7 @@ assert_contains "$ERR" "see ragdb search --help"
 expect_rc 2 ragdb search -k many "some query"
 assert_contains "$ERR" "-k expects a whole number"
 expect_rc 2 ragdb search -k 0 "some query"
-expect_rc 2 ragdb ingest --format pdf somewhere
+expect_rc 2 ragdb ingest --format rtf somewhere
 assert_contains "$ERR" "--format expects"
 expect_rc 2 ragdb ingest
 assert_contains "$ERR" "PATH"
