@@ -71,6 +71,7 @@ void rdb_config_free(rdb_config *c)
 	if (!c)
 		return;
 	free(c->path);
+	free(c->default_model);
 	cJSON_Delete(c->root);
 	free(c);
 }
@@ -164,7 +165,6 @@ out_fail:
 	if (f)
 		fclose(f);
 	free(text);
-	free(c->default_model);
 	rdb_config_free(c);
 	return st;
 }
