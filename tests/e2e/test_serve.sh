@@ -28,6 +28,16 @@ http POST /v1/query -H 'Content-Type: application/json' -d '{"question": "How do
 assert_eq "$STATUS" 200 "query"
 printf '%s' "$BODY" | jcheck '"[1]" in j["answer"] and j["sources"][0]["n"] == 1' "query answer"
 
+# --- every path of the OpenAPI document is served and documented in docs/api.md
+http GET /openapi.json
+assert_eq "$STATUS" 200 "GET /openapi.json"
+printf '%s' "$BODY" >"$WORK/openapi.json"
+for p in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["paths"]))' "$WORK/openapi.json"); do
+	grep -qF "$p" "$RAGDB_SRC/docs/api.md" || fail "docs/api.md does not mention $p"
+	http OPTIONS "${p/\{id\}/faq.md}"
+	assert_eq "$STATUS" 204 "OPTIONS $p (a served path)"
+done
+
 # --- an ingest from the CLI (another process, one LMDB writer) while serving
 mkdir -p "$WORK/more"
 echo "The aquarium filters are replaced every second Tuesday by the facilities team." >"$WORK/more/aquarium.txt"

@@ -324,7 +324,8 @@ END_TEST
 START_TEST(search_ok)
 {
 	http_res r;
-	const cJSON *res, *h;
+	const cJSON *res;
+	cJSON *h;
 
 	post_json("/v1/search", "{\"query\": \"restore a database from backup\", \"k\": 2}", &r);
 	ck_assert_msg(r.status == 200, "%s", r.body);
@@ -336,6 +337,15 @@ START_TEST(search_ok)
 	ck_assert_int_eq((int)jnum(h, "rank"), 1);
 	ck_assert_ptr_nonnull(strstr(jstr(h, "text"), "Nightly backups"));
 	ck_assert_str_eq(res_header(&r, "Cache-Control"), "no-store");
+	res_free(&r);
+	/* Filters reach the search: only the documents they admit come back. */
+	post_json("/v1/search", "{\"query\": \"keys backup soup\", \"k\": 10, \"filter\": "
+	          "[\"id:ops/*\"]}", &r);
+	ck_assert_msg(r.status == 200, "%s", r.body);
+	res = cJSON_GetObjectItemCaseSensitive(r.json, "results");
+	ck_assert_int_ge(cJSON_GetArraySize(res), 1);
+	cJSON_ArrayForEach(h, res)
+		ck_assert_str_eq(jstr(h, "id"), "ops/backup notes.md");
 	res_free(&r);
 	/* No Content-Type at all is taken as JSON (curl -d users). */
 	http_req("POST", "/v1/search", NULL, "{\"query\": \"soup\"}", NULL, &r);
