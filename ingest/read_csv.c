@@ -190,6 +190,7 @@ static int json_number(const char *s)
 
 typedef struct header {
 	char **names;
+	unsigned char *meta;      /* per column: 1 = goes into the metadata */
 	size_t n;
 	size_t id, text, title;   /* column indices, SIZE_MAX = none */
 } header;
@@ -199,6 +200,7 @@ static void header_free(header *h)
 	for (size_t i = 0; i < h->n; i++)
 		free(h->names[i]);
 	free(h->names);
+	free(h->meta);
 }
 
 static size_t column(const header *h, const char *name)
@@ -262,7 +264,21 @@ static ragdb_status read_header(csv *c, const rdb_csv_fields *f, header *h, rdb_
 		return missing(h, "text", f->text_field, "--text-field", err);
 	if (f->title_field && h->title == SIZE_MAX)
 		return missing(h, "title", f->title_field, "--title-field", err);
-	return RAGDB_OK;
+	/* metadata columns: named, not id/text/title, the first of a name */
+	h->meta = calloc(h->n + 1, 1);
+	rdb_strset seen = { 0 };
+	ragdb_status st = h->meta ? RAGDB_OK
+	                          : rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading the CSV header");
+	for (size_t i = 0; i < h->n && st == RAGDB_OK; i++) {
+		if (i == h->id || i == h->text || i == h->title || !h->names[i][0])
+			continue;
+		int added = rdb_strset_add(&seen, h->names[i], NULL, NULL);
+		if (added < 0)
+			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading the CSV header");
+		h->meta[i] = added == 1;
+	}
+	rdb_strset_free(&seen);
+	return st;
 }
 
 /* The other columns as a JSON object; NULL when there are none. */
@@ -275,10 +291,10 @@ static char *row_meta(const csv *c, const header *h, int *oom)
 	}
 	int n = 0;
 	for (size_t i = 0; i < h->n && i < c->nf; i++) {
-		if (i == h->id || i == h->text || i == h->title || !h->names[i][0])
+		if (!h->meta[i])
 			continue;
 		const char *v = field(c, i);
-		if (!*v || cJSON_GetObjectItemCaseSensitive(o, h->names[i]))
+		if (!*v)
 			continue;
 		cJSON *item = json_number(v) ? cJSON_CreateRaw(v) : cJSON_CreateString(v);
 		if (!item || !cJSON_AddItemToObject(o, h->names[i], item)) {
@@ -331,7 +347,7 @@ ragdb_status rdb_csv_each(const char *data, size_t len, const rdb_csv_fields *f,
 	rdb_tbuf_init(&c.scratch, ROW_MAX);
 	rdb_tbuf text;
 	rdb_tbuf_init(&text, ROW_MAX);
-	header h = { NULL, 0, SIZE_MAX, SIZE_MAX, SIZE_MAX };
+	header h = { NULL, NULL, 0, SIZE_MAX, SIZE_MAX, SIZE_MAX };
 	rdb_strset ids = { 0 };
 	char idbuf[64];
 	char *idp = NULL;
