@@ -153,6 +153,8 @@ cJSON *cli_doc_json(const ragdb_doc_info *d);
 
 /* A score rounded to 6 decimals, so JSON does not show float noise. */
 double cli_round6(double x);
+/* Add "score" to @p o as a number that always has a decimal point. */
+cJSON *cli_json_add_score(cJSON *o, double score);
 
 /* Write a snippet of @p text: whitespace collapsed, cut near @p max_bytes
  * at a word boundary (an ellipsis marks the cut), wrapped to @p width

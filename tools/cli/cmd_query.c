@@ -89,7 +89,7 @@ static cJSON *answer_json(const char *question, const ragdb_answer *a)
 		cJSON_AddStringToObject(o, "heading", s->heading ? s->heading : "");
 		cJSON_AddNumberToObject(o, "start", (double)s->start);
 		cJSON_AddNumberToObject(o, "end", (double)s->end);
-		cJSON_AddNumberToObject(o, "score", cli_round6(s->score));
+		cli_json_add_score(o, s->score);
 		cJSON_AddStringToObject(o, "text", s->text ? s->text : "");
 		if (!cJSON_AddItemToArray(arr, o))
 			cJSON_Delete(o);

@@ -259,6 +259,15 @@ double cli_round6(double x)
 	return round(x * 1e6) / 1e6;
 }
 
+cJSON *cli_json_add_score(cJSON *o, double score)
+{
+	/* Always with a decimal point: a hybrid score can be exactly 1, and a
+	 * JSON reader should see a float either way. */
+	char b[48];
+	snprintf(b, sizeof b, "%.6f", isfinite(score) ? score : 0.0);
+	return cJSON_AddRawToObject(o, "score", b);
+}
+
 cJSON *cli_hit_json(const ragdb_hit *h, int with_text)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -266,7 +275,7 @@ cJSON *cli_hit_json(const ragdb_hit *h, int with_text)
 	if (!o)
 		return NULL;
 	cJSON_AddNumberToObject(o, "rank", h->rank);
-	cJSON_AddNumberToObject(o, "score", cli_round6(h->score));
+	cli_json_add_score(o, h->score);
 	cJSON_AddStringToObject(o, "id", h->id ? h->id : "");
 	cJSON_AddStringToObject(o, "source", h->source ? h->source : "");
 	cJSON_AddNumberToObject(o, "chunk", h->chunk);
