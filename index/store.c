@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <zstd.h>
 
@@ -40,6 +41,12 @@ ragdb_status rdb_mdb_status(int rc)
 
 ragdb_status rdb_mdb_fail(const rdb_store *s, int rc, rdb_err *err, const char *what)
 {
+	/* LMDB reports a short write (a disk that filled part-way through a
+	 * page run) as EIO; say what it was when the disk is full. */
+	struct statvfs vfs;
+	if (rc == EIO && s && statvfs(s->dir, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < (1u << 20))
+		rc = ENOSPC;
 	ragdb_status st = rdb_mdb_status(rc);
 	const char *hint = "";
 	switch (st) {
