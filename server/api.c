@@ -637,9 +637,15 @@ static int parse_upload(srv_req *rq, doc_batch *b, srv_resp *rs)
 			continue;
 		d = &b->docs[k++];
 		b->n = k;
-		if (memchr(p->data, '\0', p->len)) {
+		d->format = format_of_name(p->filename);
+		/* PDF and the zip-based formats are binary and have readers; any
+		 * other binary file has none. */
+		if (memchr(p->data, '\0', p->len) && d->format != RAGDB_FORMAT_PDF &&
+		    d->format != RAGDB_FORMAT_DOCX && d->format != RAGDB_FORMAT_ODT &&
+		    d->format != RAGDB_FORMAT_EPUB) {
 			srv_error(rs, 415, "unsupported_media_type", "%.200s looks like a binary file; "
-			          "upload text, Markdown or source code", p->filename);
+			          "upload text, Markdown, HTML, CSV, PDF, DOCX, ODT, EPUB or source code",
+			          p->filename);
 			return -1;
 		}
 		if (p->len == 0) {
@@ -652,7 +658,6 @@ static int parse_upload(srv_req *rq, doc_batch *b, srv_resp *rs)
 		d->text = p->data;
 		d->text_len = p->len;
 		d->title = title && *title ? title : NULL;
-		d->format = format_of_name(p->filename);
 	}
 	return 0;
 }

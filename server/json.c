@@ -43,6 +43,7 @@ static int json_depth(const char *s, size_t n, int limit)
 cJSON *srv_parse_body(const srv_req *rq, srv_resp *rs)
 {
 	cJSON *j;
+	const char *end = NULL;
 	size_t k = 0;
 
 	while (k < rq->body_len && (rq->body[k] == ' ' || rq->body[k] == '\n' ||
@@ -58,11 +59,12 @@ cJSON *srv_parse_body(const srv_req *rq, srv_resp *rs)
 		          "levels (max_json_depth)", rq->cfg->max_json_depth);
 		return NULL;
 	}
-	j = cJSON_ParseWithLength(rq->body, rq->body_len);
+	/* The _Opts form reports where parsing stopped for this call;
+	 * cJSON_GetErrorPtr() is one global shared by every thread. */
+	j = cJSON_ParseWithLengthOpts(rq->body, rq->body_len, &end, 0);
 	if (!j) {
-		const char *at = cJSON_GetErrorPtr();
-		size_t off = at && at >= rq->body && at <= rq->body + rq->body_len
-		             ? (size_t)(at - rq->body) : 0;
+		size_t off = end && end >= rq->body && end <= rq->body + rq->body_len
+		             ? (size_t)(end - rq->body) : 0;
 		srv_error(rs, 400, "invalid_request_error", "the request body is not valid JSON (error "
 		          "near byte %zu)", off);
 		return NULL;

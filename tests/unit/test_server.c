@@ -714,6 +714,41 @@ START_TEST(documents_upload)
 }
 END_TEST
 
+/* A PDF (binary, with a reader) uploads and its text is stored. */
+START_TEST(documents_upload_pdf)
+{
+	const char *data = getenv("RAGDB_TEST_DATA");
+	char path[4096], url[256];
+	CURL *c = curl_easy_init();
+	curl_mime *mime = curl_mime_init(c);
+	curl_mimepart *part;
+	http_res r;
+	long status = 0;
+
+	snprintf(path, sizeof path, "%s/readers/sample.pdf", data ? data : "tests/fixtures");
+	memset(&r, 0, sizeof r);
+	snprintf(url, sizeof url, "%s/v1/documents", fx.base);
+	part = curl_mime_addpart(mime);
+	curl_mime_name(part, "file");
+	ck_assert_int_eq(curl_mime_filedata(part, path), CURLE_OK);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	ck_assert_msg(status == 201, "%ld %s", status, r.body);
+	curl_mime_free(mime);
+	curl_easy_cleanup(c);
+	free(r.body);
+	http_req("GET", "/v1/documents/sample.pdf", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_gt((int)jnum(r.json, "chunks"), 0);
+	ck_assert_int_gt((int)strlen(jstr(r.json, "text")), 20);
+	res_free(&r);
+}
+END_TEST
+
 /* /metrics: Prometheus text with requests by route and status, latency
  * histograms, ingest counters and the index size. */
 START_TEST(metrics)
@@ -1214,6 +1249,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, documents_ids_are_not_paths);
 	tcase_add_test(tc, documents_bad);
 	tcase_add_test(tc, documents_upload);
+	tcase_add_test(tc, documents_upload_pdf);
 	tcase_add_test(tc, metrics);
 	tcase_add_test(tc, openai_embeddings);
 	tcase_add_test(tc, openai_chat);
