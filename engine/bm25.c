@@ -146,6 +146,8 @@ ragdb_status rdb_bm25_expand(rdb_txn *t, rdb_bm25_query *q, const rdb_scored *fb
 			                      pd * ((double)ct[j].tf_body + ct[j].tf_title) / len };
 		free(ct);
 	}
+	if (n == 0)
+		goto out_free;
 	qsort(all, n, sizeof *all, contrib_by_id);
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -709,7 +709,8 @@ ragdb_status rdb_ft_delete_chunks(rdb_txn *t, uint64_t first, uint32_t n, rdb_er
 			goto out_free;
 		}
 	}
-	qsort(dc.v, dc.n, sizeof *dc.v, del_cmp);
+	if (dc.n > 1)
+		qsort(dc.v, dc.n, sizeof *dc.v, del_cmp);
 	if ((rc = mdb_cursor_open(t->txn, s->postings, &cur))) {
 		st = rdb_mdb_fail(s, rc, err, "opening a cursor on the postings");
 		goto out_free;
@@ -1000,7 +1001,8 @@ ragdb_status rdb_ft_check(rdb_txn *t, const rdb_counters *cnt,
 		       (unsigned long long)cnt->ft_len_body, (unsigned long long)cnt->ft_len_title,
 		       (unsigned long long)sum_b, (unsigned long long)sum_t);
 	/* F2: postings against the sorted forward tuples */
-	qsort(c.v, c.n, sizeof *c.v, tuple_cmp);
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof *c.v, tuple_cmp);
 	if ((rc = mdb_cursor_open(t->txn, s->postings, &cur))) {
 		st = rdb_mdb_fail(s, rc, err, "opening a cursor on the postings");
 		goto out_free;
