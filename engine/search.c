@@ -24,7 +24,7 @@
 /* Hybrid fusion: each list's scores divided by its best score (so both lie
  * in [0,1] at the top), then (1 - w) x BM25 + w x cosine. Measured against
  * reciprocal rank fusion (k = 60) on the manpages and cranfield sets: RRF
- * scored below BM25 alone on both (0.593 / 0.329 nDCG@10 vs 0.632 / 0.339),
+ * scored below BM25 alone on both (0.593 / 0.326 nDCG@10 vs 0.632 / 0.339),
  * this fusion 0.624 / 0.347 at w = 0.3; benchmarks/README.md has the table. */
 #define RDB_HYBRID_VEC_WEIGHT 0.3f
 #define RDB_FUSE_DEPTH 100    /* least depth of each list fused */
