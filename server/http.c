@@ -1064,10 +1064,11 @@ void rdb_srv_stop(rdb_srv *srv, double grace_s)
 	if (!srv)
 		return;
 	atomic_store(&srv->draining, 1);
-	/* Stop accepting; connections already open finish their requests. */
+	/* Stop accepting; connections already open finish their requests. The
+	 * listening socket is closed only after MHD_stop_daemon: the pool
+	 * threads take it out of their epoll sets on their own time, and a
+	 * closed descriptor there makes MHD abort. */
 	ls = MHD_quiesce_daemon(srv->d);
-	if (ls != MHD_INVALID_SOCKET)
-		close(ls);
 	deadline = srv_now() + grace_s;
 	while (atomic_load(&srv->in_flight) > 0 && srv_now() < deadline)
 		usleep(10 * 1000);
@@ -1081,5 +1082,7 @@ void rdb_srv_stop(rdb_srv *srv, double grace_s)
 	while (atomic_load(&srv->in_flight) > 0 && srv_now() < deadline)
 		usleep(10 * 1000);
 	MHD_stop_daemon(srv->d);
+	if (ls != MHD_INVALID_SOCKET)
+		close(ls);
 	srv_free(srv);
 }

@@ -114,14 +114,22 @@ static void h_health(srv_req *rq, srv_resp *rs)
 	srv_json(rs, 200, j);
 }
 
-/* Ready when the knowledge base answers: its statistics can be read (the
- * embedder was opened with it). */
+/* Ready when the knowledge base answers (its statistics can be read) and
+ * its embedder embeds (a remote one is reachable): a server that cannot
+ * embed a query cannot search. */
 static void h_ready(srv_req *rq, srv_resp *rs)
 {
 	ragdb_stats s;
 	ragdb_status st = ragdb_get_stats(rq->db, &s);
 	cJSON *j = cJSON_CreateObject(), *c;
+	float *probe = NULL;
 
+	if (st == RAGDB_OK) {
+		const char *text = "ready";
+		probe = malloc(sizeof(float) * (s.dim ? s.dim : 1));
+		st = probe ? ragdb_embed(rq->db, &text, 1, 1, probe) : RAGDB_ENOMEM;
+		free(probe);
+	}
 	if (st != RAGDB_OK) {
 		const char *m = ragdb_errmsg(rq->db);
 		cJSON_AddStringToObject(j, "status", "unavailable");
@@ -133,7 +141,8 @@ static void h_ready(srv_req *rq, srv_resp *rs)
 	cJSON_AddStringToObject(j, "status", "ready");
 	c = cJSON_AddObjectToObject(j, "checks");
 	cJSON_AddStringToObject(c, "database", "ok");
-	cJSON_AddStringToObject(c, "embedder", s.embedder);
+	cJSON_AddStringToObject(c, "embedder", "ok");
+	cJSON_AddStringToObject(j, "embedder", s.embedder);
 	cJSON_AddStringToObject(c, "answerer", "extractive");
 	cJSON_AddNumberToObject(j, "documents", (double)s.documents);
 	cJSON_AddNumberToObject(j, "chunks", (double)s.chunks);
