@@ -65,7 +65,9 @@ npm_dir() {
 		echo "SKIP $TEST_NAME: node and npm are not installed (apt-get install nodejs npm)" >&2
 		exit 77
 	}
-	NPM_DIR="$BUILD_DIR/npm-serve"
+	# One directory per test: ctest runs the npm tests in parallel, and two
+	# npm installs into one directory clobber each other.
+	NPM_DIR="$BUILD_DIR/npm-$TEST_NAME"
 	mkdir -p "$NPM_DIR"
 	[ -f "$NPM_DIR/package.json" ] || echo '{"name":"ragdb-serve-tests","private":true}' >"$NPM_DIR/package.json"
 }

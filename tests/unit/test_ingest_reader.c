@@ -20,7 +20,7 @@ START_TEST(test_format_from_path)
 		{ "s.rs", RAGDB_FORMAT_CODE }, { "run.sh", RAGDB_FORMAT_CODE },
 		{ "dir/Makefile", RAGDB_FORMAT_CODE }, { "notes.txt", RAGDB_FORMAT_TEXT },
 		{ "README", RAGDB_FORMAT_TEXT }, { ".bashrc", RAGDB_FORMAT_TEXT },
-		{ "a.md/b", RAGDB_FORMAT_TEXT }, { "page.html", RAGDB_FORMAT_TEXT },
+		{ "a.md/b", RAGDB_FORMAT_TEXT }, { "page.html", RAGDB_FORMAT_HTML },
 	};
 	for (size_t i = 0; i < sizeof k / sizeof *k; i++)
 		ck_assert_msg(rdb_format_from_path(k[i].p) == k[i].f, "%s", k[i].p);
