@@ -583,12 +583,13 @@ static void check_batch_vs_scan(const char *path, const rdb_scored *b, size_t nb
 /* Every batch path (auto, blas, avx2, avx512, those this CPU runs) equals
  * one scan per query: same hits up to near-tie swaps, scores within a
  * relative tolerance, for query counts across the micro-kernel tiles (1,
- * 5, 13, 300) and run lengths not a multiple of the panels, dims 1..100,
+ * 5, 13, 300) and run lengths not a multiple of the panels, dims 1..700
+ * (700: the AVX-512 kernel parks partial sums between two passes),
  * 1 and 3 threads, with tombstones, k = 0 and k larger than the index. */
 START_TEST(test_batch_equals_scan)
 {
 	const size_t counts[] = {700, 0, 1, 1300, 33};
-	const size_t dims[] = {1, 24, 61, 100};
+	const size_t dims[] = {1, 24, 61, 100, 700};
 	const size_t nqs[] = {1, 5, 13, 300};
 	const size_t ks[] = {0, 10, 2100};
 	int paths = 0;
