@@ -39,6 +39,8 @@ struct rdb_store {
 	MDB_env *env;
 	MDB_dbi meta, docs, ids, sources, chunks, vectors;
 	MDB_dbi terms, postings, chunkterms; /* full-text index (postings.c) */
+	MDB_dbi conv;     /* conversations (conv.c); valid once conv_open is set */
+	int conv_open;
 	rdb_meta m;
 	unsigned flags;
 	char *dir;
