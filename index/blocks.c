@@ -12,6 +12,9 @@
  * Block numbers come from the next_block counter and only grow, except that
  * rdb_store_compact renumbers from 0. Appends go to the last block (highest
  * number) while it has room.
+ *
+ * With quantization on, every flush of a block also writes its quantized
+ * block (qblocks.c); tombstones live in the f32 block's ids only.
  */
 #include "index/store_int.h"
 
@@ -143,6 +146,10 @@ ragdb_status rdb_tail_flush(rdb_txn *t, rdb_err *err)
 		memset(p + RDB_BLOCK_HDR + (size_t)tl->count * 8, 0,
 		       off - RDB_BLOCK_HDR - (size_t)tl->count * 8);
 		memcpy(p + off, tl->vecs, (size_t)tl->count * s->m.dim * 4);
+		/* Its quantized copy in the same txn (qblocks.c, Q1-Q2). */
+		ragdb_status st = rdb_qblock_put(t, tl->block_no, tl->vecs, tl->count, err);
+		if (st)
+			return st;
 	}
 	tl->active = tl->dirty = tl->in_db = 0;
 	tl->count = tl->live = 0;
@@ -239,8 +246,7 @@ ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *e
 	return RAGDB_OK;
 }
 
-/* Keep @p p until the txn ends. */
-static ragdb_status txn_keep(rdb_txn *t, void *p, rdb_err *err)
+ragdb_status rdb_txn_keep(rdb_txn *t, void *p, rdb_err *err)
 {
 	ragdb_status st = RAGDB_OK;
 	pthread_mutex_lock(&t->lock);
@@ -289,7 +295,7 @@ ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err
 			st = rdb_corrupt(s, err, "a vector block key is %zu bytes, expected 4", k.mv_size);
 			goto out_close;
 		}
-		uint32_t no = rdb_get_be32(k.mv_data), count, live;
+		uint32_t no = rdb_get_be32(k.mv_data), count = 0, live = 0;
 		if ((st = rdb_block_parse(s, no, &v, &count, &live, err)))
 			goto out_close;
 		if (len == cap) { /* ms_entries was exact; defensive only */
@@ -310,7 +316,7 @@ ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err
 				goto out_close;
 			}
 			memcpy(c, p, v.mv_size);
-			if ((st = txn_keep(t, c, err))) {
+			if ((st = rdb_txn_keep(t, c, err))) {
 				free(c);
 				goto out_close;
 			}

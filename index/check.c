@@ -16,6 +16,7 @@
  *      it, each live slot names a chunk that points back, no id twice.
  *   6. counters equal what was counted.
  *   7. the full-text index (rdb_ft_check in postings.c).
+ *   8. the tuned embedder (tune.c) and the quantized blocks (qblocks.c).
  * Decoding failures are reported as problems, not returned: the point is to
  * list everything that is wrong. Only I/O and memory failures stop it.
  */
@@ -420,6 +421,8 @@ ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *probl
 	if ((st = rdb_ft_check(t, &cnt, problem_str, &c, err)))
 		goto out_free;
 	if ((st = rdb_tune_check(t, problem_str, &c, err)))
+		goto out_free;
+	if ((st = rdb_qblocks_check(t, problem_str, &c, err)))
 		goto out_free;
 	if (c.ids != c.docs)
 		problem(&c, "ids holds %llu entries for %llu documents", (unsigned long long)c.ids,

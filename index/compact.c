@@ -177,6 +177,9 @@ static ragdb_status compact_txn(rdb_txn *t, uint64_t *freed, rdb_err *err)
 	t->c.vectors_dead = 0;
 	t->c.next_block = pk.no;
 	t->c_dirty = 1;
+	/* The quantized blocks follow the renumbered f32 ones (qblocks.c Q1). */
+	if ((st = rdb_qblocks_rebuild(t, err)))
+		goto out_free;
 	*freed = dead * ((uint64_t)dim * 4 + 8);
 	st = RAGDB_OK;
 out_free:

@@ -218,6 +218,7 @@ static int meta_create(rdb_store *s, MDB_txn *txn)
 	if (!rc) rc = meta_put_u64(txn, s->meta, "chunk_overlap", m->chunk_overlap);
 	if (!rc) rc = meta_put_u64(txn, s->meta, "created", (uint64_t)m->created);
 	if (!rc) rc = meta_put_str(txn, s->meta, "language", m->language);
+	if (!rc && m->quant) rc = meta_put_u64(txn, s->meta, "quantize", m->quant);
 	rdb_counters c = { .next_doc = 1, .next_chunk = 1, .next_term = 1 };
 	for (int i = 0; i < RDB_N_COUNTERS && !rc; i++)
 		rc = meta_put_u64(txn, s->meta, counter_keys[i], *counter_slot(&c, i));
@@ -259,6 +260,13 @@ static ragdb_status meta_load(rdb_store *s, MDB_txn *txn, rdb_err *err)
 	m.created = (int64_t)v;
 	if (m.dim == 0 || m.dim > 65536 || m.block_cap == 0 || m.block_cap > (1u << 20))
 		return rdb_corrupt(s, err, "meta dim %u / block_cap %u out of range", m.dim, m.block_cap);
+	MDB_val qv; /* absent in knowledge bases made before quantization: f32 */
+	int hq = meta_get(s, txn, "quantize", &qv, err);
+	if (hq < 0)
+		return err ? err->status : RAGDB_EIO;
+	if (hq && (st = meta_get_u64(s, txn, "quantize", &v, err)))
+		return st;
+	m.quant = hq ? (uint32_t)v : 0;
 	s->m = m;
 	return RAGDB_OK;
 }
@@ -420,6 +428,14 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 		     : rdb_mdb_fail(s, rc, err, "opening the named databases");
 		goto out_abort;
 	}
+	/* Quantized blocks: absent in older knowledge bases (made on the first
+	 * rdb_store_set_quant). */
+	rc = mdb_dbi_open(txn, "qvectors", create ? MDB_CREATE : 0, &s->qvectors);
+	if (rc && rc != MDB_NOTFOUND) {
+		st = rdb_mdb_fail(s, rc, err, "opening the quantized vector blocks");
+		goto out_abort;
+	}
+	s->have_q = rc == 0;
 	if (create) {
 		s->m = *create_meta;
 		s->m.schema = RDB_SCHEMA_VERSION;

@@ -57,6 +57,9 @@ typedef struct rdb_meta {
 	int64_t created;       /* seconds since the epoch */
 	char language[32];     /* full-text language (Snowball name or "none");
 	                          "" at create = "english" */
+	uint32_t quant;        /* quantized blocks: 0 f32 (none), 1 bf16, 2 int8,
+	                          3 binary (meta "quantize"; may change later by
+	                          rdb_store_set_quant, so a txn reads it afresh) */
 } rdb_meta;
 
 #define RDB_STORE_CREATE 0x1  /* create: fails RAGDB_EEXIST if one is there */
@@ -213,6 +216,34 @@ ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *probl
  * the freed pages; the data file does not shrink while other processes may
  * have it mapped, so no file is swapped under them. */
 ragdb_status rdb_store_compact(rdb_store *s, uint64_t *freed_bytes, rdb_err *err);
+
+/* --- quantized blocks (qblocks.c; invariants Q1-Q2 there) --- */
+
+/* "f32" "bf16" "int8" "binary" for kinds 0..3 (NULL otherwise), and back
+ * (0 ok, -1 unknown). The values equal engine/kernels/quant.h's rdb_quant. */
+const char *rdb_qkind_name(uint32_t kind);
+int rdb_qkind_parse(const char *name, uint32_t *out);
+/* Bytes of a quantized block value of count rows. */
+size_t rdb_qblock_size(uint32_t kind, uint32_t count, uint32_t dim);
+/* Encode count rows into a block value (rdb_qblock_size bytes); for tests. */
+void rdb_qencode_block(uint32_t kind, const float *vecs, uint32_t count, uint32_t dim, void *out);
+
+/* One quantized block beside views[i]: codes (64-byte aligned offset in an
+ * 8-aligned value) and, for int8, scales; ids are views[i].ids. */
+typedef struct rdb_qview {
+	const void *codes;
+	const float *scales;
+} rdb_qview;
+/* The quantized blocks parallel to @p views (from rdb_blocks_get in the same
+ * txn). *kind = 0 and *out = NULL when the knowledge base is f32; else *out
+ * is malloc'd (free it), its pointers valid until the txn ends. ECORRUPT
+ * when a block is missing or does not match. */
+ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, uint32_t *kind,
+                             rdb_qview **out, rdb_err *err);
+/* Set meta "quantize" to @p kind and rebuild every quantized block from the
+ * f32 ones, in write txn @p t (one txn: a crash leaves the old state). After
+ * the commit, rdb_store_meta's quant is stale until reopened. */
+ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err);
 
 /* --- the tuned embedder (tune.c; invariants T1-T2 there) --- */
 

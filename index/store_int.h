@@ -41,6 +41,8 @@ struct rdb_store {
 	MDB_dbi terms, postings, chunkterms; /* full-text index (postings.c) */
 	MDB_dbi conv;     /* conversations (conv.c); valid once conv_open is set */
 	int conv_open;
+	MDB_dbi qvectors; /* quantized blocks (qblocks.c), valid when have_q */
+	int have_q;
 	rdb_meta m;
 	unsigned flags;
 	char *dir;
@@ -65,6 +67,8 @@ struct rdb_txn {
 	int c_dirty;
 	rdb_tail tail;
 	rdb_ft_txn *ft;  /* NULL until the txn writes full-text terms */
+	uint32_t quant;  /* meta "quantize" as this txn sees it (qblocks.c) */
+	int quant_known;
 	rdb_buf scratch; /* record encoding, block copies */
 	rdb_buf zbuf;    /* compression output */
 	/* Aligned copies of small blocks handed out by rdb_blocks_get (LMDB keeps
@@ -136,6 +140,22 @@ typedef struct rdb_slot_ref {
 /* Set the ids of @p n slots to 0 (sorts @p refs). ECORRUPT if a slot does not
  * hold the expected id. Updates vectors_live/dead. */
 ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *err);
+
+/* Keep @p p (malloc'd) until the txn ends. */
+ragdb_status rdb_txn_keep(rdb_txn *t, void *p, rdb_err *err);
+
+/* --- quantized blocks (qblocks.c) --- */
+/* The quantization kind meta names in this txn (0 = f32). */
+uint32_t rdb_txn_quant(rdb_txn *t);
+/* Write the quantized block of f32 block @p block_no (count rows of vecs,
+ * 4-byte aligned); nothing for f32. */
+ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, uint32_t count,
+                            rdb_err *err);
+/* Re-encode every quantized block from the f32 blocks (drop them for f32). */
+ragdb_status rdb_qblocks_rebuild(rdb_txn *t, rdb_err *err);
+/* Verify Q1-Q2 (qblocks.c), reporting each violation. */
+ragdb_status rdb_qblocks_check(rdb_txn *t, void (*report)(void *ctx, const char *msg), void *rctx,
+                               rdb_err *err);
 
 /* --- records (records.c) --- */
 #define RDB_DOC_HDR 52u

@@ -176,6 +176,9 @@ ragdb_status rdb_vectors_rewrite(rdb_txn *t, rdb_rewrite_fn fill, void *ctx, uin
 		}
 		memcpy(nv.mv_data, buf, bv.mv_size);
 	}
+	/* New vectors: new quantized codes (qblocks.c Q2). */
+	if ((st = rdb_qblocks_rebuild(t, err)))
+		goto out_free;
 	if (n_live)
 		*n_live = live_total;
 	st = RAGDB_OK;
