@@ -395,6 +395,11 @@ typedef struct ragdb_answer {
 	uint64_t input_tokens;   /**< as the model reported them (0: extractive) */
 	uint64_t output_tokens;
 	double cost;             /**< from the configured prices, in their currency */
+	int cached;              /**< 1: the language model's answer came from the
+	                              answer cache (no call made; tokens and cost 0) */
+	const char *search_query; /**< what retrieval searched for: the question,
+	                               or a follow-up rewritten standalone from
+	                               the conversation (docs/conversations.md) */
 } ragdb_answer;
 
 typedef struct ragdb_query_options {
@@ -414,15 +419,24 @@ typedef struct ragdb_query_options {
 	 *  is in the returned ragdb_answer as well. */
 	void (*on_delta)(void *ctx, const char *text, size_t len);
 	void *ctx;
-	const char *conversation_id; /**< not built yet: RAGDB_EUNSUPPORTED */
+	const char *conversation_id; /**< ask within this stored conversation
+	                                  (created when new): its earlier turns
+	                                  are the history, and the question and
+	                                  answer are appended to it (needs a
+	                                  writable handle); NULL = none */
 	float mmr_lambda;        /**< as in ragdb_search_options */
 	/** Earlier turns of a conversation the caller keeps itself (stateless
 	 *  clients such as the OpenAI chat API send the whole conversation each
-	 *  time), oldest first, not including @p question. A language model sees
-	 *  them before the question; retrieval uses the question, and the
-	 *  extractive answerer (which quotes the sources) ignores them. */
+	 *  time), oldest first, not including @p question (after the stored
+	 *  turns of conversation_id, when both are given). A language model sees
+	 *  them before the question, trimmed to its context window; retrieval
+	 *  searches the question rewritten as a standalone query when it is a
+	 *  follow-up; the extractive answerer quotes the sources. */
 	const struct ragdb_message *history;
 	size_t n_history;
+	/** Non-zero: ask the language model even when the answer cache holds
+	 *  this exact request, and do not store the answer. */
+	int no_cache;
 } ragdb_query_options;
 
 /** One turn of a conversation (ragdb_query_options.history). */
@@ -568,6 +582,136 @@ ragdb_status ragdb_set_config(ragdb *db, const char *path);
  *  inference server, "http://localhost:8080"); NULL = back to the
  *  environment and configuration. @return RAGDB_OK, RAGDB_EINVAL. */
 ragdb_status ragdb_set_endpoint(ragdb *db, const char *url);
+
+/* ------------------------------------------------------------------ */
+/** @name Model metrics (added in wave 3)
+ *
+ * Counters of this process for every embedder and language model it has
+ * called (keyed "provider:model"): requests, errors by kind, latency
+ * percentiles, tokens and cost from the providers' usage fields, requests
+ * per minute, and LLM answer-cache hits. Kept in memory only: a server
+ * reports everything since it started; a one-shot command its own calls.
+ * Safe to call from any thread at any time. */
+
+/** Kinds of failed model calls. */
+typedef enum ragdb_model_error {
+	RAGDB_MERR_TIMEOUT = 0,   /**< no complete answer in time */
+	RAGDB_MERR_HTTP_4XX,      /**< refused (400, 401, 403, 404, 422...) */
+	RAGDB_MERR_HTTP_5XX,      /**< server errors (500, 502, 503, 504, 529) */
+	RAGDB_MERR_RATE_LIMITED,  /**< 429 after the retries */
+	RAGDB_MERR_NETWORK,       /**< refused, reset, unresolvable */
+	RAGDB_MERR_MALFORMED,     /**< not the JSON the protocol describes */
+	RAGDB_MERR_STREAM_CUT,    /**< a stream that ended before its end marker */
+	RAGDB_MERR_OTHER,
+	RAGDB_MERR_COUNT
+} ragdb_model_error;
+
+/** "timeout", "http_4xx", "http_5xx", "rate_limited", "network",
+ *  "malformed", "stream_cut", "other". */
+const char *ragdb_model_error_name(ragdb_model_error e);
+
+/** One model's counters. */
+typedef struct ragdb_model_metrics {
+	char model[128];          /**< "provider:model" */
+	char kind[8];             /**< "llm" or "embed" */
+	uint64_t requests;        /**< HTTP requests (an embedding batch is one) */
+	uint64_t errors;          /**< failed calls */
+	uint64_t errors_by_kind[RAGDB_MERR_COUNT];
+	uint64_t calls;           /**< calls timed (the latency sample) */
+	double latency_p50_ms, latency_p95_ms, latency_p99_ms; /**< of the last 1024 calls */
+	double latency_sum_ms;
+	uint64_t input_tokens, output_tokens; /**< as the provider reported them */
+	double cost;              /**< from the configured prices */
+	double requests_per_minute; /**< requests in the last 60 seconds */
+	uint64_t cache_hits, cache_misses; /**< LLM answer cache (ragdb.json "cache") */
+} ragdb_model_metrics;
+
+/** A snapshot of every model's counters, sorted by model name.
+ *  @param[out] out free with ragdb_model_metrics_free() (NULL when n is 0)
+ *  @return RAGDB_OK, RAGDB_ENOMEM. */
+ragdb_status ragdb_model_metrics_get(ragdb_model_metrics **out, size_t *n);
+void ragdb_model_metrics_free(ragdb_model_metrics *m);
+
+/** The same counters in the Prometheus text exposition format (HELP and
+ *  TYPE lines; metric names in docs/api.md), plus the LLM cache's size.
+ *  @return a NUL-ended string to free(), its length in @p len (may be
+ *  NULL); NULL when out of memory. */
+char *ragdb_model_metrics_prometheus(size_t *len);
+
+/* ------------------------------------------------------------------ */
+/** @name Backup and restore (added in wave 3) */
+
+/**
+ * Copy the knowledge base into @p dir (a new or empty directory) while
+ * readers and a writer go on: LMDB's compacting copy of one consistent
+ * snapshot (free pages are left out, so the copy may be smaller). The copy
+ * is written next to @p dir and renamed into place: @p dir ends up holding
+ * the whole copy or is left as it was. The copy is a knowledge base: open it,
+ * or put it back with ragdb_restore().
+ * @param[out] bytes size of the copy; may be NULL.
+ * @return RAGDB_OK, RAGDB_EEXIST (@p dir not empty), RAGDB_ENOSPC, RAGDB_EIO,
+ *         RAGDB_EPERM, RAGDB_EINVAL.
+ */
+ragdb_status ragdb_backup(ragdb *db, const char *dir, uint64_t *bytes);
+
+#define RAGDB_RESTORE_FORCE 0x1 /**< replace a knowledge base already in the target */
+
+/**
+ * Put the backup opened as @p backup (ragdb_open(BACKUP_DIR, RAGDB_RDONLY))
+ * in place at @p dir: absent or empty, or holding a knowledge base when
+ * @p flags has RAGDB_RESTORE_FORCE. The backup is checked (ragdb_check()),
+ * copied next to @p dir, the copy checked again, then swapped in with one
+ * rename: @p dir holds the old knowledge base or the restored one, never a
+ * mix. Refused with RAGDB_EBUSY while another process has @p dir open.
+ * Failures are reported on @p backup's handle.
+ * @return RAGDB_OK, RAGDB_EEXIST, RAGDB_EBUSY, RAGDB_ECORRUPT (the backup or
+ *         the copy fails the check), RAGDB_ENOSPC, RAGDB_EIO, RAGDB_EINVAL.
+ */
+ragdb_status ragdb_restore(ragdb *backup, const char *dir, unsigned flags);
+
+/* ------------------------------------------------------------------ */
+/** @name Conversations (added in wave 3)
+ *
+ * Stored in the knowledge base (ragdb_query with conversation_id appends to
+ * them); docs/conversations.md. */
+
+/** One stored turn. Strings belong to the ragdb_conversation. */
+typedef struct ragdb_turn {
+	const char *role;         /**< "user" or "assistant" */
+	const char *text;
+	const char *model;        /**< assistant: the model that answered; "" for a user turn */
+	const char *search_query; /**< user: what retrieval searched for; "" otherwise */
+	const char *sources_json; /**< assistant: JSON array of its sources
+	                               [{"n","id","source","title"}]; "" otherwise */
+	int64_t time_ms;          /**< when stored, ms since the epoch */
+	uint64_t input_tokens, output_tokens;
+} ragdb_turn;
+
+/** A conversation's summary. Strings are valid only during a listing
+ *  callback, or belong to the ragdb_conversation. */
+typedef struct ragdb_conversation_info {
+	const char *id;
+	const char *title;        /**< the first question, cut to 200 bytes */
+	int64_t created_ms, updated_ms;
+	uint32_t n_turns;
+} ragdb_conversation_info;
+
+typedef struct ragdb_conversation {
+	ragdb_conversation_info info;
+	size_t n_turns;
+	ragdb_turn *turns;        /**< oldest first */
+} ragdb_conversation;
+
+/** Call @p cb for every stored conversation in id order; stop early when
+ *  it returns non-zero. */
+ragdb_status ragdb_conversation_list(ragdb *db,
+                                     int (*cb)(void *ctx, const ragdb_conversation_info *c),
+                                     void *ctx);
+/** One conversation with its turns. @return RAGDB_OK, RAGDB_ENOTFOUND. */
+ragdb_status ragdb_conversation_get(ragdb *db, const char *id, ragdb_conversation **out);
+void ragdb_conversation_free(ragdb_conversation *c);
+/** Delete a conversation. @return RAGDB_OK, RAGDB_ENOTFOUND, RAGDB_EREADONLY. */
+ragdb_status ragdb_conversation_delete(ragdb *db, const char *id);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

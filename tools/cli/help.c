@@ -191,6 +191,31 @@ static const char usage_compact[] =
 	"  --db DIR    knowledge base directory\n"
 	"  -h, --help  show this help\n";
 
+static const char usage_backup[] =
+	"usage: ragdb backup DIR [--json]\n"
+	"\n"
+	"Copy the knowledge base into DIR (new or empty) while searches and an\n"
+	"ingest go on: one consistent snapshot, compacted. DIR then is a knowledge\n"
+	"base; put it back with `ragdb restore DIR`.\n"
+	"\n"
+	"  --json      {\"backup\",\"bytes\"}\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_restore[] =
+	"usage: ragdb restore BACKUP [--force] [--json]\n"
+	"\n"
+	"Put the backup in BACKUP in place at the knowledge base directory (--db),\n"
+	"which must be absent or empty, or hold a knowledge base with --force. The\n"
+	"backup and the copy are checked first; the copy is swapped in with one\n"
+	"rename, so the directory never holds a half-restored knowledge base.\n"
+	"Refused while another process has the knowledge base open.\n"
+	"\n"
+	"  --force     replace the knowledge base that is there\n"
+	"  --json      {\"restored\",\"from\"}\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
 static const char usage_eval[] =
 	"usage: ragdb eval DIR [--mode LIST] [-k N] [--db KB] [--tune] [--json]\n"
 	"\n"
@@ -246,6 +271,8 @@ const cli_command cli_commands[] = {
 	{ "stats", "show settings and sizes", usage_stats, cli_cmd_stats },
 	{ "check", "verify the store's invariants", usage_check, cli_cmd_check },
 	{ "compact", "drop deleted vectors", usage_compact, cli_cmd_compact },
+	{ "backup", "copy the knowledge base while it is in use", usage_backup, cli_cmd_backup },
+	{ "restore", "put a backup back in place", usage_restore, cli_cmd_restore },
 	{ "eval", "measure retrieval quality on a BEIR set", usage_eval, cli_cmd_eval },
 	{ "tune", "fit the local embedder to the knowledge base", usage_tune, cli_cmd_tune },
 	{ "help", "show help", usage_help, cli_cmd_help },
