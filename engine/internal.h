@@ -59,6 +59,11 @@ const char *rdb_models_default(const ragdb *db);
 ragdb_status rdb_models_answer(ragdb *db, const char *model, const char *prompt,
                                void (*on_delta)(void *, const char *, size_t), void *ctx,
                                ragdb_answer *a, rdb_err *e);
+/* As rdb_models_answer; @p no_cache: bypass the answer cache (a->cached
+ * says whether the answer came from it). */
+ragdb_status rdb_models_answer_nc(ragdb *db, const char *model, const char *prompt,
+                                  void (*on_delta)(void *, const char *, size_t), void *ctx,
+                                  int no_cache, ragdb_answer *a, rdb_err *e);
 
 /* Strict helpers for the JSON-like outputs. */
 char *rdb_strdup(const char *s);

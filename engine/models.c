@@ -118,12 +118,19 @@ ragdb_status rdb_models_answer(ragdb *db, const char *model, const char *prompt,
                                void (*on_delta)(void *, const char *, size_t), void *ctx,
                                ragdb_answer *a, rdb_err *e)
 {
+	return rdb_models_answer_nc(db, model, prompt, on_delta, ctx, 0, a, e);
+}
+
+ragdb_status rdb_models_answer_nc(ragdb *db, const char *model, const char *prompt,
+                                  void (*on_delta)(void *, const char *, size_t), void *ctx,
+                                  int no_cache, ragdb_answer *a, rdb_err *e)
+{
 	rdb_model_cfg m;
 	ragdb_status st = rdb_config_resolve(db->config, model, NULL, &m, e);
 	if (st != RAGDB_OK)
 		return st;
 	rdb_llm_request req = {.system = ANSWER_SYSTEM, .user = prompt, .stream = on_delta != NULL,
-	                       .on_delta = on_delta, .ctx = ctx};
+	                       .on_delta = on_delta, .ctx = ctx, .no_cache = no_cache};
 	rdb_llm_result r;
 	st = rdb_llm_complete(&m, &req, &r, e);
 	if (st == RAGDB_OK) {
@@ -141,6 +148,7 @@ ragdb_status rdb_models_answer(ragdb *db, const char *model, const char *prompt,
 		a->input_tokens = r.input_tokens;
 		a->output_tokens = r.output_tokens;
 		a->cost = r.cost;
+		a->cached = r.cached;
 		rdb_llm_result_clear(&r);
 	}
 out:

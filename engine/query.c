@@ -136,7 +136,7 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory building the prompt");
 			goto out;
 		}
-		st = rdb_models_answer(db, model, prompt, o.on_delta, o.ctx, a, &e);
+		st = rdb_models_answer_nc(db, model, prompt, o.on_delta, o.ctx, o.no_cache, a, &e);
 		free(prompt);
 		if (st != RAGDB_OK)
 			goto out;

@@ -265,6 +265,34 @@ static ragdb_status apply_http(const char *path, const char *name, cJSON *o, rdb
 	return RAGDB_OK;
 }
 
+/* The LLM answer cache's limits: defaults, then the file's "cache". */
+static ragdb_status apply_cache(const rdb_config *c, rdb_cache_opts *o, rdb_err *err)
+{
+	o->ttl_s = RDB_CACHE_DEFAULT_TTL_S;
+	o->max_entries = RDB_CACHE_DEFAULT_ENTRIES;
+	o->max_bytes = RDB_CACHE_DEFAULT_BYTES;
+	cJSON *co = c && c->root ? cJSON_GetObjectItemCaseSensitive(c->root, "cache") : NULL;
+	if (!co)
+		return RAGDB_OK;
+	if (!cJSON_IsObject(co))
+		return rdb_err_set(err, RAGDB_EINVAL,
+		                   "configuration file %s: \"cache\" must be an object like {\"ttl_seconds\": 3600, \"max_entries\": 1000, \"max_bytes\": 67108864}",
+		                   c->path ? c->path : "-");
+	double t = -1, e = -1, b = -1;
+	ragdb_status st;
+	if ((st = get_num(c->path, "cache", co, "ttl_seconds", 0, 1e9, &t, err)) ||
+	    (st = get_num(c->path, "cache", co, "max_entries", 0, 1e7, &e, err)) ||
+	    (st = get_num(c->path, "cache", co, "max_bytes", 0, 1e12, &b, err)))
+		return st;
+	if (t >= 0)
+		o->ttl_s = (long)t;
+	if (e >= 0)
+		o->max_entries = (size_t)e;
+	if (b >= 0)
+		o->max_bytes = (size_t)b;
+	return RAGDB_OK;
+}
+
 static ragdb_status dup_field(cJSON *o, const char *field, char **dst, const char *path,
                               const char *name, rdb_err *err)
 {
@@ -335,6 +363,8 @@ ragdb_status rdb_config_resolve(const rdb_config *c, const char *spec, const cha
 	m.parallel = 4;
 	/* The file: the top level first, the model's own entry over it. */
 	if (c && c->root && (st = apply_http(path, spec, c->root, &m.http, err)) != RAGDB_OK)
+		goto out_fail;
+	if ((st = apply_cache(c, &m.cache, err)) != RAGDB_OK)
 		goto out_fail;
 	if (entry) {
 		double d;

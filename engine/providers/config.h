@@ -13,6 +13,7 @@
  *   {
  *     "timeout": 120, "connect_timeout": 10, "max_retries": 4,   (seconds)
  *     "default_model": "claude",
+ *     "cache": { "ttl_seconds": 3600, "max_entries": 1000, "max_bytes": 67108864 },
  *     "models": {
  *       "claude": { "provider": "anthropic", "model": "claude-sonnet-4-5",
  *                   "api_key": "${ANTHROPIC_API_KEY}", "max_tokens": 1024,
@@ -32,6 +33,7 @@
 
 #include "index/err.h"
 #include "engine/providers/http.h"
+#include "engine/providers/llm_cache.h"
 
 #define RDB_CONFIG_FILE "ragdb.json"
 #define RDB_CONFIG_MAX_BYTES (1u << 20)
@@ -62,6 +64,7 @@ typedef struct rdb_model_cfg {
 	size_t max_input_bytes;  /* embedders: longer texts are truncated */
 	uint32_t parallel;       /* requests in flight per call */
 	rdb_http_opts http;
+	rdb_cache_opts cache;    /* LLM answer cache: the file's top-level "cache" */
 } rdb_model_cfg;
 
 typedef struct rdb_config rdb_config;

@@ -14,10 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "engine/providers/http.h"
+#include "engine/providers/llm_cache.h"
+#include "engine/providers/metrics.h"
 
 void rdb_llm_result_clear(rdb_llm_result *r)
 {
@@ -440,6 +443,12 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 	const char *hdrs[3];
 	size_t nh = 0;
 	rdb_http_resp resp = {0};
+	char mid[300];
+	char *kbody = NULL;
+	rdb_cache_key ckey = {0, 0};
+	int use_cache = 0, called = 0;
+	double t0 = 0;
+	snprintf(mid, sizeof mid, "%s:%s", rdb_provider_name(m->provider), m->model);
 	if ((st = rdb_model_key(m, &key, err)) != RAGDB_OK)
 		goto out_free;
 	int needs_key = m->provider == RDB_PROV_ANTHROPIC || m->provider == RDB_PROV_GEMINI ||
@@ -485,6 +494,35 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 		goto out_free;
 	}
 	s.url = url;
+	/* The answer cache: keyed on the request as it would be sent, streaming
+	 * off (a streamed and a whole answer are the same answer). */
+	if (!req->no_cache && m->cache.max_entries > 0) {
+		rdb_llm_request kreq = *req;
+		kreq.stream = 0;
+		kbody = build_body(m, &kreq);
+		const char *parts[4] = {rdb_provider_name(m->provider), m->endpoint, m->model, kbody};
+		if (kbody) {
+			ckey = rdb_llm_cache_key(parts, 4);
+			use_cache = 1;
+		}
+	}
+	if (use_cache) {
+		char *ct = NULL;
+		size_t cl = 0;
+		char stop[32];
+		int hit = rdb_llm_cache_get(ckey, (int64_t)time(NULL), &ct, &cl, stop);
+		rdb_metrics_cache(mid, hit);
+		if (hit) {
+			if (req->on_delta && cl)
+				req->on_delta(req->ctx, ct, cl);
+			memset(out, 0, sizeof *out);
+			out->text = ct;
+			out->len = cl;
+			memcpy(out->stop_reason, stop, sizeof out->stop_reason);
+			out->cached = 1;
+			goto out_free;
+		}
+	}
 	char key_hint[160];
 	snprintf(key_hint, sizeof key_hint, "check the API key in %s (or api_key in ragdb.json)",
 	         m->key_var ? m->key_var : "the provider's variable");
@@ -493,6 +531,8 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 		.on_data = req->stream ? on_data : NULL, .ctx = &s, .cb_err = &s.err, .what = m->name,
 		.key_hint = key_hint,
 	};
+	t0 = rdb_metrics_now_ms();
+	called = 1;
 	st = rdb_http_do(&hr, &resp, &m->http, err);
 	if (st != RAGDB_OK)
 		goto out_free;
@@ -540,7 +580,14 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 	out->output_tokens = s.out_tok;
 	out->cost = (double)s.in_tok / 1e6 * m->price_input + (double)s.out_tok / 1e6 * m->price_output;
 	memcpy(out->stop_reason, s.stop, sizeof out->stop_reason);
+	if (use_cache)
+		rdb_llm_cache_put(ckey, out->text, out->len, out->stop_reason, &m->cache, (int64_t)time(NULL));
 out_free:
+	if (called)
+		rdb_metrics_record(mid, RDB_METRIC_LLM, 1, st, resp.status, err ? err->msg : NULL,
+		                   rdb_metrics_now_ms() - t0, st == RAGDB_OK ? out->input_tokens : 0,
+		                   st == RAGDB_OK ? out->output_tokens : 0, st == RAGDB_OK ? out->cost : 0);
+	free(kbody);
 	rdb_http_resp_clear(&resp);
 	rdb_sse_free(&s.sse);
 	rdb_lines_free(&s.lines);

@@ -7,6 +7,10 @@
  * arrives (Anthropic message_stop, OpenAI [DONE], Ollama "done": true,
  * Gemini a finishReason); a stream that ends without it is an error, and
  * the text received so far is not returned as an answer.
+ *
+ * Every call is counted in the model's metrics (metrics.h), and answers go
+ * through the answer cache (llm_cache.h) unless the request says no_cache:
+ * a cached answer is handed to on_delta in one piece.
  */
 #ifndef RDB_LLM_H
 #define RDB_LLM_H
@@ -25,6 +29,7 @@ typedef struct rdb_llm_request {
 	 * may be NULL. Called on the calling thread. */
 	void (*on_delta)(void *ctx, const char *text, size_t len);
 	void *ctx;
+	int no_cache;         /* neither read nor fill the answer cache */
 } rdb_llm_request;
 
 typedef struct rdb_llm_result {
@@ -33,6 +38,7 @@ typedef struct rdb_llm_result {
 	uint64_t input_tokens, output_tokens; /* as the provider reported them */
 	double cost;          /* from the configured prices; 0 when unknown */
 	char stop_reason[32];
+	int cached;           /* from the answer cache: no call, usage and cost 0 */
 } rdb_llm_result;
 
 #define RDB_LLM_MAX_ANSWER (8u << 20) /* bytes of answer text kept */

@@ -23,6 +23,7 @@
 #include "engine/providers/config.h"
 #include "engine/providers/embedder.h"
 #include "engine/providers/http.h"
+#include "engine/providers/metrics.h"
 
 typedef struct remote_emb {
 	rdb_embedder base;
@@ -354,6 +355,8 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 	size_t bs = c->batch_size ? c->batch_size : 32;
 	size_t nb = (n + bs - 1) / bs;
 	ragdb_status st = RAGDB_OK;
+	int called = 0;
+	double t0 = 0;
 	char *key = NULL, *url = NULL;
 	char hdrbuf[2][1024];
 	const char *hdrs[2];
@@ -401,6 +404,8 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 		reqs[b].what = c->name;
 		reqs[b].key_hint = key_hint;
 	}
+	t0 = rdb_metrics_now_ms();
+	called = 1;
 	st = rdb_http_run(reqs, resps, nb, c->parallel ? c->parallel : 4, &c->http, err);
 	if (st != RAGDB_OK) {
 		/* The status of the transport says what kind; embedding callers see
@@ -419,6 +424,18 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 			e->dim = dim; /* the probe at open */
 	}
 out_free:
+	if (called) {
+		long hs = 0;
+		for (size_t b = 0; b < nb && st != RAGDB_OK; b++)
+			if (resps[b].status && (resps[b].status < 200 || resps[b].status >= 300)) {
+				hs = resps[b].status;
+				break;
+			}
+		char mid[300];
+		snprintf(mid, sizeof mid, "%s:%s", rdb_provider_name(c->provider), c->model);
+		rdb_metrics_record(mid, RDB_METRIC_EMBED, nb, st, hs, err ? err->msg : NULL,
+		                   rdb_metrics_now_ms() - t0, 0, 0, 0);
+	}
 	for (size_t b = 0; b < nb && bodies; b++)
 		free(bodies[b]);
 	for (size_t b = 0; b < nb && resps; b++)

@@ -1,0 +1,161 @@
+/*
+ * engine/providers/llm_cache.c — the LRU answer cache (see llm_cache.h).
+ *
+ * Invariants: entries form one doubly-linked list, most recently used at
+ * the head; g_entries and g_bytes are the list's length and the sum of its
+ * answers' lengths, and after every put both are within the caps of that
+ * put. Lookup is a scan of 128-bit keys: at the default 1000 entries that
+ * is microseconds beside the model call it saves.
+ */
+#include "engine/providers/llm_cache.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+typedef struct centry {
+	struct centry *prev, *next;
+	rdb_cache_key k;
+	int64_t at;     /* seconds, when stored */
+	long ttl_s;
+	char stop[32];
+	size_t len;
+	char *text;
+} centry;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static centry *g_head, *g_tail;
+static size_t g_entries, g_bytes;
+
+rdb_cache_key rdb_llm_cache_key(const char *const *parts, size_t n)
+{
+	XXH3_state_t st;
+	XXH3_128bits_reset(&st);
+	for (size_t i = 0; i < n; i++) {
+		const char *p = parts[i] ? parts[i] : "";
+		uint64_t l = strlen(p);
+		XXH3_128bits_update(&st, &l, sizeof l);
+		XXH3_128bits_update(&st, p, l);
+	}
+	XXH128_hash_t h = XXH3_128bits_digest(&st);
+	rdb_cache_key k = {h.low64, h.high64};
+	return k;
+}
+
+static void unlink_e(centry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		g_head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		g_tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void push_head(centry *e)
+{
+	e->next = g_head;
+	e->prev = NULL;
+	if (g_head)
+		g_head->prev = e;
+	g_head = e;
+	if (!g_tail)
+		g_tail = e;
+}
+
+static void drop(centry *e)
+{
+	unlink_e(e);
+	g_entries--;
+	g_bytes -= e->len;
+	free(e->text);
+	free(e);
+}
+
+static centry *lookup(rdb_cache_key k)
+{
+	for (centry *e = g_head; e; e = e->next)
+		if (e->k.lo == k.lo && e->k.hi == k.hi)
+			return e;
+	return NULL;
+}
+
+int rdb_llm_cache_get(rdb_cache_key k, int64_t now, char **text, size_t *len, char *stop)
+{
+	int hit = 0;
+	pthread_mutex_lock(&g_mu);
+	centry *e = lookup(k);
+	if (e && e->ttl_s > 0 && now - e->at >= e->ttl_s) {
+		drop(e);
+		e = NULL;
+	}
+	if (e) {
+		char *t = malloc(e->len + 1);
+		if (t) {
+			memcpy(t, e->text, e->len + 1);
+			*text = t;
+			*len = e->len;
+			memcpy(stop, e->stop, sizeof e->stop);
+			unlink_e(e);
+			push_head(e);
+			hit = 1;
+		}
+	}
+	pthread_mutex_unlock(&g_mu);
+	return hit;
+}
+
+void rdb_llm_cache_put(rdb_cache_key k, const char *text, size_t len, const char *stop,
+                       const rdb_cache_opts *o, int64_t now)
+{
+	if (!o || o->max_entries == 0 || len > o->max_bytes)
+		return;
+	centry *e = calloc(1, sizeof *e);
+	char *t = malloc(len + 1);
+	if (!e || !t) {
+		free(e);
+		free(t);
+		return;
+	}
+	memcpy(t, text, len);
+	t[len] = 0;
+	e->k = k;
+	e->at = now;
+	e->ttl_s = o->ttl_s;
+	e->text = t;
+	e->len = len;
+	snprintf(e->stop, sizeof e->stop, "%s", stop ? stop : "");
+	pthread_mutex_lock(&g_mu);
+	centry *old = lookup(k);
+	if (old)
+		drop(old);
+	push_head(e);
+	g_entries++;
+	g_bytes += len;
+	while (g_tail && (g_entries > o->max_entries || g_bytes > o->max_bytes))
+		drop(g_tail);
+	pthread_mutex_unlock(&g_mu);
+}
+
+void rdb_llm_cache_size(size_t *entries, size_t *bytes)
+{
+	pthread_mutex_lock(&g_mu);
+	*entries = g_entries;
+	*bytes = g_bytes;
+	pthread_mutex_unlock(&g_mu);
+}
+
+void rdb_llm_cache_clear(void)
+{
+	pthread_mutex_lock(&g_mu);
+	while (g_tail)
+		drop(g_tail);
+	pthread_mutex_unlock(&g_mu);
+}

@@ -1,0 +1,45 @@
+/*
+ * engine/providers/metrics.h — per-model counters of this process: calls to
+ * embedders and language models, errors by kind, latency, tokens, cost,
+ * requests per minute and LLM-cache hits. The public view is
+ * ragdb_model_metrics_get / ragdb_model_metrics_prometheus (ragdb.h).
+ *
+ * Invariants: one registry per process, guarded by one mutex (a record is a
+ * few additions, far cheaper than the HTTP call it describes); at most
+ * RDB_METRICS_MAX_MODELS models are kept, later ones are counted under the
+ * model "other", so memory and the scrape size stay bounded.
+ */
+#ifndef RDB_METRICS_H
+#define RDB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/err.h"
+
+#define RDB_METRICS_MAX_MODELS 64
+#define RDB_METRICS_RESERVOIR 1024 /* latest latencies kept for the percentiles */
+
+typedef enum rdb_metric_kind { RDB_METRIC_LLM = 0, RDB_METRIC_EMBED = 1 } rdb_metric_kind;
+
+/* The error kind of a failed call, from its status, the last HTTP status
+ * (0 when none) and its message. */
+ragdb_model_error rdb_metrics_classify(ragdb_status st, long http_status, const char *msg);
+
+/* One finished call to @p model ("provider:model") that made @p requests
+ * HTTP requests (as counted by the caller: one per batch). @p st RAGDB_OK or
+ * the failure (then @p http_status and @p msg say which kind). */
+void rdb_metrics_record(const char *model, rdb_metric_kind kind, size_t requests, ragdb_status st,
+                        long http_status, const char *msg, double ms, uint64_t in_tok,
+                        uint64_t out_tok, double cost);
+
+/* An LLM-cache lookup for @p model: hit (1) or miss (0). */
+void rdb_metrics_cache(const char *model, int hit);
+
+/* Forget every counter (tests). */
+void rdb_metrics_reset(void);
+
+/* Monotonic milliseconds, for latencies. */
+double rdb_metrics_now_ms(void);
+
+#endif
