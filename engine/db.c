@@ -234,6 +234,11 @@ ragdb_status ragdb_create(const char *dir, const ragdb_create_options *opts, rag
 		                 lang, rdb_language_list());
 	}
 	snprintf(m.language, sizeof m.language, "%s", lang);
+	if (o.quantize && *o.quantize && rdb_qkind_parse(o.quantize, &m.quant) != 0) {
+		rdb_embedder_close(emb);
+		return rdb_failf(db, RAGDB_EINVAL, "unknown quantization \"%s\"; use f32, bf16, int8 "
+		                 "or binary", o.quantize);
+	}
 
 	if (make_dirs(dir) != 0) {
 		rdb_embedder_close(emb);

@@ -11,12 +11,16 @@
  * winners are decoded and copied into the results, which then outlive the
  * read transaction.
  */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "engine/internal.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/quant.h"
 #include "engine/retrieve.h"
 
 #define RDB_DEFAULT_K 10
@@ -29,6 +33,11 @@
 #define RDB_HYBRID_VEC_WEIGHT 0.3f
 #define RDB_FUSE_DEPTH 100    /* least depth of each list fused */
 #define RDB_MMR_DEPTH 50      /* least depth of the list MMR re-ranks */
+/* Quantized scans: candidates per result rescored exactly from the f32
+ * blocks, by kind (f32, bf16, int8, binary); chosen from recall@10 on
+ * clustered vectors (benchmarks/README.md, "Quantized blocks"). */
+static const uint32_t rdb_oversample_default[4] = { 1, 2, 4, 16 };
+#define RDB_MAX_OVERSAMPLE 1000
 
 static double now_ms(void)
 {
@@ -146,6 +155,7 @@ typedef struct plan {
 	rdb_bm25_params bp;
 	const char *const *filters;
 	size_t n_filters;
+	uint32_t oversample; /* 0 = the kind's default */
 } plan;
 
 /* Validate the options into a plan. */
@@ -181,6 +191,10 @@ static ragdb_status make_plan(ragdb *db, const ragdb_search_options *opts, plan 
 	if (o->n_filters && !o->filters)
 		return rdb_failf(db, RAGDB_EINVAL, "%zu filters announced but no filter array given",
 		                 o->n_filters);
+	if (o->oversample > RDB_MAX_OVERSAMPLE)
+		return rdb_failf(db, RAGDB_EINVAL, "oversample %u is too large; use 1..%d (0 = the "
+		                 "quantization's default)", o->oversample, RDB_MAX_OVERSAMPLE);
+	p->oversample = o->oversample;
 	p->mmr = o->mmr_lambda;
 	p->threads = o->threads;
 	p->filters = o->filters;
@@ -215,6 +229,9 @@ typedef struct snap {
 	size_t nviews;
 	rdb_vblock *blocks;
 	size_t nb;
+	uint32_t qkind;      /* quantized blocks of this kind (0: f32 only) */
+	rdb_qview *qviews;
+	rdb_qblock *qblocks; /* nb entries when qkind */
 	rdb_filter *filter;
 	rdb_chunkset set;
 	int filtered;
@@ -226,6 +243,8 @@ static void snap_free(snap *s)
 	rdb_tokenizer_free(s->tok);
 	rdb_chunkset_free(&s->set);
 	rdb_filter_free(s->filter);
+	free(s->qblocks);
+	free(s->qviews);
 	free(s->blocks);
 	free(s->views);
 	rdb_txn_abort(s->t);
@@ -260,6 +279,18 @@ static ragdb_status snap_open(ragdb *db, const plan *p, snap *s, rdb_err *e)
 			s->blocks[i].count = s->views[i].count;
 		}
 		s->nb = s->nviews;
+	}
+	if (p->use_vec) {
+		if ((st = rdb_qblocks_get(s->t, s->views, s->nviews, &s->qkind, &s->qviews, e)))
+			return st;
+		if (s->qkind) {
+			s->qblocks = calloc(s->nviews ? s->nviews : 1, sizeof *s->qblocks);
+			if (!s->qblocks)
+				return rdb_err_set(e, RAGDB_ENOMEM, "out of memory listing quantized blocks");
+			for (size_t i = 0; i < s->nviews; i++)
+				s->qblocks[i] = (rdb_qblock){ s->views[i].ids, s->qviews[i].codes,
+				                              s->qviews[i].scales, s->views[i].count };
+		}
 	}
 	return RAGDB_OK;
 }
@@ -330,6 +361,42 @@ static const float *chunk_vec(const snap *s, uint64_t id, uint32_t dim, rdb_buf 
 	return s->views[lo].vecs + (size_t)c.slot * dim;
 }
 
+/* The f32 vector of a quantized candidate, for the exact rescoring. */
+typedef struct vec_ctx {
+	const snap *s;
+	uint32_t dim;
+	rdb_buf scratch;
+	rdb_err e;
+} vec_ctx;
+
+static const float *vec_of(void *ctx, uint64_t id)
+{
+	vec_ctx *c = ctx;
+	ragdb_status st;
+	return chunk_vec(c->s, id, c->dim, &c->scratch, &c->e, &st);
+}
+
+/* Vector list of @p q: the f32 scan, or the quantized scan with exact
+ * rescoring of the top depth x oversample (same scores as the f32 scan). */
+static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t dim,
+                                rdb_keep_fn keep, rdb_scored *out, size_t *n_out, rdb_err *e)
+{
+	if (!s->qkind)
+		return rdb_scan_topk(q, dim, s->blocks, s->nb, p->depth, p->threads, keep, &s->set,
+		                     out, n_out, e);
+	rdb_qquery *qq = NULL;
+	ragdb_status st = rdb_qquery_create((rdb_quant)s->qkind, q, dim, &qq, e);
+	if (st)
+		return st;
+	vec_ctx vc = { .s = s, .dim = dim };
+	size_t os = p->oversample ? p->oversample : rdb_oversample_default[s->qkind & 3];
+	st = rdb_qsearch_rescore(qq, q, s->qblocks, s->nb, p->depth, os, p->threads, keep, &s->set,
+	                         vec_of, &vc, out, n_out, e);
+	rdb_buf_free(&vc.scratch);
+	rdb_qquery_free(qq);
+	return st;
+}
+
 /* Re-rank sc[0..*n) by MMR, keeping k. */
 static ragdb_status mmr_rerank(const snap *s, const plan *p, uint32_t dim, rdb_scored *sc,
                                size_t *n, rdb_err *e)
@@ -382,8 +449,7 @@ static ragdb_status rank_one(ragdb *db, const plan *p, snap *s, const float *q,
 			st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a search");
 			goto out;
 		}
-		if ((st = rdb_scan_topk(q, dim, s->blocks, s->nb, p->depth, p->threads, keep, &s->set,
-		                        vbuf, &nv, e)))
+		if ((st = vector_topk(p, s, q, dim, keep, vbuf, &nv, e)))
 			goto out;
 		vlist = vbuf;
 	}
@@ -585,6 +651,85 @@ out:
 	free(nvec);
 	free(lens);
 	free(Q);
+	if (st != RAGDB_OK) {
+		ragdb_results_free_array(rs, n);
+		return rdb_fail(db, &e);
+	}
+	*out = rs;
+	return RAGDB_OK;
+}
+
+ragdb_status ragdb_search_vectors(ragdb *db, const float *vecs, size_t n, uint32_t dim,
+                                  const ragdb_search_options *opts, ragdb_results **out)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st != RAGDB_OK)
+		return st;
+	if (!out || (n && !vecs))
+		return rdb_failf(db, RAGDB_EINVAL, "ragdb_search_vectors: no vectors or no result "
+		                 "pointer given");
+	uint32_t kdim = rdb_store_meta(db->store)->dim;
+	if (dim != kdim)
+		return rdb_failf(db, RAGDB_EINVAL, "query vectors have dimension %u; this knowledge "
+		                 "base holds vectors of dimension %u", dim, kdim);
+	if (opts && opts->mode != RAGDB_MODE_DEFAULT && opts->mode != RAGDB_MODE_VECTOR)
+		return rdb_failf(db, RAGDB_EINVAL, "a search by vector has no text for BM25; use "
+		                 "mode vector (or the default)");
+	ragdb_search_options o = opts ? *opts : (ragdb_search_options){0};
+	o.mode = RAGDB_MODE_VECTOR;
+	o.expand = -1;
+	plan p;
+	if ((st = make_plan(db, &o, &p)) != RAGDB_OK)
+		return st;
+	if (n > SIZE_MAX / sizeof(float) / dim)
+		return rdb_failf(db, RAGDB_ENOMEM, "%zu query vectors are too many", n);
+	rdb_err e = {0};
+	snap s;
+	memset(&s, 0, sizeof s);
+	ragdb_results *rs = calloc(n ? n : 1, sizeof *rs);
+	float *q = malloc(sizeof(float) * dim);
+	rdb_scored *sc = malloc(sizeof *sc * p.k);
+	if (!rs || !q || !sc) {
+		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory for %zu query vectors", n);
+		goto out;
+	}
+	if ((st = snap_open(db, &p, &s, &e)) != RAGDB_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		double t0 = now_ms();
+		if (db->interrupted) {
+			st = rdb_err_set(&e, RAGDB_EINTR, "interrupted");
+			goto out;
+		}
+		/* Normalised like the stored vectors, so scores are cosines. */
+		double ss = 0;
+		for (uint32_t j = 0; j < dim; j++)
+			ss += (double)vecs[i * dim + j] * vecs[i * dim + j];
+		if (!(ss > 0) || !(ss < 1e300)) {
+			st = rdb_err_set(&e, RAGDB_EINVAL, "query vector %zu is %s; give a finite, "
+			                 "non-zero vector", i, ss == 0 ? "all zeros" : "not finite");
+			goto out;
+		}
+		float inv = (float)(1.0 / sqrt(ss));
+		for (uint32_t j = 0; j < dim; j++)
+			q[j] = vecs[i * dim + j] * inv;
+		size_t nsc = 0;
+		if ((st = rank_one(db, &p, &s, q, NULL, 0, NULL, sc, &nsc, &e)) != RAGDB_OK)
+			goto out;
+		if ((st = resolve_all(s.t, sc, nsc, &rs[i], NULL, &e)) != RAGDB_OK)
+			goto out;
+		char num[32];
+		snprintf(num, sizeof num, "%zu", i);
+		if (!(rs[i].query = strdup(num))) {
+			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
+			goto out;
+		}
+		rs[i].took_ms = now_ms() - t0;
+	}
+out:
+	snap_free(&s);
+	free(sc);
+	free(q);
 	if (st != RAGDB_OK) {
 		ragdb_results_free_array(rs, n);
 		return rdb_fail(db, &e);

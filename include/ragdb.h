@@ -102,6 +102,9 @@ typedef struct ragdb_create_options {
 	                             $RAGDB_CONFIG, else DIR/ragdb.json if present */
 	const char *endpoint;   /**< a remote embedder's endpoint (overrides the
 	                             environment and the file); NULL = none */
+	const char *quantize;   /**< quantized blocks scanned before an exact
+	                             rescoring: "f32" (none), "bf16", "int8",
+	                             "binary"; NULL = "f32". See ragdb_quantize(). */
 } ragdb_create_options;
 
 /** Flags for ragdb_open(). */
@@ -344,6 +347,10 @@ typedef struct ragdb_search_options {
 	int expand;           /**< BM25 pseudo-relevance feedback (RM3): 0 = the
 	                           mode's default (on in hybrid, off in bm25),
 	                           1 = on, -1 = off */
+	uint32_t oversample;  /**< quantized knowledge bases: candidates per
+	                           result rescored exactly from the f32 vectors;
+	                           0 = the quantization's default (bf16 2, int8 4,
+	                           binary 16), at most 1000 */
 } ragdb_search_options;
 
 /**
@@ -716,6 +723,58 @@ ragdb_status ragdb_conversation_delete(ragdb *db, const char *id);
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif
+
+/* ------------------------------------------------------------------ */
+/** @name Own vectors and quantized blocks (added in wave 3) */
+
+/** A record that brings its own vector (ragdb_add_vectors()). */
+typedef struct ragdb_vector_record {
+	const char *id;        /**< document id, 1..511 bytes (required) */
+	const char *text;      /**< stored as the document's single chunk (not
+	                            split; full-text indexed); NULL = "" */
+	const char *title;     /**< NULL = none */
+	const char *source;    /**< NULL = "vectors" */
+	const char *meta_json; /**< a JSON object, or NULL */
+	const float *vector;   /**< dim floats; stored L2-normalised */
+} ragdb_vector_record;
+
+/**
+ * Store @p n records with the vectors they bring, in one write transaction
+ * (all or none). Each becomes a document of one chunk; a document with the
+ * same id is replaced. For knowledge bases made with the "external" embedder
+ * (vectors only), or any other whose dimension matches.
+ * @return RAGDB_OK; RAGDB_EINVAL when @p dim is not the knowledge base's
+ *         (naming both), a vector is all zeros or not finite, or an id is
+ *         missing (the message names the record); RAGDB_EREADONLY.
+ */
+ragdb_status ragdb_add_vectors(ragdb *db, const ragdb_vector_record *recs, size_t n, uint32_t dim);
+
+/**
+ * Search with @p n query vectors (n x dim floats, normalised here) in one
+ * snapshot: vector mode only (the default mode means vector here; bm25 and
+ * hybrid are RAGDB_EINVAL), with k, filters, MMR and oversample as in
+ * ragdb_search(). results[i].query is the row number "i".
+ * @param[out] out an array of @p n results; free with
+ *             ragdb_results_free_array(out, n).
+ * @return RAGDB_OK, RAGDB_EINVAL (dimension mismatch, zero or non-finite
+ *         vector), RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_search_vectors(ragdb *db, const float *vecs, size_t n, uint32_t dim,
+                                  const ragdb_search_options *opts, ragdb_results **out);
+
+/**
+ * Change the knowledge base's quantization to @p mode ("f32", "bf16", "int8"
+ * or "binary"): re-encode every vector into the quantized blocks (or drop
+ * them for f32) in one write transaction, so a crash leaves the old state.
+ * Searches then scan the quantized blocks and rescore the best candidates
+ * exactly from the f32 vectors, which are always kept.
+ * @return RAGDB_OK, RAGDB_EINVAL (unknown mode), RAGDB_EREADONLY.
+ */
+ragdb_status ragdb_quantize(ragdb *db, const char *mode);
+
+/** The knowledge base's quantization: "f32", "bf16", "int8" or "binary"
+ *  (static string; "f32" on a NULL or failed handle). */
+const char *ragdb_quantization(ragdb *db);
 
 #ifdef __cplusplus
 }

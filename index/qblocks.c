@@ -135,19 +135,19 @@ uint32_t rdb_txn_quant(rdb_txn *t)
 	return t->quant;
 }
 
-/* The qvectors dbi; created in a write txn when @p create. 0 ok, else MDB rc. */
+/* The qvectors dbi; created in a write txn when @p create. 0 ok, else MDB rc
+ * (MDB_NOTFOUND: none yet). */
 static int qdbi(rdb_txn *t, int create, MDB_dbi *out)
 {
 	rdb_store *s = t->s;
-	if (!s->have_q) {
-		int rc = mdb_dbi_open(t->txn, "qvectors", create && t->write ? MDB_CREATE : 0,
-		                      &s->qvectors);
-		if (rc)
-			return rc;
-		s->have_q = 1;
+	if (s->have_q) {
+		*out = s->qvectors;
+		return 0;
 	}
-	*out = s->qvectors;
-	return 0;
+	/* A knowledge base made before quantization: the db appears with the
+	 * first conversion. The handle is not cached, since the txn that
+	 * creates it may abort (and be retried after growing the map). */
+	return mdb_dbi_open(t->txn, "qvectors", create && t->write ? MDB_CREATE : 0, out);
 }
 
 ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, uint32_t count,

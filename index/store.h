@@ -244,6 +244,8 @@ ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, 
  * f32 ones, in write txn @p t (one txn: a crash leaves the old state). After
  * the commit, rdb_store_meta's quant is stale until reopened. */
 ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err);
+/* The kind meta names as @p t sees it (0 = f32). */
+uint32_t rdb_txn_quant(rdb_txn *t);
 
 /* --- the tuned embedder (tune.c; invariants T1-T2 there) --- */
 

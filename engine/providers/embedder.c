@@ -17,6 +17,8 @@ ragdb_status rdb_embedder_open_cfg(const char *name, uint32_t dim, const struct 
 	if (!name || !*name || strcmp(name, "local") == 0 ||
 	    strcmp(name, "local:" RDB_LOCAL_MODEL) == 0)
 		return rdb_local_embedder_open(dim, out, err);
+	if (strcmp(name, "external") == 0 || strcmp(name, "external:external") == 0)
+		return rdb_external_embedder_open(dim, out, err);
 	const char *colon = strchr(name, ':');
 	int named = 0;
 	if (cfg) {
@@ -29,7 +31,8 @@ ragdb_status rdb_embedder_open_cfg(const char *name, uint32_t dim, const struct 
 	}
 	if (!colon && !named)
 		return rdb_err_set(err, RAGDB_EINVAL,
-		                   "unknown embedder \"%s\"; known: local, or provider:model with provider "
+		                   "unknown embedder \"%s\"; known: local, external (vectors you "
+		                   "bring), or provider:model with provider "
 		                   "openai, ollama, huggingface or gemini (e.g. openai:text-embedding-3-small), "
 		                   "or a model named in ragdb.json",
 		                   name);

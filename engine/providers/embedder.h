@@ -80,4 +80,8 @@ static inline void rdb_embedder_close(rdb_embedder *e)
 #define RDB_LOCAL_MODEL "hash-v1"
 ragdb_status rdb_local_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *err);
 
+/* The external embedder (engine/providers/external.c): vectors the caller
+ * brings; dim is required; embedding text fails RAGDB_EEMBEDDER. */
+ragdb_status rdb_external_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *err);
+
 #endif
