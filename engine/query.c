@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/conversation.h"
 #include "engine/internal.h"
 #include "engine/providers/text.h"
 #include "engine/rag/rag.h"
@@ -38,6 +39,7 @@ void ragdb_answer_free(ragdb_answer *a)
 	free(a->sources);
 	free((char *)a->answer);
 	free((char *)a->model);
+	free((char *)a->search_query);
 	free(a);
 }
 
@@ -83,18 +85,26 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	const char *model = o.model && *o.model ? o.model : rdb_models_default(db);
 	if (model && strcmp(model, "extractive") == 0)
 		model = NULL;
-	if (o.conversation_id)
-		return rdb_failf(db, RAGDB_EUNSUPPORTED,
-		                 "conversations are not built yet; ask without a conversation id");
+	if (o.conversation_id && (st = rdb_require_writable(db)) != RAGDB_OK)
+		return st;
+	rdb_err e = {0};
+	rdb_chat chat = {0};
+	const char *search_q = question;
+	if (o.conversation_id || (o.history && o.n_history)) {
+		if ((st = rdb_chat_prepare(db, &o, question, model, &chat, &e)) != RAGDB_OK)
+			return rdb_fail(db, &e);
+		search_q = chat.search_query;
+	}
 	ragdb_search_options so = {.k = o.k ? o.k : RDB_QUERY_DEFAULT_K, .mode = o.mode,
 	                           .filters = o.filters, .n_filters = o.n_filters,
 	                           .mmr_lambda = o.mmr_lambda};
 	ragdb_results *r = NULL;
 	uint64_t *docs = NULL;
-	if ((st = rdb_search_internal(db, question, &so, &r, &docs)) != RAGDB_OK)
+	if ((st = rdb_search_internal(db, search_q, &so, &r, &docs)) != RAGDB_OK) {
+		rdb_chat_clear(&chat);
 		return st;
+	}
 
-	rdb_err e = {0};
 	rdb_hit_in *hits = calloc(r->n ? r->n : 1, sizeof *hits);
 	rdb_passage *ps = NULL;
 	size_t nps = 0;
@@ -130,7 +140,8 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 		}
 		for (size_t i = 0; i < nps; i++)
 			titles[i] = ((const ragdb_hit *)ps[i].user)->title;
-		char *prompt = rdb_prompt_build(question, ps, nps, titles);
+		char *prompt = rdb_prompt_build_chat(question, ps, nps, titles, chat.summary, chat.turns,
+		                                     chat.n_turns);
 		free(titles);
 		if (!prompt) {
 			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory building the prompt");
@@ -141,7 +152,9 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 		if (st != RAGDB_OK)
 			goto out;
 	} else {
-		st = rdb_extractive_answer(db->embedder, question, ps, nps,
+		/* A follow-up's rewritten query names its subject; sentences are
+		 * scored against it. */
+		st = rdb_extractive_answer(db->embedder, search_q, ps, nps,
 		                           o.max_sentences ? o.max_sentences : RDB_QUERY_DEFAULT_SENTENCES,
 		                           &answer, &e);
 		if (st != RAGDB_OK)
@@ -159,8 +172,16 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 		if (o.on_delta)
 			o.on_delta(o.ctx, a->answer, strlen(a->answer));
 	}
+	if (!(a->search_query = strdup(search_q))) {
+		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (o.conversation_id &&
+	    (st = rdb_chat_store(db, o.conversation_id, question, search_q, a, &e)) != RAGDB_OK)
+		goto out;
 	a->took_ms = now_ms() - t0;
 out:
+	rdb_chat_clear(&chat);
 	free(answer);
 	rdb_passages_free(ps, nps);
 	free(hits);

@@ -61,4 +61,14 @@ ragdb_status rdb_extractive_answer(rdb_embedder *e, const char *question,
 char *rdb_prompt_build(const char *question, const rdb_passage *p, size_t n,
                        const char *const *titles);
 
+/* The same with a conversation before the question: @p summary (may be
+ * NULL) of older turns, then @p turns (oldest first; role "user" or
+ * "assistant"), each in a delimited <turn role="..."> block whose tags are
+ * defused inside like the sources'. The instructions say that the prior
+ * turns give context for the question, and that facts come from the
+ * sources. malloc'd. */
+char *rdb_prompt_build_chat(const char *question, const rdb_passage *p, size_t n,
+                            const char *const *titles, const char *summary,
+                            const ragdb_message *turns, size_t n_turns);
+
 #endif
