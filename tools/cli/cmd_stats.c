@@ -5,18 +5,80 @@
 #include <string.h>
 
 #include "cli.h"
+#include "model_stats.h"
+
+enum { OPT_MODELS = CLI_OPT_FIRST_COMMAND_OPT };
+
+/* `stats --models`: the counters of every model called through this
+ * knowledge base's directory by earlier commands (model_stats.h). */
+static int print_models(cli_ctx *ctx, int json)
+{
+	cJSON *arr = cli_model_stats_load(ctx), *m;
+	if (!arr) {
+		fprintf(stderr, "ragdb %s: out of memory\n", ctx->cmd);
+		return CLI_EXIT_ERROR;
+	}
+	cJSON_ArrayForEach(m, arr) {
+		double hits = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "cache_hits"));
+		double miss = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "cache_misses"));
+		double calls = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "calls"));
+		double sum = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "latency_sum_ms"));
+		cJSON_AddNumberToObject(m, "cache_hit_rate", hits + miss > 0 ? cli_round6(hits / (hits + miss)) : 0);
+		cJSON_AddNumberToObject(m, "latency_mean_ms", calls > 0 ? cli_round6(sum / calls) : 0);
+	}
+	if (json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "db", ctx->db_dir);
+		if (!cJSON_AddItemToObject(j, "models", arr))
+			cJSON_Delete(arr);
+		return cli_json_print(ctx, j, 1);
+	}
+	if (cJSON_GetArraySize(arr) == 0)
+		printf("no model has been called through %s yet (the built-in embedder and answerer are "
+		       "not counted)\n", ctx->db_dir);
+	cJSON_ArrayForEach(m, arr) {
+#define N(k) cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, k))
+		cJSON *lat = cJSON_GetObjectItemCaseSensitive(m, "latency_ms"), *e;
+		printf("%s%s%s (%s)\n", cli_bold(ctx), cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "model")),
+		       cli_reset(ctx), cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "kind")));
+		printf("  requests      %.0f, errors %.0f", N("requests"), N("errors"));
+		int first = 1;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "errors_by_kind")) {
+			if (cJSON_GetNumberValue(e) > 0) {
+				printf("%s%s %.0f", first ? " (" : ", ", e->string, cJSON_GetNumberValue(e));
+				first = 0;
+			}
+		}
+		printf("%s\n", first ? "" : ")");
+		printf("  latency       mean %.1f ms", N("latency_mean_ms"));
+		if (cJSON_IsObject(lat))
+			printf(", last run p50 %.1f / p95 %.1f / p99 %.1f ms",
+			       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(lat, "p50")),
+			       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(lat, "p95")),
+			       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(lat, "p99")));
+		printf("\n  tokens        %.0f input, %.0f output; cost %.4f\n", N("input_tokens"),
+		       N("output_tokens"), N("cost"));
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "kind")), "llm") == 0)
+			printf("  answer cache  %.0f hits, %.0f misses (hit rate %.0f%%)\n", N("cache_hits"),
+			       N("cache_misses"), 100 * N("cache_hit_rate"));
+#undef N
+	}
+	cJSON_Delete(arr);
+	return CLI_EXIT_OK;
+}
 
 int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ "models", no_argument, NULL, OPT_MODELS },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_stats s;
 	ragdb *db = NULL;
 	ragdb_status st;
-	int c, rc, json = 0;
+	int c, rc, json = 0, models = 0;
 
 	cli_getopt_begin();
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -27,11 +89,15 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		}
 		if (c == CLI_OPT_JSON)
 			json = 1;
+		else if (c == OPT_MODELS)
+			models = 1;
 		else
 			return cli_getopt_error(ctx, c, argv);
 	}
 	if (optind < argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	if (models)
+		return print_models(ctx, json);
 	if ((rc = cli_open_db(ctx, RAGDB_RDONLY, &db)))
 		return rc;
 	memset(&s, 0, sizeof s);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "model_stats.h"
 
 static void cli_top_usage(FILE *out)
 {
@@ -89,5 +90,7 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	ctx.cmd = cmd->name;
-	return cmd->run(&ctx, argc - i, argv + i);
+	int rc = cmd->run(&ctx, argc - i, argv + i);
+	cli_model_stats_save(&ctx); /* this run's model calls, for `ragdb stats --models` */
+	return rc;
 }
