@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# tests/crash/crash_test.sh — kill -9 at random moments: an ingest of a few
+# thousand generated documents, and (every fourth trial) a `delete --source`
+# and a `compact`. After every kill `ragdb check` must pass; re-running the
+# killed command to the end must leave exactly the state of an uninterrupted
+# run, compared through the CLI (documents with their content hashes and
+# chunk counts, the counters of `stats`, and the top hits of a few searches),
+# never the file bytes.
+#
+#   tests/crash/crash_test.sh [--trials N] [--docs N] [--seed S]
+#
+# Defaults: $RAGDB_CRASH_TRIALS (20) trials, $RAGDB_CRASH_DOCS (3000)
+# documents. Needs RAGDB_BIN (default build/ragdb). Prints one summary line:
+# "crash_test: T trials (I ingest kills, D delete kills, C compact kills, K
+# killed before the end), 0 failures".
+source "$(dirname "$0")/../e2e/lib.sh"
+
+TRIALS=${RAGDB_CRASH_TRIALS:-20}
+DOCS=${RAGDB_CRASH_DOCS:-3000}
+SEED=${RAGDB_CRASH_SEED:-$$}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--trials) TRIALS=$2; shift 2 ;;
+	--docs) DOCS=$2; shift 2 ;;
+	--seed) SEED=$2; shift 2 ;;
+	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "crash_test: unknown argument $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+RANDOM=$SEED
+note "seed $SEED, $TRIALS trials, $DOCS documents"
+
+CORPUS="$WORK/corpus"
+gen_files "$CORPUS" "$DOCS" 41 4
+
+# The real interpreter, not a version manager's shim (those cost ~100 ms a call).
+PY=$(python3 -c 'import sys; print(sys.executable)')
+
+# digest DB — what a user can see of the knowledge base, in a stable form.
+digest() {
+	local q i=0
+	"$RAGDB_BIN" list --db "$1" --json >"$WORK/d.list" || fail "list failed on $1"
+	"$RAGDB_BIN" stats --db "$1" --json >"$WORK/d.stats" || fail "stats failed on $1"
+	for q in "harbor parcel customs" "replica failover shard" "marker token doc00042mark"; do
+		i=$((i + 1))
+		"$RAGDB_BIN" search --db "$1" "$q" -k 5 --json >"$WORK/d.s$i" || fail "search failed on $1"
+	done
+	"$PY" - "$WORK" <<'PYEOF'
+import json, sys
+w = sys.argv[1]
+for d in json.load(open(w + "/d.list")):
+    print(d["id"], d["hash"], d["chunks"])
+s = json.load(open(w + "/d.stats"))
+print("docs=%d chunks=%d live=%d dead=%d text=%d" % (s["documents"], s["chunks"], s["vectors_live"], s["vectors_dead"], s["text_bytes"]))
+for i in (1, 2, 3):
+    hits = json.load(open(w + "/d.s%d" % i))["results"]
+    for h in sorted(hits, key=lambda h: (-h["score"], h["id"], h["chunk"])):
+        print("%s %d %.6f" % (h["id"], h["chunk"], h["score"]))
+PYEOF
+}
+
+# check_fast DB — `ragdb check` must pass (no python: it runs after every kill).
+check_fast() {
+	local out
+	out=$("$RAGDB_BIN" check --db "$1" 2>&1) || fail "ragdb check failed on $1 (seed $SEED): $out"
+	case "$out" in *"invariants hold"*) ;; *) fail "ragdb check on $1 said: $out" ;; esac
+}
+
+# millis CMD... — run CMD to the end; print how long it took in ms.
+millis() {
+	local t0 t1
+	t0=$(date +%s%N)
+	"$@" >/dev/null 2>&1 || fail "reference run failed: $*"
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000 + 1))
+}
+
+# kill_at MS CMD... — start CMD, SIGKILL it after a random delay in
+# [0, MS] ms (or let it finish first). Sets KILLED=1 when it was still running.
+kill_at() {
+	local max=$1 d pid
+	shift
+	d=$(((RANDOM * 32768 + RANDOM) % (max + 1)))
+	"$@" >/dev/null 2>"$WORK/killed.err" &
+	pid=$!
+	sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+	kill -KILL "$pid" 2>/dev/null || true
+	local rc=0
+	wait "$pid" 2>/dev/null || rc=$?
+	# 128 + SIGKILL: it was still running; anything else: it had finished.
+	KILLED=$((rc == 137 ? 1 : 0))
+}
+
+# Reference: uninterrupted runs.
+ok ragdb init --db "$WORK/ref"
+T_INGEST=$(millis "$RAGDB_BIN" ingest --db "$WORK/ref" "$CORPUS" --quiet)
+REF_INGEST=$(digest "$WORK/ref")
+cp -r "$WORK/ref" "$WORK/full"   # closed: a file copy is a faithful one
+T_DELETE=$(millis "$RAGDB_BIN" delete --db "$WORK/ref" --source "$CORPUS/part001")
+REF_DELETE=$(digest "$WORK/ref")
+T_COMPACT=$(millis "$RAGDB_BIN" compact --db "$WORK/ref")
+REF_COMPACT=$(digest "$WORK/ref")
+[ "$REF_DELETE" != "$REF_INGEST" ] || fail "the delete changed nothing"
+note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms"
+
+n_ingest=0 n_delete=0 n_compact=0 n_hit=0
+for ((trial = 1; trial <= TRIALS; trial++)); do
+	DB="$WORK/t$trial"
+	if ((trial % 4 != 0)); then
+		ok ragdb init --db "$DB"
+		kill_at "$((T_INGEST + T_INGEST / 5))" "$RAGDB_BIN" ingest --db "$DB" "$CORPUS" --quiet
+		n_ingest=$((n_ingest + 1)); n_hit=$((n_hit + KILLED))
+		check_fast "$DB"
+		ok ragdb ingest --db "$DB" "$CORPUS" --quiet
+		check_fast "$DB"
+		[ "$(digest "$DB")" = "$REF_INGEST" ] ||
+			fail "trial $trial (seed $SEED): after a kill during ingest and a re-run, the state differs from an uninterrupted ingest"
+	else
+		cp -r "$WORK/full" "$DB"
+		kill_at "$((T_DELETE + T_DELETE / 5))" "$RAGDB_BIN" delete --db "$DB" --source "$CORPUS/part001"
+		n_delete=$((n_delete + 1)); n_hit=$((n_hit + KILLED))
+		check_fast "$DB"
+		run ragdb delete --db "$DB" --source "$CORPUS/part001"
+		check_fast "$DB"
+		[ "$(digest "$DB")" = "$REF_DELETE" ] ||
+			fail "trial $trial (seed $SEED): after a kill during delete --source and a re-run, the state differs"
+		kill_at "$((T_COMPACT + T_COMPACT / 5))" "$RAGDB_BIN" compact --db "$DB"
+		n_compact=$((n_compact + 1)); n_hit=$((n_hit + KILLED))
+		check_fast "$DB"
+		ok ragdb compact --db "$DB"
+		check_fast "$DB"
+		[ "$(digest "$DB")" = "$REF_COMPACT" ] ||
+			fail "trial $trial (seed $SEED): after a kill during compact and a re-run, the state differs"
+	fi
+	rm -rf "$DB"
+done
+echo "crash_test: $TRIALS trials ($n_ingest ingest kills, $n_delete delete kills, $n_compact compact kills, $n_hit killed before the end), 0 failures, seed $SEED"
