@@ -9,7 +9,8 @@
 #include "cli.h"
 #include "search_opts.h"
 
-enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES, OPT_MODEL, OPT_NO_STREAM };
+enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES, OPT_MODEL, OPT_NO_STREAM,
+       OPT_CONVERSATION };
 
 /* Apart from the list above so that options added there do not collide. */
 enum { OPT_NO_CACHE = CLI_OPT_FIRST_COMMAND_OPT + 64 };
@@ -80,6 +81,7 @@ static cJSON *answer_json(const char *question, const ragdb_answer *a)
 	cJSON *j = cJSON_CreateObject(), *arr;
 
 	cJSON_AddStringToObject(j, "question", question);
+	cJSON_AddStringToObject(j, "search_query", a->search_query ? a->search_query : question);
 	cJSON_AddStringToObject(j, "answer", a->answer ? a->answer : "");
 	cJSON_AddStringToObject(j, "model", a->model ? a->model : "");
 	cJSON_AddBoolToObject(j, "extractive", a->extractive != 0);
@@ -120,6 +122,7 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		{ "model", required_argument, NULL, OPT_MODEL },
 		{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+		{ "conversation", required_argument, NULL, OPT_CONVERSATION },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_query_options qo;
@@ -170,6 +173,12 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		case OPT_NO_CACHE:
 			qo.no_cache = 1;
 			break;
+		case OPT_CONVERSATION:
+			if (!optarg[0])
+				return cli_usage_error(ctx, "--conversation needs an id (see `ragdb "
+				                       "conversations list`)");
+			qo.conversation_id = optarg;
+			break;
 		default:
 			return cli_getopt_error(ctx, c, argv);
 		}
@@ -189,7 +198,8 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 	if (!argv[optind][0])
 		return cli_usage_error(ctx, "the question is empty");
 
-	if ((rc = cli_open_db(ctx, RAGDB_RDONLY, &db)))
+	/* Asking within a conversation stores the turns. */
+	if ((rc = cli_open_db(ctx, qo.conversation_id ? 0 : RAGDB_RDONLY, &db)))
 		return rc;
 	if (!json && !no_stream) {
 		qo.on_delta = on_delta;
@@ -208,7 +218,10 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		goto out_close;
 	}
 	if (json) {
-		rc = cli_json_print(ctx, answer_json(argv[optind], ans), 1);
+		cJSON *j = answer_json(argv[optind], ans);
+		if (qo.conversation_id)
+			cJSON_AddStringToObject(j, "conversation", qo.conversation_id);
+		rc = cli_json_print(ctx, j, 1);
 	} else {
 		print_answer(ctx, ans, &so);
 		rc = CLI_EXIT_OK;
