@@ -79,10 +79,15 @@ int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_compact(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_import_vectors(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_quantize(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_backup(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_restore(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_tune(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_conversations(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_export_finetune(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
 
 /* Usage text of the command ctx->cmd. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ingest_vectors.h"
 
 enum {
 	OPT_GLOB = CLI_OPT_FIRST_COMMAND_OPT,
@@ -27,6 +28,7 @@ enum {
 	OPT_SKIP_BAD,
 	OPT_THREADS,
 	OPT_META,
+	OPT_EMBEDDING_FIELD,
 };
 
 /* Items kept for the --json summary; past this, "items_truncated" is set
@@ -213,6 +215,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 		{ "skip-bad-records", no_argument, NULL, OPT_SKIP_BAD },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "meta", required_argument, NULL, OPT_META },
+		{ "embedding-field", required_argument, NULL, OPT_EMBEDDING_FIELD },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -224,6 +227,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	const char **globs, **excludes, **metas;
 	size_t n_globs = 0, n_excludes = 0, n_metas = 0;
 	uint32_t threads = 0;
+	const char *emb_field = NULL;
 	int c, rc;
 
 	memset(&o, 0, sizeof o);
@@ -271,6 +275,7 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_SYNC: o.sync = 1; break;
 		case OPT_META: metas[n_metas++] = optarg; break;
+		case OPT_EMBEDDING_FIELD: emb_field = optarg; break;
 		case OPT_SKIP_BAD: o.skip_bad_records = 1; break;
 		case OPT_THREADS:
 			rc = cli_parse_u32(ctx, "--threads", optarg, 0, 1024, &threads);
@@ -305,6 +310,13 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 
 	if ((rc = cli_open_db(ctx, 0, &db)))
 		goto out_free_lists;
+	if (emb_field) {
+		cli_vec_fields vf = { o.id_field, o.text_field, o.title_field, emb_field };
+		cli_interrupt_install(db);
+		rc = cli_ingest_embedded(ctx, db, argv + optind, (size_t)(argc - optind), &vf, run.json);
+		cli_interrupt_remove();
+		goto out_close;
+	}
 	if (pthread_mutex_init(&run.mu, NULL)) {
 		rc = cli_error(ctx, "cannot create a mutex");
 		goto out_close;

@@ -6,7 +6,7 @@
 
 #include "cli.h"
 
-enum { OPT_EMBEDDER = CLI_OPT_FIRST_COMMAND_OPT, OPT_DIM, OPT_CHUNK_TOKENS, OPT_OVERLAP, OPT_LANGUAGE };
+enum { OPT_EMBEDDER = CLI_OPT_FIRST_COMMAND_OPT, OPT_DIM, OPT_CHUNK_TOKENS, OPT_OVERLAP, OPT_LANGUAGE, OPT_QUANTIZE };
 
 int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
@@ -18,6 +18,7 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
 		{ "chunk-tokens", required_argument, NULL, OPT_CHUNK_TOKENS },
 		{ "overlap", required_argument, NULL, OPT_OVERLAP },
 		{ "language", required_argument, NULL, OPT_LANGUAGE },
+		{ "quantize", required_argument, NULL, OPT_QUANTIZE },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_create_options o;
@@ -59,6 +60,9 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
 		case OPT_LANGUAGE:
 			o.language = optarg;
 			break;
+		case OPT_QUANTIZE:
+			o.quantize = optarg;
+			break;
 		default:
 			return cli_getopt_error(ctx, c, argv);
 		}
@@ -91,6 +95,7 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
 		cJSON_AddNumberToObject(j, "dim", s.dim);
 		cJSON_AddNumberToObject(j, "chunk_tokens", s.chunk_tokens);
 		cJSON_AddNumberToObject(j, "chunk_overlap", s.chunk_overlap);
+		cJSON_AddStringToObject(j, "quantize", ragdb_quantization(db));
 		rc = cli_json_print(ctx, j, 1);
 	} else {
 		printf("created knowledge base in %s (embedder %s%s%s, dim %u, chunks of %u tokens, "

@@ -10,8 +10,10 @@
 
 #include "cli.h"
 #include "search_opts.h"
+#include "vecfile.h"
 
-enum { OPT_BATCH = CLI_OPT_FIRST_COMMAND_OPT, OPT_NO_TEXT, OPT_THREADS };
+enum { OPT_BATCH = CLI_OPT_FIRST_COMMAND_OPT, OPT_NO_TEXT, OPT_THREADS, OPT_VECTORS,
+       OPT_OVERSAMPLE };
 
 /* Queries per ragdb_search_batch() call: big enough for the matrix product
  * to pay off, small enough that results stream out and memory stays flat. */
@@ -197,6 +199,41 @@ out_free:
 	free(b);
 	return rc;
 }
+/* --vectors FILE: one JSON line per query vector (query_id = its row
+ * number), searched in blocks of BATCH_BLOCK rows in one snapshot each. */
+static int run_vectors(const cli_ctx *ctx, ragdb *db, const char *path,
+                       const ragdb_search_options *so, int with_text)
+{
+	float *vecs = NULL;
+	size_t n = 0;
+	uint32_t dim = 0;
+	char msg[512];
+	int rc = 0;
+
+	if (cli_vecfile_read(path, &vecs, &n, &dim, msg, sizeof msg) != 0)
+		return cli_error(ctx, "%s", msg);
+	for (size_t i = 0; i < n && !rc; i += BATCH_BLOCK) {
+		size_t m = n - i < BATCH_BLOCK ? n - i : BATCH_BLOCK;
+		ragdb_results *res = NULL;
+		ragdb_status st = ragdb_search_vectors(db, vecs + i * dim, m, dim, so, &res);
+		if (st != RAGDB_OK) {
+			rc = cli_api_error(ctx, db, st);
+			break;
+		}
+		for (size_t q = 0; q < m && !rc; q++) {
+			cJSON *j = cJSON_CreateObject();
+			cJSON_AddNumberToObject(j, "query_id", (double)(i + q));
+			cJSON_AddNumberToObject(j, "took_ms", cli_round6(res[q].took_ms));
+			cJSON_AddItemToObject(j, "results", results_array(&res[q], with_text));
+			rc = cli_json_print(ctx, j, 0);
+		}
+		ragdb_results_free_array(res, m);
+		if (!rc && fflush(stdout) != 0)
+			rc = cli_error(ctx, "writing the results failed: %s", strerror(errno));
+	}
+	free(vecs);
+	return rc;
+}
 
 int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 {
@@ -208,13 +245,15 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "no-text", no_argument, NULL, OPT_NO_TEXT },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "vectors", required_argument, NULL, OPT_VECTORS },
+		{ "oversample", required_argument, NULL, OPT_OVERSAMPLE },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_search_options so;
 	ragdb_results *res = NULL;
 	ragdb *db = NULL;
 	ragdb_status st;
-	const char *batch = NULL;
+	const char *batch = NULL, *vectors = NULL;
 	uint32_t threads = 0;
 	int c, rc, json = 0, no_text = 0;
 
@@ -245,6 +284,11 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 			if ((rc = cli_parse_u32(ctx, "--threads", optarg, 0, 1024, &threads)))
 				return rc;
 			break;
+		case OPT_VECTORS: vectors = optarg; break;
+		case OPT_OVERSAMPLE:
+			if ((rc = cli_parse_u32(ctx, "--oversample", optarg, 1, 1000, &so.oversample)))
+				return rc;
+			break;
 		default:
 			return cli_getopt_error(ctx, c, argv);
 		}
@@ -257,9 +301,12 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 	so.bm25_k1 = sopt.k1;
 	so.bm25_b = sopt.b;
 	so.expand = sopt.expand;
-	if (batch) {
+	if (batch && vectors)
+		return cli_usage_error(ctx, "give either --batch FILE or --vectors FILE, not both");
+	if (batch || vectors) {
 		if (optind < argc)
-			return cli_usage_error(ctx, "give either a QUERY or --batch FILE, not both");
+			return cli_usage_error(ctx, "give either a QUERY or --%s FILE, not both",
+			                       batch ? "batch" : "vectors");
 	} else {
 		if (optind >= argc)
 			return cli_usage_error(ctx, "what to search for? give a QUERY");
@@ -274,6 +321,10 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (batch) {
 		rc = run_batch(ctx, db, batch, &so, !no_text);
+		goto out_close;
+	}
+	if (vectors) {
+		rc = run_vectors(ctx, db, vectors, &so, !no_text);
 		goto out_close;
 	}
 	st = ragdb_search(db, argv[optind], &so, &res);

@@ -9,14 +9,16 @@
 
 static const char usage_init[] =
 	"usage: ragdb init [--db DIR] [--embedder NAME] [--dim N]\n"
-	"                  [--chunk-tokens N] [--overlap N]\n"
+	"                  [--chunk-tokens N] [--overlap N] [--quantize MODE]\n"
 	"\n"
 	"Create a new, empty knowledge base in DIR.\n"
 	"\n"
 	"  --db DIR          knowledge base directory (default $RAGDB_DB, else ./.ragdb)\n"
 	"  --embedder NAME   embedder: local (default, built in, no network), or\n"
 	"                    provider:model (openai:, ollama:, huggingface:, gemini:)\n"
-	"                    or a model named in ragdb.json (see docs/providers.md)\n"
+	"                    or a model named in ragdb.json (see docs/providers.md),\n"
+	"                    or external: vectors you bring (needs --dim; see\n"
+	"                    import-vectors, ingest --embedding-field, search --vectors)\n"
 	"  --dim N           vector dimension (default: the embedder's, or the size\n"
 	"                    of a remote model's first answer)\n"
 	"  --endpoint URL    a remote embedder's endpoint (e.g. a TEI server)\n"
@@ -25,6 +27,8 @@ static const char usage_init[] =
 	"  --overlap N       default overlap in tokens between chunks (0 = none)\n"
 	"  --language L      full-text stemming language: english (default), german,\n"
 	"                    french, ... (Snowball names), or none\n"
+	"  --quantize MODE   f32 (default), bf16, int8 or binary: also keep the vectors\n"
+	"                    in that form, scan it and rescore exactly (see quantize)\n"
 	"  --json            print the new knowledge base's settings as JSON\n"
 	"  -h, --help        show this help\n";
 
@@ -50,6 +54,9 @@ static const char usage_ingest[] =
 	"  --skip-bad-records JSONL/CSV: report malformed records and keep going\n"
 	"  --threads N        chunking/embedding threads (default: number of cores)\n"
 	"  --meta KEY=VALUE   set a metadata field on every document; repeatable\n"
+	"  --embedding-field F  JSONL records bring their vector in field F: each\n"
+	"                     record is stored as one chunk with that vector (no\n"
+	"                     embedder call); other fields are metadata\n"
 	"  -j, --jobs N       documents embedded at once (1..64); with a remote\n"
 	"                     embedder, requests in flight\n"
 	"  --json             print the summary as JSON on stdout\n"
@@ -64,6 +71,7 @@ static const char usage_ingest[] =
 static const char usage_search[] =
 	"usage: ragdb search \"QUERY\" [-k N] [--json]\n"
 	"       ragdb search --batch FILE [-k N] [--no-text]\n"
+	"       ragdb search --vectors Q.fvecs|Q.fbin [-k N] [--no-text]\n"
 	"\n"
 	"Find the chunks that best match QUERY.\n"
 	"\n"
@@ -81,6 +89,10 @@ static const char usage_search[] =
 	"                  {\"query_id\":...,\"results\":[...]} line per query, in order\n"
 	"  --no-text       with --batch: leave the chunk text out of the results\n"
 	"  --threads N     scan threads (default: number of cores)\n"
+	"  --vectors FILE  query vectors (.fvecs or .fbin): one JSON line per vector,\n"
+	"                  {\"query_id\":ROW,\"took_ms\",\"results\":[...]}\n"
+	"  --oversample N  quantized knowledge bases: candidates per result rescored\n"
+	"                  exactly (default bf16 2, int8 4, binary 16)\n"
 	"  --db DIR        knowledge base directory\n"
 	"  -h, --help      show this help\n";
 
@@ -95,6 +107,9 @@ static const char usage_query[] =
 	"                       from ragdb.json (default: its default_model, else the\n"
 	"                       built-in extractive answerer; see docs/providers.md)\n"
 	"  --no-stream          wait for the whole answer instead of streaming it\n"
+	"  --conversation ID    ask within stored conversation ID (created when new):\n"
+	"                       a follow-up is rewritten from its earlier turns, and\n"
+	"                       the question and answer are added to it\n"
 	"  --config FILE        provider configuration (default DIR/ragdb.json)\n"
 	"  -k N                 chunks to retrieve (default 5)\n"
 	"  --mode M             retrieval: hybrid (default), bm25 or vector\n"
@@ -191,6 +206,31 @@ static const char usage_compact[] =
 	"  --db DIR    knowledge base directory\n"
 	"  -h, --help  show this help\n";
 
+static const char usage_import_vectors[] =
+	"usage: ragdb import-vectors FILE [--ids FILE] [--source S] [--batch-size N] [--json]\n"
+	"\n"
+	"Store the vectors of FILE (.fvecs: rows of int32 d then d float32; .fbin:\n"
+	"int32 n, int32 d, then n x d float32), each as a document with empty text,\n"
+	"L2-normalised. The dimension must be the knowledge base's.\n"
+	"\n"
+	"  --ids FILE        document ids, one per line (default: the row numbers)\n"
+	"  --source S        source recorded for each (default: FILE)\n"
+	"  --batch-size N    vectors per write transaction (default 10000)\n"
+	"  --json            {\"imported\",\"dim\",\"took_ms\"}\n"
+	"  --db DIR          knowledge base directory\n"
+	"  -h, --help        show this help\n";
+
+static const char usage_quantize[] =
+	"usage: ragdb quantize MODE [--json]\n"
+	"\n"
+	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
+	"write transaction. Searches scan them, then rescore the best k x oversample\n"
+	"candidates from the f32 vectors (always kept), so scores are exact.\n"
+	"\n"
+	"  --json      {\"before\",\"quantize\",\"took_ms\"}\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
 static const char usage_backup[] =
 	"usage: ragdb backup DIR [--json]\n"
 	"\n"
@@ -254,6 +294,55 @@ static const char usage_tune[] =
 	"  --db DIR    knowledge base directory\n"
 	"  -h, --help  show this help\n";
 
+static const char usage_chat[] =
+	"usage: ragdb chat [--conversation ID] [--model M] [--no-stream]\n"
+	"\n"
+	"Ask questions in a conversation kept in the knowledge base, one per line of\n"
+	"input (a script may pipe them in). Follow-up questions are rewritten into\n"
+	"standalone searches from the earlier turns; a language model also sees the\n"
+	"earlier turns, trimmed to its context window (docs/conversations.md).\n"
+	"Prints the conversation id first; continue it later with --conversation.\n"
+	"\n"
+	"  /sources          list the last answer's sources\n"
+	"  /new              start a new conversation\n"
+	"  /quit             leave (so does the end of input)\n"
+	"  --conversation ID continue (or start) the conversation ID\n"
+	"  --model M         provider:model or a configured name (default: ragdb.json's\n"
+	"                    default_model, else the extractive answerer)\n"
+	"  --no-stream       print each answer when it is complete\n"
+	"  --db DIR          knowledge base directory\n"
+	"  -h, --help        show this help\n";
+
+static const char usage_conversations[] =
+	"usage: ragdb conversations list|show ID|delete ID [--json]\n"
+	"\n"
+	"The conversations stored by `ragdb chat` and `ragdb query --conversation`:\n"
+	"list them (id, turns, last update, first question), show one with its\n"
+	"turns, models and sources, or delete one.\n"
+	"\n"
+	"  --json      list: {\"conversations\":[{\"id\",\"title\",\"turns\",\"created_ms\",\n"
+	"              \"updated_ms\"}]}; show: the same with \"turns\":[{\"role\",\"text\",...}]\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_export_finetune[] =
+	"usage: ragdb export-finetune [--format jsonl|csv] [--split F] [--out PREFIX]\n"
+	"                             [--no-extractive] [--json]\n"
+	"\n"
+	"Write the stored conversations as fine-tuning data: PREFIX-train.EXT and\n"
+	"PREFIX-valid.EXT. jsonl: OpenAI chat format, one {\"messages\":[...]} line per\n"
+	"conversation; csv: \"input,output\" rows, one per question and answer. The\n"
+	"split is by conversation and deterministic (ordered by a hash of the id; the\n"
+	"first round(n x F) train).\n"
+	"\n"
+	"  --format FMT      jsonl (default) or csv\n"
+	"  --split F         training fraction in [0,1] (default 0.8)\n"
+	"  --out PREFIX      file name prefix (default finetune)\n"
+	"  --no-extractive   leave out answers of the built-in extractive answerer\n"
+	"  --json            print the counts as JSON\n"
+	"  --db DIR          knowledge base directory\n"
+	"  -h, --help        show this help\n";
+
 static const char usage_help[] =
 	"usage: ragdb help [COMMAND]\n"
 	"\n"
@@ -271,10 +360,19 @@ const cli_command cli_commands[] = {
 	{ "stats", "show settings and sizes", usage_stats, cli_cmd_stats },
 	{ "check", "verify the store's invariants", usage_check, cli_cmd_check },
 	{ "compact", "drop deleted vectors", usage_compact, cli_cmd_compact },
+	{ "import-vectors", "store vectors from .fvecs/.fbin", usage_import_vectors,
+	  cli_cmd_import_vectors },
+	{ "quantize", "set the quantized blocks (f32, bf16, int8, binary)", usage_quantize,
+	  cli_cmd_quantize },
 	{ "backup", "copy the knowledge base while it is in use", usage_backup, cli_cmd_backup },
 	{ "restore", "put a backup back in place", usage_restore, cli_cmd_restore },
 	{ "eval", "measure retrieval quality on a BEIR set", usage_eval, cli_cmd_eval },
 	{ "tune", "fit the local embedder to the knowledge base", usage_tune, cli_cmd_tune },
+	{ "chat", "ask questions in a stored conversation", usage_chat, cli_cmd_chat },
+	{ "conversations", "list, show or delete conversations", usage_conversations,
+	  cli_cmd_conversations },
+	{ "export-finetune", "write conversations as fine-tuning data", usage_export_finetune,
+	  cli_cmd_export_finetune },
 	{ "help", "show help", usage_help, cli_cmd_help },
 };
 const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];

@@ -1,0 +1,62 @@
+/*
+ * tools/cli/cmd_quantize.c — `ragdb quantize MODE`: convert a knowledge
+ * base's quantized blocks to f32 (none), bf16, int8 or binary in one write
+ * transaction (ragdb_quantize); the f32 vectors are kept either way.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+int cli_cmd_quantize(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	ragdb *db = NULL;
+	int c, rc, json = 0;
+
+	cli_getopt_begin();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (cli_common_option(ctx, c, optarg, &rc)) {
+			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		if (c == CLI_OPT_JSON)
+			json = 1;
+		else
+			return cli_getopt_error(ctx, c, argv);
+	}
+	if (optind >= argc)
+		return cli_usage_error(ctx, "which mode? give f32, bf16, int8 or binary");
+	if (optind + 1 < argc)
+		return cli_usage_error(ctx, "give one MODE (unexpected '%s')", argv[optind + 1]);
+	const char *mode = argv[optind];
+	if (strcmp(mode, "f32") && strcmp(mode, "bf16") && strcmp(mode, "int8") &&
+	    strcmp(mode, "binary"))
+		return cli_usage_error(ctx, "unknown mode '%s'; use f32, bf16, int8 or binary", mode);
+	if ((rc = cli_open_db(ctx, 0, &db)))
+		return rc;
+	const char *before = ragdb_quantization(db);
+	double t0 = cli_now();
+	ragdb_status st = ragdb_quantize(db, mode);
+	if (st != RAGDB_OK) {
+		rc = cli_api_error(ctx, db, st);
+		goto out_close;
+	}
+	if (json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "before", before);
+		cJSON_AddStringToObject(j, "quantize", mode);
+		cJSON_AddNumberToObject(j, "took_ms", cli_round6((cli_now() - t0) * 1000));
+		rc = cli_json_print(ctx, j, 1);
+	} else {
+		printf("quantization: %s -> %s\n", before, mode);
+		rc = CLI_EXIT_OK;
+	}
+out_close:
+	ragdb_close(db);
+	return rc;
+}
