@@ -645,6 +645,13 @@ void ragdb_model_metrics_free(ragdb_model_metrics *m);
  *  NULL); NULL when out of memory. */
 char *ragdb_model_metrics_prometheus(size_t *len);
 
+/** Check that language model @p model (NULL = the configured default_model)
+ *  answers: one answer of one token, past the answer cache.
+ *  @return RAGDB_OK; RAGDB_ENOTFOUND when @p model is NULL and no default
+ *  is configured (nothing to check); else the model's failure
+ *  (RAGDB_EPERM, RAGDB_EIO...; ragdb_errmsg() names the model). */
+ragdb_status ragdb_check_model(ragdb *db, const char *model);
+
 /* ------------------------------------------------------------------ */
 /** @name Backup and restore (added in wave 3) */
 
