@@ -51,8 +51,13 @@ static ragdb_status add_txn(rdb_txn *t, void *arg, rdb_err *e)
 		if ((st = rdb_termbag_add(&c->bag, c->tok, text, len, 0, e)) ||
 		    (st = rdb_termbag_add(&c->bag, c->tok, title, strlen(title), 1, e)))
 			return st;
+		/* The bag's own terms hold arena offsets until copied out. */
+		size_t nt = 0;
+		rdb_term_tf *terms = rdb_termbag_dup(&c->bag, &nt);
+		if (!terms && c->bag.n)
+			return rdb_err_set(e, RAGDB_ENOMEM, "out of memory for the terms of record %zu", i);
 		rdb_chunk_in ch = { .start = 0, .end = len, .text = text, .text_len = len,
-		                    .terms = c->bag.terms, .n_terms = c->bag.n,
+		                    .terms = terms, .n_terms = nt,
 		                    .len_body = c->bag.len_body, .len_title = c->bag.len_title };
 		rdb_doc d = {0};
 		d.id = r->id;
@@ -65,7 +70,9 @@ static ragdb_status add_txn(rdb_txn *t, void *arg, rdb_err *e)
 		d.size = len;
 		d.mtime = 0;
 		d.ingested = (int64_t)time(NULL);
-		if ((st = rdb_doc_put(t, &d, &ch, 1, c->vec, e))) {
+		st = rdb_doc_put(t, &d, &ch, 1, c->vec, e);
+		free(terms);
+		if (st) {
 			rdb_err_prefix(e, "record %zu (id %s)", i, r->id);
 			return st;
 		}
