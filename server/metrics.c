@@ -3,7 +3,8 @@
  * exposition (/metrics): HTTP requests by route and status, latency
  * histograms by route, requests refused by the rate limit, documents and
  * chunks ingested through the API, live gauges (in-flight requests,
- * streams, connections) and the knowledge base's size from ragdb_get_stats.
+ * streams, connections), the knowledge base's size from ragdb_get_stats,
+ * and per model the engine's counters (ragdb_model_metrics_prometheus).
  *
  * Counters are lock-free atomics indexed by route id and status slot: the
  * label sets are fixed, so memory and scrape size stay bounded whatever
@@ -223,6 +224,13 @@ char *srv_metrics_render(rdb_srv *srv, size_t *len)
 		mb_printf(&b, "ragdb_index_info{embedder=\"%s\",model=\"%s\",dim=\"%u\",kernel=\"%s\"} 1\n",
 		          s.embedder, s.embedder_model, s.dim, s.kernel);
 	}
+	/* Per model (embedders and language models): the engine renders them. */
+	char *mm = ragdb_model_metrics_prometheus(NULL);
+	if (mm)
+		mb_printf(&b, "%s", mm);
+	else
+		b.oom = 1;
+	free(mm);
 	header(&b, "ragdb_build_info", "gauge", "The ragdb version serving.");
 	mb_printf(&b, "ragdb_build_info{version=\"%s\"} 1\n", ragdb_version());
 	if (b.oom) {

@@ -5,7 +5,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/internal.h"
 
@@ -114,11 +116,41 @@ static void h_health(srv_req *rq, srv_resp *rs)
 	srv_json(rs, 200, j);
 }
 
-/* Ready when the knowledge base answers (its statistics can be read) and
- * its embedder embeds (a remote one is reachable): a server that cannot
- * embed a query cannot search. */
+/* A language model's check costs a call (of one token): at most one every
+ * READY_LLM_EVERY_S seconds, the last result reused in between. */
+#define READY_LLM_EVERY_S 30
+static pthread_mutex_t g_llm_mu = PTHREAD_MUTEX_INITIALIZER;
+static time_t g_llm_at;
+static ragdb_status g_llm_st;
+static char g_llm_msg[512];
+
+/* 1: a default language model answers; 0: none configured; -1: it fails
+ * (@p why says how). */
+static int llm_ready(ragdb *db, char *why, size_t cap)
+{
+	time_t now = time(NULL);
+	pthread_mutex_lock(&g_llm_mu);
+	if (g_llm_at == 0 || now - g_llm_at >= READY_LLM_EVERY_S) {
+		g_llm_st = ragdb_check_model(db, NULL);
+		const char *m = ragdb_errmsg(db);
+		snprintf(g_llm_msg, sizeof g_llm_msg, "%s",
+		         g_llm_st == RAGDB_OK ? "" : (m && *m) ? m : ragdb_strerror(g_llm_st));
+		g_llm_at = now;
+	}
+	ragdb_status st = g_llm_st;
+	snprintf(why, cap, "%s", g_llm_msg);
+	pthread_mutex_unlock(&g_llm_mu);
+	return st == RAGDB_OK ? 1 : st == RAGDB_ENOTFOUND ? 0 : -1;
+}
+
+/* Ready when the knowledge base answers (its statistics can be read), its
+ * embedder embeds (a remote one is reachable: a server that cannot embed a
+ * query cannot search) and the default language model, when one is
+ * configured, answers. */
 static void h_ready(srv_req *rq, srv_resp *rs)
 {
+	char why[512];
+	int llm = 0;
 	ragdb_stats s;
 	ragdb_status st = ragdb_get_stats(rq->db, &s);
 	cJSON *j = cJSON_CreateObject(), *c;
@@ -129,6 +161,13 @@ static void h_ready(srv_req *rq, srv_resp *rs)
 		probe = malloc(sizeof(float) * (s.dim ? s.dim : 1));
 		st = probe ? ragdb_embed(rq->db, &text, 1, 1, probe) : RAGDB_ENOMEM;
 		free(probe);
+	}
+	if (st == RAGDB_OK && (llm = llm_ready(rq->db, why, sizeof why)) < 0) {
+		cJSON_AddStringToObject(j, "status", "unavailable");
+		cJSON_AddStringToObject(j, "reason", why);
+		srv_json(rs, 503, j);
+		srv_resp_header(rs, "Retry-After", "5");
+		return;
 	}
 	if (st != RAGDB_OK) {
 		const char *m = ragdb_errmsg(rq->db);
@@ -143,7 +182,7 @@ static void h_ready(srv_req *rq, srv_resp *rs)
 	cJSON_AddStringToObject(c, "database", "ok");
 	cJSON_AddStringToObject(c, "embedder", "ok");
 	cJSON_AddStringToObject(j, "embedder", s.embedder);
-	cJSON_AddStringToObject(c, "answerer", "extractive");
+	cJSON_AddStringToObject(c, "answerer", llm > 0 ? "ok" : "extractive");
 	cJSON_AddNumberToObject(j, "documents", (double)s.documents);
 	cJSON_AddNumberToObject(j, "chunks", (double)s.chunks);
 	srv_json(rs, 200, j);
