@@ -864,8 +864,11 @@ static ragdb_status write_loop(pipeline *p, rdb_err *e)
 		}
 	}
 	/* Documents prepared before a stop are complete: commit them, unless a
-	 * write already failed, or (one transaction for all) a document failed. */
-	if (b.n > 0 && !write_failed && !(p->single_txn && p->sum->failed > 0)) {
+	 * write already failed, or (one transaction for all) a document failed
+	 * or the call is failing (an out-of-memory here must not commit part of
+	 * an all-or-none call; found by tests/unit/test_engine_enomem.c). */
+	int all_or_none_failed = p->single_txn && (p->sum->failed > 0 || p->fatal);
+	if (b.n > 0 && !write_failed && !all_or_none_failed) {
 		st = flush(p, &b, e);
 		if (st != RAGDB_OK)
 			set_fatal(p, e);
