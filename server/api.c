@@ -252,6 +252,7 @@ static cJSON *usage_json(const ragdb_answer *a)
 	cJSON_AddNumberToObject(u, "output_tokens", (double)a->output_tokens);
 	cJSON_AddNumberToObject(u, "context_tokens", a->context_tokens);
 	cJSON_AddNumberToObject(u, "cost", a->cost);
+	cJSON_AddBoolToObject(u, "cached", a->cached != 0);
 	return u;
 }
 

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# tests/e2e/test_model_metrics.sh — per-model metrics and the LLM answer
+# cache against the fake provider: `ragdb stats --models [--json]` counts
+# requests, errors by kind (http_5xx, rate_limited, http_4xx, stream_cut,
+# malformed), tokens and the embedder's batches across CLI runs; under
+# `ragdb serve` a second identical question is answered from the cache
+# with no HTTP request (also streamed), /metrics is valid Prometheus text
+# with the per-model families, and /ready asks the default language model
+# (503 naming it when the key is refused, never showing the key).
+source "$(dirname "$0")/lib.sh"
+source "$RAGDB_SRC/tests/e2e/serve_lib.sh"
+source "$RAGDB_SRC/tests/fake/fake.sh"
+
+SECRET="sk-test-metrics-SECRET-7"
+fake_start --key "$SECRET"
+trap 'fake_stop; serve_cleanup' EXIT
+export RAGDB_HTTP_RETRIES=0 RAGDB_HTTP_BACKOFF_MS=20
+unset RAGDB_CONFIG RAGDB_EMBED_ENDPOINT HF_TOKEN
+export OPENAI_BASE_URL="$FAKE_URL/v1" OPENAI_API_KEY="$SECRET"
+M=openai:test-chat-1
+Q="How do I rotate the signing keys?"
+
+DB="$WORK/db"
+mkdir -p "$WORK/docs"
+echo "To rotate the signing keys run the rotate command. Old keys stay valid for one day." >"$WORK/docs/keys.md"
+ok ragdb init --db "$DB"
+ok ragdb ingest --db "$DB" "$WORK/docs"
+
+note "no model called yet"
+ok ragdb stats --db "$DB" --models --json
+printf '%s' "$OUT" | jcheck 'j["models"] == []' "stats --models before any call"
+
+note "CLI: one answer, then one failure of each kind"
+ok ragdb query --db "$DB" "$Q" --model "$M"
+for f in 500 429 cut; do
+	fake_ctl '{"faults": ["'"$f"'"]}'
+	expect_rc 1 ragdb query --db "$DB" "$Q" --model "$M"
+done
+fake_ctl '{"faults": ["malformed"]}'
+expect_rc 1 ragdb query --db "$DB" "$Q" --model "$M" --no-stream
+OPENAI_API_KEY=wrong-key expect_rc 1 ragdb query --db "$DB" "$Q" --model "$M"
+fake_ctl '{"faults": []}'
+ok ragdb stats --db "$DB" --models --json
+printf '%s' "$OUT" | jcheck 'len(j["models"]) == 1 and j["models"][0]["model"] == "'"$M"'" and j["models"][0]["kind"] == "llm"' "one model"
+printf '%s' "$OUT" | jcheck '(lambda m: m["requests"] == 6 and m["errors"] == 5 and m["errors_by_kind"] == {"timeout": 0, "http_4xx": 1, "http_5xx": 1, "rate_limited": 1, "network": 0, "malformed": 1, "stream_cut": 1, "other": 0})(j["models"][0])' "errors by kind"
+printf '%s' "$OUT" | jcheck '(lambda m: m["input_tokens"] == 1000 and m["output_tokens"] == 500 and m["calls"] == 6 and m["latency_mean_ms"] > 0 and m["latency_ms"]["p99"] >= m["latency_ms"]["p50"] > 0 and m["cache_hits"] == 0 and m["cache_misses"] == 6)(j["models"][0])' "tokens, latency, cache lookups"
+ok ragdb stats --db "$DB" --models
+assert_contains "$OUT" "$M (llm)" "stats --models text"
+assert_contains "$OUT" "requests      6, errors 5" "stats --models text counts"
+assert_contains "$OUT" "rate_limited 1" "stats --models text error kinds"
+
+note "CLI: a remote embedder's batches"
+DBE="$WORK/dbe"
+ok ragdb init --db "$DBE" --embedder openai:text-embedding-3-small --dim 32
+ok ragdb ingest --db "$DBE" "$WORK/docs"
+ok ragdb stats --db "$DBE" --models --json
+printf '%s' "$OUT" | jcheck '[(m["kind"], m["model"]) for m in j["models"]] == [("embed", "openai:text-embedding-3-small")] and j["models"][0]["requests"] >= 1 and j["models"][0]["errors"] == 0' "embedder counted"
+
+note "serve: answer cache, /metrics, /ready"
+cat >"$DB/ragdb.json" <<JSON
+{ "default_model": "chat",
+  "cache": { "ttl_seconds": 600, "max_entries": 50, "max_bytes": 1000000 },
+  "models": { "chat": { "provider": "openai", "model": "test-chat-1",
+                        "price_input": 3.0, "price_output": 15.0 } } }
+JSON
+serve_start "$DB"
+http GET /ready
+assert_eq "$STATUS" 200 "/ready with a reachable default model"
+printf '%s' "$BODY" | jcheck 'j["checks"]["answerer"] == "ok"' "/ready answerer"
+http POST /v1/query -H 'Content-Type: application/json' -d '{"question": "'"$Q"'"}'
+assert_eq "$STATUS" 200 "first query"
+printf '%s' "$BODY" | jcheck 'j["model"] == "'"$M"'" and j["usage"]["cached"] is False and j["usage"]["input_tokens"] == 1000' "first answer from the model"
+FIRST=$(printf '%s' "$BODY" | jget 'j["answer"]')
+T1=$(fake_total)
+http POST /v1/query -H 'Content-Type: application/json' -d '{"question": "'"$Q"'"}'
+assert_eq "$STATUS" 200 "second query"
+printf '%s' "$BODY" | jcheck 'j["usage"]["cached"] is True and j["usage"]["input_tokens"] == 0 and j["usage"]["cost"] == 0' "second answer from the cache"
+assert_eq "$(printf '%s' "$BODY" | jget 'j["answer"]')" "$FIRST" "cached answer"
+http POST /v1/query -H 'Content-Type: application/json' -d '{"question": "'"$Q"'", "stream": true}'
+assert_eq "$STATUS" 200 "streamed query"
+assert_contains "$BODY" "signing keys every 90 days" "cached answer streamed"
+assert_eq "$(fake_total)" "$T1" "HTTP requests for the cached answers"
+http GET /metrics
+assert_eq "$STATUS" 200 "/metrics"
+printf '%s' "$BODY" >"$WORK/metrics.txt"
+python3 - "$WORK/metrics.txt" "$M" <<'PY' || fail "/metrics is not valid Prometheus text or lacks the model metrics (see above)"
+import re, sys
+text = open(sys.argv[1]).read()
+model = sys.argv[2]
+name_re = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+label_re = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
+sample_re = re.compile(r"^(%s)(\{%s(?:,%s)*\})? (-?[0-9.eE+-]+|\+Inf|NaN)$" % (name_re, label_re, label_re))
+types, samples = {}, {}
+for ln in text.splitlines():
+    if ln.startswith("# HELP "):
+        continue
+    if ln.startswith("# TYPE "):
+        _, _, n, t = ln.split(" ", 3)
+        assert t in ("counter", "gauge", "histogram", "summary", "untyped"), ln
+        assert n not in types, "TYPE twice: " + n
+        types[n] = t
+        continue
+    m = sample_re.match(ln)
+    assert m, "not a sample line: %r" % ln
+    fam = m.group(1)
+    base = re.sub(r"_(bucket|sum|count)$", "", fam)
+    assert fam in types or (base in types and types[base] == "histogram"), "no TYPE before " + ln
+    samples[fam + (m.group(2) or "")] = float(m.group(3))
+lab = 'model="%s",kind="llm"' % model
+def get(k):
+    assert k in samples, "missing " + k
+    return samples[k]
+assert types["ragdb_model_requests_total"] == "counter"
+assert types["ragdb_model_latency_seconds"] == "histogram"
+assert get("ragdb_model_requests_total{%s}" % lab) == 2          # the /ready check and one answer
+assert get('ragdb_llm_cache_lookups_total{%s,result="hit"}' % lab) == 2
+assert get('ragdb_llm_cache_lookups_total{%s,result="miss"}' % lab) == 1
+# Two calls (the /ready check, one answer) of 1000 + 500 tokens at 3 and 15 per 1M.
+assert get('ragdb_model_tokens_total{%s,direction="input"}' % lab) == 2000
+assert get('ragdb_model_tokens_total{%s,direction="output"}' % lab) == 1000
+assert abs(get("ragdb_model_cost_total{%s}" % lab) - 0.021) < 1e-9
+assert get("ragdb_llm_cache_entries") == 1
+buckets = sorted(((float(re.search(r'le="([^"]+)"', k).group(1).replace("+Inf", "inf")), v)
+                  for k, v in samples.items() if k.startswith("ragdb_model_latency_seconds_bucket{%s," % lab)))
+assert buckets and buckets[-1][0] == float("inf"), buckets
+assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), "buckets not cumulative"
+assert buckets[-1][1] == get("ragdb_model_latency_seconds_count{%s}" % lab) == 2
+for k in ("timeout", "http_4xx", "http_5xx", "rate_limited", "network", "malformed", "stream_cut", "other"):
+    get('ragdb_model_errors_total{%s,error="%s"}' % (lab, k))
+assert "ragdb_http_requests_total" in types or any(n.startswith("ragdb_http") for n in types)
+PY
+serve_stop
+ok ragdb stats --db "$DB" --models --json
+printf '%s' "$OUT" | jcheck '(lambda m: m["requests"] == 8 and m["cache_hits"] == 2)(j["models"][0])' "the server's counters kept at exit"
+
+note "serve: /ready when the default model refuses the key"
+OPENAI_API_KEY=wrong-key serve_start "$DB"
+http GET /ready
+assert_eq "$STATUS" 503 "/ready with a refused key"
+assert_contains "$BODY" "chat" "/ready names the model"
+assert_not_contains "$BODY" "$SECRET" "/ready"
+assert_not_contains "$BODY" "wrong-key" "/ready"
+serve_stop
+fake_no_violations
+note "ok"
