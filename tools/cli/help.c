@@ -107,6 +107,8 @@ static const char usage_query[] =
 	"                       from ragdb.json (default: its default_model, else the\n"
 	"                       built-in extractive answerer; see docs/providers.md)\n"
 	"  --no-stream          wait for the whole answer instead of streaming it\n"
+	"  --no-cache           ask the language model even if the answer cache\n"
+	"                       (ragdb.json \"cache\") holds this exact request\n"
 	"  --conversation ID    ask within stored conversation ID (created when new):\n"
 	"                       a follow-up is rewritten from its earlier turns, and\n"
 	"                       the question and answer are added to it\n"
@@ -178,10 +180,14 @@ static const char usage_delete[] =
 	"  -h, --help     show this help\n";
 
 static const char usage_stats[] =
-	"usage: ragdb stats [--json]\n"
+	"usage: ragdb stats [--models] [--json]\n"
 	"\n"
 	"Show the knowledge base's settings and sizes.\n"
 	"\n"
+	"  --models    per language model and remote embedder instead: requests,\n"
+	"              errors by kind, latency, tokens, cost, answer-cache hits,\n"
+	"              summed over the commands and servers run on DIR\n"
+	"              (DIR/model-stats.json; see docs/providers.md)\n"
 	"  --json      as a JSON object (see docs/cli.md)\n"
 	"  --db DIR    knowledge base directory\n"
 	"  -h, --help  show this help\n";
