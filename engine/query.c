@@ -12,6 +12,7 @@
 #include "engine/internal.h"
 #include "engine/providers/text.h"
 #include "engine/rag/rag.h"
+#include "engine/routing.h"
 
 #define RDB_QUERY_DEFAULT_K 5
 #define RDB_QUERY_DEFAULT_BUDGET 2000
@@ -87,12 +88,18 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 		model = NULL;
 	if (o.conversation_id && (st = rdb_require_writable(db)) != RAGDB_OK)
 		return st;
+	/* No model named: the configuration's routing rules may pick one. */
+	char *routed = !(o.model && *o.model) ? rdb_route_pick(db, question) : NULL;
+	if (routed && strcmp(routed, "extractive") != 0)
+		model = routed;
 	rdb_err e = {0};
 	rdb_chat chat = {0};
 	const char *search_q = question;
 	if (o.conversation_id || (o.history && o.n_history)) {
-		if ((st = rdb_chat_prepare(db, &o, question, model, &chat, &e)) != RAGDB_OK)
+		if ((st = rdb_chat_prepare(db, &o, question, model, &chat, &e)) != RAGDB_OK) {
+			free(routed);
 			return rdb_fail(db, &e);
+		}
 		search_q = chat.search_query;
 	}
 	ragdb_search_options so = {.k = o.k ? o.k : RDB_QUERY_DEFAULT_K, .mode = o.mode,
@@ -102,6 +109,7 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	uint64_t *docs = NULL;
 	if ((st = rdb_search_internal(db, search_q, &so, &r, &docs)) != RAGDB_OK) {
 		rdb_chat_clear(&chat);
+		free(routed);
 		return st;
 	}
 
@@ -147,7 +155,7 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory building the prompt");
 			goto out;
 		}
-		st = rdb_models_answer_nc(db, model, prompt, o.on_delta, o.ctx, o.no_cache, a, &e);
+		st = rdb_route_answer(db, model, prompt, o.on_delta, o.ctx, o.no_cache, a, &e);
 		free(prompt);
 		if (st != RAGDB_OK)
 			goto out;
@@ -182,6 +190,7 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	a->took_ms = now_ms() - t0;
 out:
 	rdb_chat_clear(&chat);
+	free(routed);
 	free(answer);
 	rdb_passages_free(ps, nps);
 	free(hits);

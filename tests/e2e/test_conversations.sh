@@ -99,5 +99,38 @@ fake_stats 'j["last"]["/v1/chat/completions"]' | jcheck '"<turn role=\"user\">\n
 assert_eq "$(fake_stats 'j["paths"]["/v1/chat/completions"]')" "3" "requests"
 ok ragdb conversations show m1 --db "$DB" --json
 printf '%s' "$OUT" | jcheck 'j["turns"][3]["model"] == "openai:test-chat-1" and j["turns"][3]["output_tokens"] == 500' "stored model turn"
+
+note "routing and fallback"
+cat >"$WORK/ragdb.json" <<JSON
+{
+  "models": {
+    "cheap": {"provider": "openai", "model": "cheap-1", "endpoint": "$FAKE_URL/v1"},
+    "smart": {"provider": "anthropic", "model": "smart-1", "endpoint": "$FAKE_URL",
+              "api_key": "$SECRET"}
+  },
+  "routing": [
+    {"keywords": ["refund", "price list"], "model": "cheap"},
+    {"regex": "^(why|explain)[[:space:]]", "model": "smart"}
+  ],
+  "fallback": {"smart": ["cheap"]}
+}
+JSON
+export RAGDB_CONFIG="$WORK/ragdb.json"
+ok ragdb query --db "$DB" "Can I get a refund for the widget?" --json
+printf '%s' "$OUT" | jcheck 'j["model"] == "openai:cheap-1"' "keyword route"
+ok ragdb query --db "$DB" "Explain the widget price" --json
+printf '%s' "$OUT" | jcheck 'j["model"] == "anthropic:smart-1"' "regex route"
+ok ragdb query --db "$DB" "How much does the Acme widget weigh?" --json
+printf '%s' "$OUT" | jcheck 'j["model"] == "extractive"' "no rule: the default"
+# smart fails (401, not retried): cheap answers, and says so.
+fake_ctl '{"faults": ["401"], "sticky": null}'
+ok ragdb query --db "$DB" "Why is the widget heavy?" --json
+printf '%s' "$OUT" | jcheck 'j["model"] == "openai:cheap-1"' "fallback answered"
+# Every model of the chain failing is an error naming the first failure.
+fake_ctl '{"faults": ["401", "401"], "sticky": null}'
+expect_rc 1 ragdb query --db "$DB" "Why is the widget heavy?"
+assert_contains "$ERR" "2 models failed" "chain failure"
+fake_ctl '{"faults": [], "sticky": null}'
+unset RAGDB_CONFIG
 fake_no_violations
 note "ok"
