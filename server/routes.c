@@ -159,7 +159,8 @@ static void h_ready(srv_req *rq, srv_resp *rs)
 	if (st == RAGDB_OK) {
 		const char *text = "ready";
 		probe = malloc(sizeof(float) * (s.dim ? s.dim : 1));
-		st = probe ? ragdb_embed(rq->db, &text, 1, 1, probe) : RAGDB_ENOMEM;
+		/* As a document: query vectors are cached, and this must reach the embedder. */
+		st = probe ? ragdb_embed(rq->db, &text, 1, 0, probe) : RAGDB_ENOMEM;
 		free(probe);
 	}
 	if (st == RAGDB_OK && (llm = llm_ready(rq->db, why, sizeof why)) < 0) {

@@ -33,11 +33,21 @@ static size_t g_entries, g_bytes;
 
 rdb_cache_key rdb_llm_cache_key(const char *const *parts, size_t n)
 {
+	size_t lens[8];
+	if (n > 8)
+		n = 8;
+	for (size_t i = 0; i < n; i++)
+		lens[i] = parts[i] ? strlen(parts[i]) : 0;
+	return rdb_llm_cache_key_n(parts, lens, n);
+}
+
+rdb_cache_key rdb_llm_cache_key_n(const char *const *parts, const size_t *lens, size_t n)
+{
 	XXH3_state_t st;
 	XXH3_128bits_reset(&st);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = parts[i] ? parts[i] : "";
-		uint64_t l = strlen(p);
+		uint64_t l = parts[i] ? lens[i] : 0;
 		XXH3_128bits_update(&st, &l, sizeof l);
 		XXH3_128bits_update(&st, p, l);
 	}

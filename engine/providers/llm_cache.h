@@ -8,6 +8,9 @@
  * that changes the request changes the key. Thread-safe (one mutex).
  * Limits come from each call (ragdb.json "cache"): the latest call's caps
  * apply, and entries over them are evicted oldest-used first.
+ *
+ * remote_embed.c keeps query vectors in the same store (keys that start
+ * with "embed"), so one set of limits bounds both.
  */
 #ifndef RDB_LLM_CACHE_H
 #define RDB_LLM_CACHE_H
@@ -32,6 +35,8 @@ typedef struct rdb_cache_key {
 /* The key of @p n bytes at @p p (the parts are hashed in order, each
  * preceded by its length so "ab"+"c" differs from "a"+"bc"). */
 rdb_cache_key rdb_llm_cache_key(const char *const *parts, size_t n);
+/* The same with explicit lengths (parts need not be NUL-ended). */
+rdb_cache_key rdb_llm_cache_key_n(const char *const *parts, const size_t *lens, size_t n);
 
 /* Copy the cached answer for @p k into a malloc'ed *text (NUL-ended) and
  * *len, and its stop reason into @p stop (cap 32); 1 on a hit, 0 on a miss

@@ -157,8 +157,13 @@ void rdb_metrics_record(const char *model, rdb_metric_kind kind, size_t requests
 
 void rdb_metrics_cache(const char *model, int hit)
 {
+	rdb_metrics_cache_kind(model, RDB_METRIC_LLM, hit);
+}
+
+void rdb_metrics_cache_kind(const char *model, rdb_metric_kind kind, int hit)
+{
 	pthread_mutex_lock(&g_mu);
-	model_stat *m = find(model, RDB_METRIC_LLM);
+	model_stat *m = find(model, kind);
 	if (m) {
 		if (hit)
 			m->hits++;
@@ -391,9 +396,10 @@ char *ragdb_model_metrics_prometheus(size_t *len)
 	head(&b, "ragdb_model_requests_per_minute", "gauge", "Requests in the last 60 seconds.");
 	for (size_t i = 0; i < n; i++)
 		pb_printf(&b, "ragdb_model_requests_per_minute{%s} %.0f\n", lab[i], r[i].requests_per_minute);
-	head(&b, "ragdb_llm_cache_lookups_total", "counter", "LLM answer-cache lookups by result.");
+	head(&b, "ragdb_llm_cache_lookups_total", "counter",
+	     "Cache lookups by result: answers (kind llm) and query vectors (kind embed).");
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(r[i].kind, "llm") != 0)
+		if (r[i].cache_hits + r[i].cache_misses == 0 && strcmp(r[i].kind, "llm") != 0)
 			continue;
 		pb_printf(&b, "ragdb_llm_cache_lookups_total{%s,result=\"hit\"} %llu\n", lab[i], (unsigned long long)r[i].cache_hits);
 		pb_printf(&b, "ragdb_llm_cache_lookups_total{%s,result=\"miss\"} %llu\n", lab[i], (unsigned long long)r[i].cache_misses);

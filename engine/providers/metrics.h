@@ -35,6 +35,8 @@ void rdb_metrics_record(const char *model, rdb_metric_kind kind, size_t requests
 
 /* An LLM-cache lookup for @p model: hit (1) or miss (0). */
 void rdb_metrics_cache(const char *model, int hit);
+/* A cache lookup of another kind (RDB_METRIC_EMBED: the query-vector cache). */
+void rdb_metrics_cache_kind(const char *model, rdb_metric_kind kind, int hit);
 
 /* Forget every counter (tests). */
 void rdb_metrics_reset(void);

@@ -17,12 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "engine/providers/config.h"
 #include "engine/providers/embedder.h"
 #include "engine/providers/http.h"
+#include "engine/providers/llm_cache.h"
 #include "engine/providers/metrics.h"
 
 typedef struct remote_emb {
@@ -352,6 +354,36 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 	const rdb_model_cfg *c = &r->cfg;
 	if (n == 0)
 		return RAGDB_OK;
+	/* A query embedded before (same provider, endpoint, model, dimension)
+	 * comes from the process's cache: repeated questions to a server cost
+	 * no embedding call. Documents are not cached here: an unchanged
+	 * document is skipped before it is embedded. */
+	char mid[300];
+	snprintf(mid, sizeof mid, "%s:%s", rdb_provider_name(c->provider), c->model);
+	rdb_cache_key ekey = {0, 0};
+	int ecache = n == 1 && purpose == RDB_EMBED_QUERY && e->dim > 0 && out && lens[0] > 0 &&
+	             c->cache.max_entries > 0;
+	if (ecache) {
+		char dimb[16];
+		snprintf(dimb, sizeof dimb, "%u", e->dim);
+		const char *parts[6] = {"embed", rdb_provider_name(c->provider), c->endpoint ? c->endpoint : "",
+		                        c->model, dimb, texts[0]};
+		size_t pl[6];
+		for (int i = 0; i < 5; i++)
+			pl[i] = strlen(parts[i]);
+		pl[5] = lens[0];
+		ekey = rdb_llm_cache_key_n(parts, pl, 6);
+		char *cv = NULL, stop[32];
+		size_t cl = 0;
+		int hit = rdb_llm_cache_get(ekey, (int64_t)time(NULL), &cv, &cl, stop) &&
+		          cl == (size_t)e->dim * sizeof(float);
+		if (hit)
+			memcpy(out, cv, cl);
+		free(cv);
+		rdb_metrics_cache_kind(mid, RDB_METRIC_EMBED, hit);
+		if (hit)
+			return RAGDB_OK;
+	}
 	size_t bs = c->batch_size ? c->batch_size : 32;
 	size_t nb = (n + bs - 1) / bs;
 	ragdb_status st = RAGDB_OK;
@@ -423,6 +455,9 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 		if (st == RAGDB_OK && e->dim == 0)
 			e->dim = dim; /* the probe at open */
 	}
+	if (ecache && st == RAGDB_OK)
+		rdb_llm_cache_put(ekey, (const char *)out, (size_t)e->dim * sizeof(float), "", &c->cache,
+		                  (int64_t)time(NULL));
 out_free:
 	if (called) {
 		long hs = 0;
@@ -431,8 +466,6 @@ out_free:
 				hs = resps[b].status;
 				break;
 			}
-		char mid[300];
-		snprintf(mid, sizeof mid, "%s:%s", rdb_provider_name(c->provider), c->model);
 		rdb_metrics_record(mid, RDB_METRIC_EMBED, nb, st, hs, err ? err->msg : NULL,
 		                   rdb_metrics_now_ms() - t0, 0, 0, 0);
 	}

@@ -3,8 +3,8 @@
 # cache against the fake provider: `ragdb stats --models [--json]` counts
 # requests, errors by kind (http_5xx, rate_limited, http_4xx, stream_cut,
 # malformed), tokens and the embedder's batches across CLI runs; under
-# `ragdb serve` a second identical question is answered from the cache
-# with no HTTP request (also streamed), /metrics is valid Prometheus text
+# `ragdb serve` a repeated query is embedded once, a second identical
+# question is answered from the cache with no HTTP request (also streamed), /metrics is valid Prometheus text
 # with the per-model families, and /ready asks the default language model
 # (503 naming it when the key is refused, never showing the key).
 source "$(dirname "$0")/lib.sh"
@@ -55,6 +55,19 @@ ok ragdb init --db "$DBE" --embedder openai:text-embedding-3-small --dim 32
 ok ragdb ingest --db "$DBE" "$WORK/docs"
 ok ragdb stats --db "$DBE" --models --json
 printf '%s' "$OUT" | jcheck '[(m["kind"], m["model"]) for m in j["models"]] == [("embed", "openai:text-embedding-3-small")] and j["models"][0]["requests"] >= 1 and j["models"][0]["errors"] == 0' "embedder counted"
+
+note "serve: a repeated query is embedded once"
+serve_start "$DBE"
+T0=$(fake_total)
+for i in 1 2 3; do
+	http POST /v1/search -H 'Content-Type: application/json' -d '{"query": "rotate the signing keys", "k": 1}'
+	assert_eq "$STATUS" 200 "search $i on a remote embedder"
+	assert_contains "$BODY" "keys.md" "search $i"
+done
+assert_eq "$(fake_total)" "$((T0 + 1))" "embedding requests for three identical queries"
+http GET /metrics
+assert_contains "$BODY" 'ragdb_llm_cache_lookups_total{model="openai:text-embedding-3-small",kind="embed",result="hit"} 2' "query-vector cache hits"
+serve_stop
 
 note "serve: answer cache, /metrics, /ready"
 cat >"$DB/ragdb.json" <<JSON
