@@ -172,3 +172,48 @@ ragdb_status rdb_route_answer(ragdb *db, const char *model, const char *prompt,
 	cJSON_Delete(j);
 	return st;
 }
+
+ragdb_status ragdb_configured_models(ragdb *db,
+                                     int (*cb)(void *ctx, const ragdb_model_info *m), void *ctx)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st != RAGDB_OK)
+		return st;
+	if (!cb)
+		return rdb_failf(db, RAGDB_EINVAL, "ragdb_configured_models needs a callback");
+	cJSON *j = load_config(db);
+	const cJSON *models = cJSON_GetObjectItemCaseSensitive(j, "models"), *m;
+	const cJSON *fbs = cJSON_GetObjectItemCaseSensitive(j, "fallback");
+	const char *def = rdb_models_default(db);
+	rdb_err e = {0};
+	cJSON_ArrayForEach(m, models) {
+		if (!m->string)
+			continue;
+		rdb_model_cfg c;
+		if ((st = rdb_config_resolve(db->config, m->string, NULL, &c, &e)) != RAGDB_OK)
+			break;
+		char fb[1024] = "";
+		size_t o = 0;
+		const cJSON *f;
+		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(fbs, m->string)) {
+			if (!cJSON_IsString(f))
+				continue;
+			int w = snprintf(fb + o, sizeof fb - o, "%s%s", o ? "," : "", f->valuestring);
+			if (w < 0 || (size_t)w >= sizeof fb - o)
+				break;
+			o += (size_t)w;
+		}
+		ragdb_model_info mi = {.name = m->string, .provider = rdb_provider_name(c.provider),
+		                       .model = c.model, .endpoint = c.endpoint ? c.endpoint : "",
+		                       .context_window = c.context_window,
+		                       .price_input = c.price_input, .price_output = c.price_output,
+		                       .is_default = def && strcmp(def, m->string) == 0,
+		                       .fallback = fb};
+		int stop = cb(ctx, &mi);
+		rdb_model_cfg_clear(&c);
+		if (stop)
+			break;
+	}
+	cJSON_Delete(j);
+	return st == RAGDB_OK ? RAGDB_OK : rdb_fail(db, &e);
+}

@@ -727,6 +727,26 @@ void ragdb_conversation_free(ragdb_conversation *c);
 /** Delete a conversation. @return RAGDB_OK, RAGDB_ENOTFOUND, RAGDB_EREADONLY. */
 ragdb_status ragdb_conversation_delete(ragdb *db, const char *id);
 
+/** A language model named in the configuration ("models" in ragdb.json),
+ *  as ragdb_configured_models() reports it. Strings are valid only during
+ *  the callback. Routing rules and fallback chains: docs/conversations.md. */
+typedef struct ragdb_model_info {
+	const char *name;          /**< the configured name */
+	const char *provider;      /**< "openai", "anthropic", ... */
+	const char *model;         /**< the provider's model id */
+	const char *endpoint;      /**< base URL as resolved (flag > env > file) */
+	uint32_t context_window;   /**< 0 = unknown */
+	double price_input, price_output; /**< per 1M tokens; 0 = unknown */
+	int is_default;            /**< it is default_model */
+	const char *fallback;      /**< its fallback chain, comma-separated; "" = none */
+} ragdb_model_info;
+
+/** Call @p cb for every configured model in the file's order.
+ *  @return RAGDB_OK (also with no configuration), RAGDB_EINVAL when a
+ *  model's entry does not resolve (the message names it). */
+ragdb_status ragdb_configured_models(ragdb *db,
+                                     int (*cb)(void *ctx, const ragdb_model_info *m), void *ctx);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -131,6 +131,18 @@ fake_ctl '{"faults": ["401", "401"], "sticky": null}'
 expect_rc 1 ragdb query --db "$DB" "Why is the widget heavy?"
 assert_contains "$ERR" "2 models failed" "chain failure"
 fake_ctl '{"faults": [], "sticky": null}'
+
+note "models list and check"
+ok ragdb models list --db "$DB" --json
+printf '%s' "$OUT" | jcheck '[m["name"] for m in j["models"]] == ["cheap", "smart"] and j["models"][1]["fallback"] == "cheap" and j["models"][1]["provider"] == "anthropic" and j["models"][0]["model"] == "cheap-1"' "models list"
+ok ragdb models check --db "$DB"
+assert_matches "$OUT" "cheap +openai:cheap-1  ok  [0-9]+ ms" "check ok"
+assert_matches "$OUT" "smart +anthropic:smart-1  ok" "check ok"
+fake_ctl '{"faults": [], "sticky": "401"}'
+expect_rc 1 ragdb models check --db "$DB" --json
+printf '%s' "$OUT" | jcheck 'all(not m["ok"] and m["error"] for m in j["models"])' "check failures"
+assert_not_contains "$OUT" "$SECRET" "the key"
+fake_ctl '{"faults": [], "sticky": null}'
 unset RAGDB_CONFIG
 fake_no_violations
 note "ok"

@@ -88,6 +88,7 @@ int cli_cmd_tune(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_conversations(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_export_finetune(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_models(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
 
 /* Usage text of the command ctx->cmd. */

@@ -349,6 +349,21 @@ static const char usage_export_finetune[] =
 	"  --db DIR          knowledge base directory\n"
 	"  -h, --help        show this help\n";
 
+static const char usage_models[] =
+	"usage: ragdb models list|check [--json]\n"
+	"\n"
+	"list: the language models named in ragdb.json (name, provider:model,\n"
+	"endpoint, context window, prices, default, fallback chain). check: ask each\n"
+	"for a one-token answer (past the answer cache) and print ok with the\n"
+	"latency, or the failure; exit 1 when any fails.\n"
+	"\n"
+	"  --json      {\"models\":[{\"name\",\"provider\",\"model\",\"endpoint\",\n"
+	"              \"context_window\",\"price_input\",\"price_output\",\"default\",\n"
+	"              \"fallback\"; check: \"ok\",\"latency_ms\",\"error\"}]}\n"
+	"  --config F  the configuration file (else $RAGDB_CONFIG, else DB/ragdb.json)\n"
+	"  --db DIR    knowledge base directory\n"
+	"  -h, --help  show this help\n";
+
 static const char usage_help[] =
 	"usage: ragdb help [COMMAND]\n"
 	"\n"
@@ -379,6 +394,8 @@ const cli_command cli_commands[] = {
 	  cli_cmd_conversations },
 	{ "export-finetune", "write conversations as fine-tuning data", usage_export_finetune,
 	  cli_cmd_export_finetune },
+	{ "models", "list configured language models, check they answer", usage_models,
+	  cli_cmd_models },
 	{ "help", "show help", usage_help, cli_cmd_help },
 };
 const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];
