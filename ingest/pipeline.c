@@ -1015,9 +1015,12 @@ static ragdb_status run(pipeline *p, rdb_err *err)
 	if (nw > 64)
 		nw = 64;
 	p->n_workers = nw;
-	if (rdb_queue_init(&p->raw, QUEUE_ITEMS, 1) != 0 ||
-	    rdb_queue_init(&p->ready, QUEUE_ITEMS, nw) != 0)
+	if (rdb_queue_init(&p->raw, QUEUE_ITEMS, 1) != 0)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory starting the ingest");
+	if (rdb_queue_init(&p->ready, QUEUE_ITEMS, nw) != 0) {
+		rdb_queue_destroy(&p->raw); /* leak found by test_engine_enomem */
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory starting the ingest");
+	}
 	pthread_t reader, workers[64];
 	int started = 0;
 	if (pthread_create(&reader, NULL, reader_main, p) != 0) {
