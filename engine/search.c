@@ -365,15 +365,28 @@ static const float *chunk_vec(const snap *s, uint64_t id, uint32_t dim, rdb_buf 
 typedef struct vec_ctx {
 	const snap *s;
 	uint32_t dim;
-	rdb_buf scratch;
 	rdb_err e;
 } vec_ctx;
 
 static const float *vec_of(void *ctx, uint64_t id)
 {
 	vec_ctx *c = ctx;
-	ragdb_status st;
-	return chunk_vec(c->s, id, c->dim, &c->scratch, &c->e, &st);
+	const snap *s = c->s;
+	uint32_t block, slot;
+	if (rdb_chunk_slot(s->t, id, &block, &slot, &c->e) != RAGDB_OK)
+		return NULL;
+	size_t lo = 0, hi = s->nviews;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->views[mid].block_no < block)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == s->nviews || s->views[lo].block_no != block || slot >= s->views[lo].count ||
+	    s->views[lo].ids[slot] != id)
+		return NULL;
+	return s->views[lo].vecs + (size_t)slot * c->dim;
 }
 
 /* Vector list of @p q: the f32 scan, or the quantized scan with exact
@@ -392,7 +405,6 @@ static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t
 	size_t os = p->oversample ? p->oversample : rdb_oversample_default[s->qkind & 3];
 	st = rdb_qsearch_rescore(qq, q, s->qblocks, s->nb, p->depth, os, p->threads, keep, &s->set,
 	                         vec_of, &vc, out, n_out, e);
-	rdb_buf_free(&vc.scratch);
 	rdb_qquery_free(qq);
 	return st;
 }

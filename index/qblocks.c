@@ -393,3 +393,25 @@ out_free:
 	free(views);
 	return st;
 }
+
+ragdb_status rdb_chunk_slot(rdb_txn *t, uint64_t chunk_id, uint32_t *block, uint32_t *slot,
+                            rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint8_t kb[8];
+	rdb_put_be64(kb, chunk_id);
+	MDB_val k = { 8, kb }, v;
+	int rc = mdb_get(t->txn, s->chunks, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return rdb_err_set(err, RAGDB_ENOTFOUND, "no chunk %llu in %s",
+		                   (unsigned long long)chunk_id, s->dir);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "reading a chunk");
+	rdb_chunk_raw r;
+	ragdb_status st = rdb_chunk_decode(s, chunk_id, &v, &r, err);
+	if (st)
+		return st;
+	*block = r.block;
+	*slot = r.slot;
+	return RAGDB_OK;
+}

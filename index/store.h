@@ -246,6 +246,10 @@ ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, 
 ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err);
 /* The kind meta names as @p t sees it (0 = f32). */
 uint32_t rdb_txn_quant(rdb_txn *t);
+/* Where chunk @p chunk_id's vector lives, without decoding its text (the
+ * exact rescoring of quantized candidates). ENOTFOUND if no such chunk. */
+ragdb_status rdb_chunk_slot(rdb_txn *t, uint64_t chunk_id, uint32_t *block, uint32_t *slot,
+                            rdb_err *err);
 
 /* --- the tuned embedder (tune.c; invariants T1-T2 there) --- */
 
