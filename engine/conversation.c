@@ -9,7 +9,7 @@
  *    most RW_MAX_BYTES; anything else falls back to the heuristic). With
  *    the extractive answerer, a follow-up — a question led by a pronoun or
  *    connective ("it", "they", "that", "and", "what about"...) or with at
- *    most 3 content words — gets the key terms (non-stopwords, in order, at
+ *    most 2 content words — gets the key terms (non-stopwords, in order, at
  *    most 8) of the previous question's own search query appended, so a
  *    chain of follow-ups keeps the subject of the first question.
  *  - Trimming. The turns kept whole are the newest that fit the history
@@ -38,7 +38,7 @@
 #define HIST_RESERVE 800u        /* instructions, question, formatting */
 #define RW_MAX_BYTES 400u        /* a model's rewrite longer than this is ignored */
 #define RW_MAX_TERMS 8
-#define RW_MAX_CONTENT 3         /* content words at most for a follow-up */
+#define RW_MAX_CONTENT 2         /* content words at most for a follow-up */
 #define RW_TURNS 6               /* recent turns shown to the rewriter */
 #define MAX_HISTORY 10000u       /* turns considered at most */
 #define SUMMARY_SENTENCE 300u    /* bytes of one summary sentence at most */

@@ -28,7 +28,7 @@ ragdb_status rdb_chat_prepare(ragdb *db, const ragdb_query_options *o, const cha
 void rdb_chat_clear(rdb_chat *c);
 
 /* The heuristic rewrite (exposed for tests through ragdb_query): when
- * @p question is a follow-up (pronoun-led or at most 3 content words), the
+ * @p question is a follow-up (pronoun-led or at most 2 content words), the
  * key terms of @p previous not already in it are appended. malloc'd. */
 char *rdb_chat_rewrite_heuristic(const char *question, const char *previous);
 
