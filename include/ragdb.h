@@ -683,6 +683,20 @@ ragdb_status ragdb_backup(ragdb *db, const char *dir, uint64_t *bytes);
  */
 ragdb_status ragdb_restore(ragdb *backup, const char *dir, unsigned flags);
 
+/**
+ * The safe repairs of what ragdb_check() reports, in one write transaction:
+ * meta counters that disagree with the stored records (documents, chunks,
+ * vectors_live, vectors_dead, text_bytes; next_doc, next_chunk, next_block
+ * when not above the largest in use) are set to what the records hold. No
+ * other violation is repaired: there is no safe way to invent a missing
+ * chunk, vector or record; restore a backup instead. Each repair is passed
+ * to @p cb (may be NULL) as a message. Run ragdb_check() after it.
+ * @param[out] n_repaired may be NULL.
+ * @return RAGDB_OK, RAGDB_EREADONLY, RAGDB_EIO, RAGDB_ENOSPC, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_repair(ragdb *db, void (*cb)(void *ctx, const char *repaired), void *ctx,
+                          uint64_t *n_repaired);
+
 /* ------------------------------------------------------------------ */
 /** @name Conversations (added in wave 3)
  *

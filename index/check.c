@@ -20,6 +20,7 @@
  * Decoding failures are reported as problems, not returned: the point is to
  * list everything that is wrong. Only I/O and memory failures stop it.
  */
+#include "index/repair.h"
 #include "index/store_int.h"
 
 #include <math.h>
@@ -394,8 +395,46 @@ static void compare_counter(checker *c, const char *name, uint64_t stored, uint6
 		        (unsigned long long)counted);
 }
 
+/* Set a counter the check found wrong; report it through @p fix. */
+static void fix_counter(uint64_t *slot, uint64_t want, const char *name, uint64_t *n,
+                        void (*fix)(void *ctx, const char *msg), void *ctx)
+{
+	char msg[160];
+	if (*slot == want)
+		return;
+	snprintf(msg, sizeof msg, "meta counter %s: %llu -> %llu", name, (unsigned long long)*slot,
+	         (unsigned long long)want);
+	*slot = want;
+	(*n)++;
+	if (fix)
+		fix(ctx, msg);
+}
+
+static ragdb_status check_impl(rdb_txn *t, void (*cb)(void *ctx, const char *problem), void *ctx,
+                               uint64_t *n_problems, void (*fix)(void *ctx, const char *msg),
+                               void *fix_ctx, uint64_t *n_repaired, rdb_err *err);
+
 ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *problem), void *ctx,
                              uint64_t *n_problems, rdb_err *err)
+{
+	return check_impl(t, cb, ctx, n_problems, NULL, NULL, NULL, err);
+}
+
+ragdb_status rdb_store_repair(rdb_txn *t, void (*fix)(void *ctx, const char *repaired), void *ctx,
+                              uint64_t *n_repaired, rdb_err *err)
+{
+	uint64_t n_problems = 0, n = 0;
+	if (!t->write)
+		return rdb_err_set(err, RAGDB_EINVAL, "rdb_store_repair needs a write transaction");
+	ragdb_status st = check_impl(t, NULL, NULL, &n_problems, fix, ctx, &n, err);
+	if (st == RAGDB_OK)
+		*n_repaired = n;
+	return st;
+}
+
+static ragdb_status check_impl(rdb_txn *t, void (*cb)(void *ctx, const char *problem), void *ctx,
+                               uint64_t *n_problems, void (*fix)(void *ctx, const char *msg),
+                               void *fix_ctx, uint64_t *n_repaired, rdb_err *err)
 {
 	rdb_store *s = t->s;
 	checker c = { .t = t, .s = s, .cb = cb, .ctx = ctx, .err = err };
@@ -444,6 +483,25 @@ ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *probl
 	if (c.any_block && cnt.next_block <= c.max_block)
 		problem(&c, "meta next_block is %llu, not above the largest block number %u",
 		        (unsigned long long)cnt.next_block, (unsigned)c.max_block);
+	/* Repair: the counters are derived from the records, which are the
+	 * truth; setting them from what was counted loses nothing. */
+	if (n_repaired && t->write) {
+		uint64_t n = 0;
+		fix_counter(&t->c.documents, c.docs, "documents", &n, fix, fix_ctx);
+		fix_counter(&t->c.chunks, c.chunks, "chunks", &n, fix, fix_ctx);
+		fix_counter(&t->c.vectors_live, c.live, "vectors_live", &n, fix, fix_ctx);
+		fix_counter(&t->c.vectors_dead, c.dead, "vectors_dead", &n, fix, fix_ctx);
+		fix_counter(&t->c.text_bytes, c.text_bytes, "text_bytes", &n, fix, fix_ctx);
+		if (c.docs && t->c.next_doc <= c.max_doc)
+			fix_counter(&t->c.next_doc, c.max_doc + 1, "next_doc", &n, fix, fix_ctx);
+		if (c.chunks && t->c.next_chunk <= c.max_chunk)
+			fix_counter(&t->c.next_chunk, c.max_chunk + 1, "next_chunk", &n, fix, fix_ctx);
+		if (c.any_block && t->c.next_block <= c.max_block)
+			fix_counter(&t->c.next_block, (uint64_t)c.max_block + 1, "next_block", &n, fix, fix_ctx);
+		if (n)
+			t->c_dirty = 1;
+		*n_repaired = n;
+	}
 	*n_problems = c.problems;
 	st = RAGDB_OK;
 out_free:

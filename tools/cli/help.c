@@ -193,11 +193,14 @@ static const char usage_stats[] =
 	"  -h, --help  show this help\n";
 
 static const char usage_check[] =
-	"usage: ragdb check [--json]\n"
+	"usage: ragdb check [--repair] [--json]\n"
 	"\n"
 	"Verify every invariant of the store; print each problem found.\n"
 	"Exit status 0 when all hold, 1 when there are problems.\n"
 	"\n"
+	"  --repair    first fix what is safe to fix (meta counters that disagree\n"
+	"              with the stored records), printing each repair; what is\n"
+	"              left has no safe repair: restore a backup\n"
 	"  --json      {\"ok\",\"documents\",\"chunks\",\"problems\":[...]}\n"
 	"  --db DIR    knowledge base directory\n"
 	"  -h, --help  show this help\n";
