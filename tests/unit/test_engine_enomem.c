@@ -104,9 +104,11 @@ void *realloc(void *p, size_t n)
 {
 	resolve();
 	if (is_boot(p)) {
+		/* The old size is unknown: copy what can lie within the arena. */
+		size_t room = (size_t)(boot + sizeof boot - (unsigned char *)p);
 		void *q = malloc(n);
 		if (q)
-			memcpy(q, p, n); /* boot blocks are never shrunk below n here */
+			memcpy(q, p, n < room ? n : room);
 		return q;
 	}
 	return inject() ? NULL : real_realloc(p, n);
