@@ -116,7 +116,11 @@ leaks=$(grep -ral "SENTINEL" "$WORK" --exclude='.fake_port.*' || true)
 [ -z "$leaks" ] || fail "a sentinel key leaked into: $leaks ($(grep -rao '.\{60\}SENTINEL.\{20\}' $leaks | head -5))"
 for f in "$DB/data.mdb" "$WORK/backup/data.mdb"; do
 	[ -s "$f" ] || fail "$f is missing"
-	strings "$f" | grep -q SENTINEL && fail "a sentinel key is stored in $f"
+	# (grep -a above already read the bytes; strings also sees UTF-16 runs.)
+	if command -v strings >/dev/null; then
+		strings -a -e S "$f" | grep -q SENTINEL && fail "a sentinel key is stored in $f"
+		strings -a -e l "$f" | grep -q SENTINEL && fail "a sentinel key is stored in $f (UTF-16)"
+	fi
 done
 # The test can see a leak: the sentinel is in what it searches when put there.
 echo "$PKEY" >>"$LOG"
