@@ -121,6 +121,26 @@ ok ragdb import-vectors --db "$WORK/db8" "$WORK/base.fvecs"
 check_ok "$WORK/db8"
 expect_rc 2 ragdb quantize --db "$WORK/db8" int4
 
+# Text through the local embedder on an int8 knowledge base: vector and
+# hybrid results (ids and scores) equal an f32 knowledge base's.
+python3 -c "
+import json
+with open('$WORK/t.jsonl', 'w') as f:
+    for i in range(300):
+        f.write(json.dumps({'id': f'd{i}', 'text': f'report {i} on the walrus {i % 7} ice floe budget {i % 13}'}) + '\\n')
+"
+for q in f32 int8; do
+  ok ragdb init --db "$WORK/t$q" --quantize $q
+  ok ragdb ingest --db "$WORK/t$q" --format jsonl "$WORK/t.jsonl" -q
+done
+check_ok "$WORK/tint8"
+for mode in vector hybrid; do
+  a=$(ragdb search --db "$WORK/tf32" "walrus ice 3" -k 8 --mode $mode --json | jget '[(h["id"], h["score"]) for h in j["results"]]')
+  b=$(ragdb search --db "$WORK/tint8" "walrus ice 3" -k 8 --mode $mode --json | jget '[(h["id"], h["score"]) for h in j["results"]]')
+  assert_contains "$a" '"d3"' "f32 $mode results"
+  assert_eq "$b" "$a" "int8 $mode results"
+done
+
 # The shared SIFT sample (5000 x 128), when present: int8 top-10 equals f32.
 SIFT="$(dirname "$0")/../../../shared/data/vectors/sift5k"
 if [ -f "$SIFT/base.fvecs" ]; then
