@@ -336,6 +336,7 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 	rdb_store *s = calloc(1, sizeof *s);
 	if (!s)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory opening %s", dir);
+	pthread_rwlock_init(&s->maplock, NULL);
 	s->flags = flags;
 	s->dir = strdup(dir);
 	if (!s->dir) {
@@ -464,6 +465,7 @@ out_abort:
 out_close_env:
 	mdb_env_close(s->env);
 out_free_store:
+	pthread_rwlock_destroy(&s->maplock);
 	free(s->dir);
 	free(s);
 	return st;
@@ -475,6 +477,7 @@ void rdb_store_close(rdb_store *s)
 		return;
 	mdb_env_close(s->env);
 	ZSTD_freeCCtx(s->cctx);
+	pthread_rwlock_destroy(&s->maplock);
 	free(s->dir);
 	free(s);
 }
@@ -492,7 +495,12 @@ ragdb_status rdb_store_grow(rdb_store *s, rdb_err *err)
 	if (cur > SIZE_MAX / 2)
 		return rdb_err_set(err, RAGDB_EMAPFULL, "the map of %s cannot grow past %zu bytes",
 		                   s->dir, cur);
-	if ((rc = mdb_env_set_mapsize(s->env, cur * 2)))
+	/* Wait until no transaction of this process is open (readers in worker
+	 * threads, searches of a server). */
+	pthread_rwlock_wrlock(&s->maplock);
+	rc = mdb_env_set_mapsize(s->env, cur * 2);
+	pthread_rwlock_unlock(&s->maplock);
+	if (rc)
 		return rdb_mdb_fail(s, rc, err, "growing the map");
 	return RAGDB_OK;
 }
@@ -513,22 +521,29 @@ ragdb_status rdb_txn_begin(rdb_store *s, int write, rdb_txn **out, rdb_err *err)
 	pthread_mutex_init(&t->lock, NULL);
 	int rc;
 	for (int tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&s->maplock);
 		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
 		if (rc == MDB_MAP_RESIZED && tries < 8) {
-			/* Another process grew the map; adopt its size. */
+			/* Another process grew the map; adopt its size, alone. */
+			pthread_rwlock_unlock(&s->maplock);
+			pthread_rwlock_wrlock(&s->maplock);
 			mdb_env_set_mapsize(s->env, 0);
+			pthread_rwlock_unlock(&s->maplock);
 			continue;
 		}
 		break;
 	}
 	ragdb_status st;
 	if (rc) {
+		pthread_rwlock_unlock(&s->maplock);
 		st = rdb_mdb_fail(s, rc, err, "starting a transaction");
 		goto out_free;
 	}
+	t->maplocked = 1;
 	if (write && ((st = rdb_counters_read(t, &t->c, err)) ||
 	              (st = rdb_tune_model_check(t, err)))) {
 		mdb_txn_abort(t->txn);
+		pthread_rwlock_unlock(&s->maplock);
 		goto out_free;
 	}
 	*out = t;
@@ -549,6 +564,8 @@ static void txn_free(rdb_txn *t)
 		free(t->copies[i]);
 	free(t->copies);
 	pthread_mutex_destroy(&t->lock);
+	if (t->maplocked)
+		pthread_rwlock_unlock(&t->s->maplock);
 	free(t);
 }
 

@@ -47,6 +47,12 @@ struct rdb_store {
 	unsigned flags;
 	char *dir;
 	void *cctx; /* ZSTD_CCtx, used only by the (single) write txn */
+	/* LMDB allows mdb_env_set_mapsize only while this process has no
+	 * transaction open: every txn holds this lock shared for its life, and
+	 * growing the map (or adopting another process's size) takes it
+	 * exclusively. Reader-preferring (glibc's default), so a thread that
+	 * holds two transactions cannot deadlock against a waiting grower. */
+	pthread_rwlock_t maplock;
 };
 
 typedef struct rdb_tail {
@@ -62,6 +68,7 @@ typedef struct rdb_tail {
 struct rdb_txn {
 	rdb_store *s;
 	MDB_txn *txn;
+	int maplocked;   /* holds s->maplock shared */
 	int write;
 	rdb_counters c;  /* write txns only */
 	int c_dirty;
