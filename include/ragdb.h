@@ -215,7 +215,8 @@ typedef struct ragdb_ingest_options {
 	                                  (default: stop at it, nothing of that file stored) */
 	int threads;                 /**< chunk+embed threads; 0 = number of cores */
 	const char *const *meta;     /**< "key=value" metadata set on every document of
-	                                  this ingest (not built yet: RAGDB_EUNSUPPORTED) */
+	                                  this ingest (string values; a key replaces the
+	                                  record's own field of that name) */
 	size_t n_meta;
 
 	/** Called once for each document or file with what happened to it; may
