@@ -12,10 +12,9 @@
  * handle's ingests never mix the two embedders; other processes that had
  * the knowledge base open are refused writes until they reopen it (T2).
  *
- * The text embedded for a chunk is rebuilt exactly as the ingest pipeline
- * builds it (ingest/pipeline.c, embed_input): the document title, the
- * heading path, then the chunk text, joined by newlines (empty parts left
- * out), so a chunk re-embedded here has the vector a fresh ingest with the
+ * The text embedded for a chunk is built by the same function the ingest
+ * pipeline uses (rdb_embed_text_build: the document title, the heading
+ * path, then the chunk text), so a chunk re-embedded here has the vector a fresh ingest with the
  * tuned embedder gives it (tests/unit/test_engine_tune.c checks that).
  */
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 
 #include "engine/internal.h"
+#include "engine/providers/text.h"
 #include "engine/providers/local_tune.h"
 #include "engine/tune.h"
 
@@ -67,26 +67,11 @@ ragdb_status rdb_tune_attach(rdb_store *s, rdb_embedder *e, rdb_err *err)
  * ingest pipeline builds it), into ctx->text. */
 static ragdb_status embed_text(tune_ctx *x, const rdb_doc *d, const rdb_chunk *c, size_t *len)
 {
-	size_t tl = strlen(d->title), hl = strlen(c->heading);
-	ragdb_status st = rdb_buf_reserve(&x->text, tl + hl + c->text_len + 3, x->err);
+	ragdb_status st = rdb_buf_reserve(&x->text, rdb_embed_text_size(d->title, c->heading, c->text_len),
+	                                  x->err);
 	if (st)
 		return st;
-	char *b = x->text.data;
-	size_t n = 0;
-	if (tl) {
-		memcpy(b, d->title, tl);
-		n += tl;
-		b[n++] = '\n';
-	}
-	if (hl) {
-		memcpy(b + n, c->heading, hl);
-		n += hl;
-		b[n++] = '\n';
-	}
-	memcpy(b + n, c->text, c->text_len);
-	n += c->text_len;
-	b[n] = 0;
-	*len = n;
+	*len = rdb_embed_text_build(x->text.data, d->title, c->heading, c->text, c->text_len);
 	return RAGDB_OK;
 }
 

@@ -423,29 +423,13 @@ static int unchanged(pipeline *p, const item *it)
  * chunk's heading path give context the chunk text alone may lack. */
 static char *embed_input(const item *it, const rdb_span *s, size_t idx, size_t *len)
 {
-	size_t tl = it->title ? strlen(it->title) : 0;
-	size_t hl = s->heading ? strlen(s->heading) : 0;
 	/* the chunk's text: a split table's has its header rows first */
 	const char *ct = it->chunks[idx].text;
 	size_t cl = it->chunks[idx].text_len;
-	char *buf = malloc(tl + hl + cl + 3);
+	char *buf = malloc(rdb_embed_text_size(it->title, s->heading, cl));
 	if (!buf)
 		return NULL;
-	size_t n = 0;
-	if (tl) {
-		memcpy(buf, it->title, tl);
-		n += tl;
-		buf[n++] = '\n';
-	}
-	if (hl) {
-		memcpy(buf + n, s->heading, hl);
-		n += hl;
-		buf[n++] = '\n';
-	}
-	memcpy(buf + n, ct, cl);
-	n += cl;
-	buf[n] = 0;
-	*len = n;
+	*len = rdb_embed_text_build(buf, it->title, s->heading, ct, cl);
 	return buf;
 }
 

@@ -63,4 +63,13 @@ size_t rdb_token_estimate(const char *text, size_t len);
  * @p from are looked at to recognise an abbreviation. */
 size_t rdb_sentence_end(const char *text, size_t len, size_t from);
 
+/* embed_text.c ----------------------------------------------------------- */
+
+/* Bytes rdb_embed_text_build needs (with its NUL) for a chunk. */
+size_t rdb_embed_text_size(const char *title, const char *heading, size_t text_len);
+/* Write "title\nheading\ntext" (empty parts left out) and a NUL into @p out
+ * (rdb_embed_text_size bytes); returns its length. */
+size_t rdb_embed_text_build(char *out, const char *title, const char *heading, const char *text,
+                            size_t text_len);
+
 #endif
