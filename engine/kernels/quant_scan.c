@@ -102,40 +102,7 @@ ragdb_status rdb_qscan_topk(const rdb_qquery *q, const rdb_qblock *blocks, size_
 	qscan_job j = {q, blocks, n_blocks, total, 1, rb, keep, keep_ctx, NULL};
 	/* Parts are sized by bytes scanned, in f32-equivalent dims. */
 	size_t parts = rdb_scan_parts(total, (rb + 3) / 4, threads);
-
-	rdb_topk one;
-	rdb_scored *storage = NULL;
-	rdb_topk *heaps = NULL;
-	if (parts > 1 && k <= SIZE_MAX / sizeof(rdb_scored) / parts) {
-		storage = malloc(parts * k * sizeof(rdb_scored));
-		heaps = malloc(parts * sizeof(rdb_topk));
-	}
-	if (!storage || !heaps) {
-		free(storage);
-		free(heaps);
-		storage = NULL;
-		heaps = NULL;
-		parts = 1;
-	}
-	if (parts == 1) {
-		rdb_topk_init(&one, out, k);
-		j.heaps = &one;
-		qscan_part(&j, 0);
-		*n_out = rdb_topk_drain(&one, out);
-		return RAGDB_OK;
-	}
-	for (size_t p = 0; p < parts; p++)
-		rdb_topk_init(&heaps[p], storage + p * k, k);
-	j.parts = parts;
-	j.heaps = heaps;
-	rdb_pool_run(qscan_part, &j, parts);
-	rdb_topk_init(&one, out, k);
-	for (size_t p = 0; p < parts; p++)
-		for (size_t i = 0; i < heaps[p].n; i++)
-			rdb_topk_push(&one, heaps[p].h[i].score, heaps[p].h[i].id);
-	*n_out = rdb_topk_drain(&one, out);
-	free(heaps);
-	free(storage);
+	rdb_scan_parts_topk(qscan_part, &j, &j.heaps, &j.parts, parts, k, out, n_out);
 	return RAGDB_OK;
 }
 

@@ -97,7 +97,14 @@ ragdb_status rdb_scan_topk(const float *q, size_t dim, const rdb_vblock *blocks,
 	scan_job j = {q, dim, blocks, n_blocks, rdb_blocks_total(blocks, n_blocks), 1, k,
 	              keep, keep_ctx, rdb_kernel_dot(), NULL};
 	size_t parts = rdb_scan_parts(j.total, dim, threads);
+	rdb_scan_parts_topk(scan_part, &j, &j.heaps, &j.parts, parts, k, out, n_out);
+	return RAGDB_OK;
+}
 
+void rdb_scan_parts_topk(void (*part_fn)(void *job, size_t part), void *job,
+                         rdb_topk **job_heaps, size_t *job_parts, size_t parts, size_t k,
+                         rdb_scored *out, size_t *n_out)
+{
 	rdb_topk one;
 	rdb_scored *storage = NULL;
 	rdb_topk *heaps = NULL;
@@ -109,23 +116,18 @@ ragdb_status rdb_scan_topk(const float *q, size_t dim, const rdb_vblock *blocks,
 		/* Also the benign fallback when memory is short. */
 		free(storage);
 		free(heaps);
-		storage = NULL;
-		heaps = NULL;
-		parts = 1;
-	}
-	if (parts == 1) {
 		rdb_topk_init(&one, out, k);
-		j.heaps = &one;
-		scan_part(&j, 0);
+		*job_heaps = &one;
+		*job_parts = 1;
+		part_fn(job, 0);
 		*n_out = rdb_topk_drain(&one, out);
-		return RAGDB_OK;
+		return;
 	}
-
 	for (size_t p = 0; p < parts; p++)
 		rdb_topk_init(&heaps[p], storage + p * k, k);
-	j.parts = parts;
-	j.heaps = heaps;
-	rdb_pool_run(scan_part, &j, parts);
+	*job_parts = parts;
+	*job_heaps = heaps;
+	rdb_pool_run(part_fn, job, parts);
 
 	rdb_topk_init(&one, out, k);
 	for (size_t p = 0; p < parts; p++)
@@ -134,5 +136,4 @@ ragdb_status rdb_scan_topk(const float *q, size_t dim, const rdb_vblock *blocks,
 	*n_out = rdb_topk_drain(&one, out);
 	free(heaps);
 	free(storage);
-	return RAGDB_OK;
 }

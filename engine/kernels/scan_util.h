@@ -36,6 +36,15 @@ static inline void rdb_push_scores(rdb_topk *t, const float *sc, const uint64_t 
 	}
 }
 
+/* Run @p part_fn(job, p) for p < @p parts on the thread pool, each part
+ * filling its own top-k heap, then merge the heaps best-first into @p out
+ * (*n_out entries). *job_heaps and *job_parts are the job's own fields, set
+ * here before the parts run. Without memory for the part heaps it runs as
+ * one part on the calling thread: it cannot fail. */
+void rdb_scan_parts_topk(void (*part_fn)(void *job, size_t part), void *job,
+                         rdb_topk **job_heaps, size_t *job_parts, size_t parts, size_t k,
+                         rdb_scored *out, size_t *n_out);
+
 /* A cursor over the global range [pos, end) of the blocks' vectors. */
 typedef struct rdb_range {
 	const rdb_vblock *blocks;
