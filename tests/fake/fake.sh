@@ -2,7 +2,7 @@
 # end-to-end script (sourced after tests/e2e/lib.sh).
 #
 #   fake_start [ARGS...]   start a server on 127.0.0.1 (ephemeral port) -> FAKE_URL
-#   fake_ctl JSON          POST /_control (faults, sticky, delay_ms, dim, answer, key, reset)
+#   fake_ctl JSON          POST /_control (faults, sticky, mix, stall_ms, delay_ms, dim, answer, key, reset)
 #   fake_stats EXPR        evaluate EXPR over GET /_stats (as jget)
 #   fake_total             requests the providers' paths received so far
 # The server is stopped when the script exits.

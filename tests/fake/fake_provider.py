@@ -21,7 +21,9 @@ violation is answered 400 in the provider's error format and recorded.
 Control (for the tests, not part of any provider):
   GET  /_stats    {"total": n, "paths": {path: n}, "violations": [...], "last": {path: body}}
   POST /_control  {"faults": ["429", ...], "sticky": "500", "delay_ms": 50,
-                   "dim": 64, "answer": "...", "key": "sk-test", "reset": true}
+                   "dim": 64, "answer": "...", "key": "sk-test", "reset": true,
+                   "mix": {"seed": 7, "rates": {"429": 0.05, "cut": 0.02, ...}},
+                   "stall_ms": 30000}
 Faults, one consumed per provider request ("sticky" applies to every one):
   429 (Retry-After: 1), 429date (Retry-After as an HTTP date), 500, 503, 529
   (Anthropic overloaded_error), 401, 400, 404, stall (sleeps 30 s), cut (a
@@ -29,12 +31,17 @@ Faults, one consumed per provider request ("sticky" applies to every one):
   that ends cleanly without its end marker), malformed (bad JSON), wrongdim,
   empty (no vectors), split (stream sent one byte per chunk), error_event
   (a provider error inside the stream).
+A random mix ("mix", for load tests): when no queued fault and no sticky one
+applies, each provider request draws one fault from "rates" (kind ->
+probability, summing to at most 1) with a random.Random(seed); "mix": null
+turns it off. /_stats "injected" counts the faults served, by kind.
 """
 import argparse
 import email.utils
 import hashlib
 import json
 import math
+import random
 import re
 import sys
 import threading
@@ -51,7 +58,8 @@ def reset_state():
                  delay_ms=0, dim=64, key=None, in_flight=0, max_in_flight=0,
                  answer="Rotate the signing keys every 90 days with `ragdb keys rotate` [1]. "
                         "Old keys stay valid for a day [2].",
-                 usage_in=1000, usage_out=500)
+                 usage_in=1000, usage_out=500, mix=None, mix_rng=None, injected={},
+                 stall_ms=30000)
 
 
 def fake_vector(text, dim):
@@ -66,6 +74,16 @@ def fake_vector(text, dim):
         v[0] = 1.0
     n = math.sqrt(sum(x * x for x in v))
     return [x / n * 3.0 for x in v]  # not unit length: ragdb must normalise
+
+
+def draw_fault(rates, rng):
+    """One fault kind drawn with the given probabilities, or None (healthy)."""
+    x = rng.random()
+    for kind in sorted(rates):
+        x -= rates[kind]
+        if x < 0:
+            return kind
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -153,7 +171,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_stats":
             with STATE_LOCK:
                 obj = {k: STATE[k] for k in ("total", "paths", "violations", "last",
-                                             "max_in_flight")}
+                                             "max_in_flight", "injected")}
             return self.send_json(200, obj)
         self.provider = "openai"
         return self.error(404, "no such path " + self.path, "not_found_error")
@@ -167,9 +185,11 @@ class Handler(BaseHTTPRequestHandler):
                 if ctl.get("reset"):
                     reset_state()
                 for k in ("faults", "sticky", "delay_ms", "dim", "answer", "key",
-                          "usage_in", "usage_out"):
+                          "usage_in", "usage_out", "mix", "stall_ms"):
                     if k in ctl:
                         STATE[k] = ctl[k]
+                if "mix" in ctl:
+                    STATE["mix_rng"] = random.Random((ctl["mix"] or {}).get("seed", 1))
             return self.send_json(200, {"ok": True})
         path = self.path.split("?", 1)[0]
         self.provider = self.provider_of(path)
@@ -177,6 +197,10 @@ class Handler(BaseHTTPRequestHandler):
             STATE["total"] += 1
             STATE["paths"][path] = STATE["paths"].get(path, 0) + 1
             fault = STATE["faults"].pop(0) if STATE["faults"] else STATE["sticky"]
+            if not fault and STATE["mix"]:
+                fault = draw_fault(STATE["mix"].get("rates", {}), STATE["mix_rng"])
+            if fault:
+                STATE["injected"][fault] = STATE["injected"].get(fault, 0) + 1
             delay = STATE["delay_ms"]
             STATE["in_flight"] += 1
             STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
@@ -283,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
                                          "404": "not_found_error"}[fault])
             return True
         if fault == "stall":
-            time.sleep(30)
+            time.sleep(STATE["stall_ms"] / 1000.0)
             self.error(500, "stalled", "api_error")
             return True
         return False
