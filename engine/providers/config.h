@@ -65,6 +65,10 @@ typedef struct rdb_model_cfg {
 	uint32_t parallel;       /* requests in flight per call */
 	rdb_http_opts http;
 	rdb_cache_opts cache;    /* LLM answer cache: the file's top-level "cache" */
+	/* "endpoints" (several servers of this model) with "balance": the
+	 * process-wide balancer (balance.h; not owned, lives as long as the
+	 * process), NULL with one endpoint. endpoint is then the first. */
+	struct rdb_balancer *bal;
 } rdb_model_cfg;
 
 typedef struct rdb_config rdb_config;

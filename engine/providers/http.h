@@ -42,6 +42,8 @@ typedef struct rdb_http_opts {
 #define RDB_HTTP_MAX_RESPONSE (64u << 20) /* default body cap */
 #define RDB_HTTP_MAX_ERROR_BODY (64u << 10)
 
+struct rdb_balancer;
+
 typedef struct rdb_http_req {
 	const char *url;
 	const char *body;            /* POST body (JSON); NULL = GET */
@@ -57,6 +59,11 @@ typedef struct rdb_http_req {
 	rdb_err *cb_err;
 	const char *what;            /* "openai:gpt-4o" — names the request in messages */
 	const char *key_hint;        /* what to do on 401/403: "set OPENAI_API_KEY" */
+	/* Several endpoints of one model (balance.h), or NULL. url then begins
+	 * with one of the balancer's endpoints; each attempt swaps that prefix
+	 * for the endpoint the balancer picks (a retry another one when there
+	 * is one) and reports the attempt's latency and outcome to it. */
+	struct rdb_balancer *bal;
 } rdb_http_req;
 
 typedef struct rdb_http_resp {

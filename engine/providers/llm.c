@@ -529,7 +529,7 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 	rdb_http_req hr = {
 		.url = url, .body = body, .body_len = strlen(body), .headers = hdrs, .n_headers = nh,
 		.on_data = req->stream ? on_data : NULL, .ctx = &s, .cb_err = &s.err, .what = m->name,
-		.key_hint = key_hint,
+		.key_hint = key_hint, .bal = m->bal,
 	};
 	t0 = rdb_metrics_now_ms();
 	called = 1;
@@ -597,5 +597,69 @@ out_free:
 	rdb_key_free(key);
 	memset(hdr, 0, sizeof hdr);
 	__asm__ __volatile__("" ::"r"(hdr) : "memory");
+	return st;
+}
+
+/* For tests/fuzz (providers/parse_entry.h): the answer parsing of
+ * rdb_llm_complete without the transfer. */
+ragdb_status rdb_llm_parse_answer(const rdb_model_cfg *m, const char *body, size_t len, int stream,
+                                  const size_t *cuts, size_t n_cuts, rdb_llm_result *out,
+                                  rdb_err *err)
+{
+	static const rdb_llm_request no_req = {0};
+	lstate s = {0};
+	s.m = m;
+	s.req = &no_req;
+	s.url = m->endpoint ? m->endpoint : "-";
+	rdb_sse_init(&s.sse, on_sse, &s);
+	rdb_lines_init(&s.lines, RDB_STREAM_MAX_LINE, on_line, &s);
+	ragdb_status st = RAGDB_OK;
+	if (stream) {
+		size_t at = 0;
+		for (size_t i = 0; i <= n_cuts; i++) {
+			size_t end = i < n_cuts && cuts[i] >= at && cuts[i] <= len ? cuts[i] : len;
+			if (i < n_cuts && end == len)
+				continue;
+			if (on_data(&s, body + at, end - at) != 0) {
+				st = s.err.status ? s.err.status : RAGDB_EIO;
+				goto out_free;
+			}
+			at = end;
+		}
+		if (m->provider == RDB_PROV_OLLAMA && rdb_lines_finish(&s.lines) != 0) {
+			st = s.err.status ? s.err.status : RAGDB_EIO;
+			goto out_free;
+		}
+		if (!s.done) {
+			st = rdb_err_set(&s.err, RAGDB_EIO, "%s: the answer stream ended before %s", m->name,
+			                 end_marker(m->provider));
+			goto out_free;
+		}
+	} else {
+		cJSON *j = cJSON_ParseWithLength(body, len);
+		int rc = j ? handle_json(&s, j, body, len, 1) : malformed(&s, body, len);
+		cJSON_Delete(j);
+		if (rc != 0) {
+			st = s.err.status ? s.err.status : RAGDB_EIO;
+			goto out_free;
+		}
+	}
+	memset(out, 0, sizeof *out);
+	out->text = s.text ? s.text : strdup("");
+	if (!out->text) {
+		st = rdb_err_set(&s.err, RAGDB_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	s.text = NULL;
+	out->len = s.len;
+	out->input_tokens = s.in_tok;
+	out->output_tokens = s.out_tok;
+	memcpy(out->stop_reason, s.stop, sizeof out->stop_reason);
+out_free:
+	if (st != RAGDB_OK && err)
+		*err = s.err;
+	rdb_sse_free(&s.sse);
+	rdb_lines_free(&s.lines);
+	free(s.text);
 	return st;
 }

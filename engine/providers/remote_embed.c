@@ -435,6 +435,7 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 		reqs[b].n_headers = nh;
 		reqs[b].what = c->name;
 		reqs[b].key_hint = key_hint;
+		reqs[b].bal = c->bal;
 	}
 	t0 = rdb_metrics_now_ms();
 	called = 1;
@@ -560,4 +561,15 @@ ragdb_status rdb_remote_embedder_open(const rdb_config *cfg, const char *spec, c
 out_fail:
 	remote_close(&r->base);
 	return st;
+}
+
+/* For tests/fuzz (providers/parse_entry.h): parse_response for provider @p p. */
+ragdb_status rdb_embed_parse_answer(rdb_provider p, const char *body, size_t len, size_t n,
+                                    uint32_t *dim, float *out, rdb_err *err)
+{
+	remote_emb r;
+	memset(&r, 0, sizeof r);
+	r.cfg.provider = p;
+	r.cfg.name = (char *)"fuzz";
+	return parse_response(&r, body, len, n, dim, out, "-", err);
 }
