@@ -14,10 +14,14 @@
  * produced is capped by the buffer. gumbo 0.10 leaks a few strings on
  * some malformed input (a doctype token in the body, found by fuzzing), so
  * its allocations go through an arena that frees whatever it left behind.
+ * gumbo also does not check its allocations (it writes through the NULL of
+ * a failed one: test_engine_enomem_paths), so a failed allocation jumps
+ * (longjmp) out of the parse, and the arena frees everything it made.
  */
 #include "ingest/readers.h"
 
 #include <gumbo.h>
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -121,6 +125,7 @@ typedef struct arena_blk {
 
 typedef struct arena {
 	arena_blk head; /* sentinel of a circular list */
+	jmp_buf *oom;   /* where a failed allocation jumps to (during the parse) */
 } arena;
 
 static void *arena_alloc(void *ud, size_t size)
@@ -129,6 +134,8 @@ static void *arena_alloc(void *ud, size_t size)
 	if (size > SIZE_MAX - sizeof(arena_blk))
 		return NULL;
 	arena_blk *b = malloc(sizeof *b + size);
+	if (!b && a->oom)
+		longjmp(*a->oom, 1);
 	if (!b)
 		return NULL;
 	b->next = a->head.next;
@@ -152,6 +159,7 @@ static void arena_free(void *ud, void *ptr)
 static void arena_init(arena *a)
 {
 	a->head.next = a->head.prev = &a->head;
+	a->oom = NULL;
 }
 
 static void arena_release(arena *a)
@@ -588,6 +596,8 @@ ragdb_status rdb_html_append(const char *data, size_t len, rdb_tbuf *b, char **t
 		                   "HTML elements nested more than %d deep (at byte %zu); refused, "
 		                   "since parsing such a document takes very long",
 		                   RDB_READER_MAX_DEPTH, at);
+	/* The arena's address is given to gumbo, so it lives in memory and is
+	 * intact after a longjmp; nothing else is changed between setjmp and it. */
 	arena ar;
 	arena_init(&ar);
 	GumboOptions opts = kGumboDefaultOptions;
@@ -595,7 +605,14 @@ ragdb_status rdb_html_append(const char *data, size_t len, rdb_tbuf *b, char **t
 	opts.allocator = arena_alloc;
 	opts.deallocator = arena_free;
 	opts.userdata = &ar;
+	jmp_buf oom;
+	if (setjmp(oom)) {
+		arena_release(&ar);
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory parsing HTML");
+	}
+	ar.oom = &oom;
 	GumboOutput *out = gumbo_parse_with_options(&opts, data, len);
+	ar.oom = NULL;
 	if (!out) {
 		arena_release(&ar);
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory parsing HTML");
