@@ -8,6 +8,13 @@
  * provider's end marker. An error event, or a line that is not JSON, stops
  * the transfer with a message in st.err. After the transfer, done == 0
  * means the stream was cut off.
+ *
+ * Tool calls are collected in st.calls as they arrive: whole (Anthropic and
+ * Gemini whole replies, Ollama, Gemini chunks), or in pieces keyed by the
+ * provider's index (Anthropic content block index with input_json_delta
+ * pieces; OpenAI delta.tool_calls[].index with arguments pieces). Text is
+ * passed to on_delta through emit(), which holds it back while tools are
+ * offered (llm.h).
  */
 #include "engine/providers/llm.h"
 
@@ -22,13 +29,34 @@
 #include "engine/providers/llm_cache.h"
 #include "engine/providers/metrics.h"
 
+static void calls_free(rdb_llm_call *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++) {
+		free(c[i].id);
+		free(c[i].name);
+		free(c[i].args);
+		free(c[i].signature);
+	}
+	free(c);
+}
+
 void rdb_llm_result_clear(rdb_llm_result *r)
 {
 	if (!r)
 		return;
 	free(r->text);
+	calls_free(r->calls, r->n_calls);
 	memset(r, 0, sizeof *r);
 }
+
+/* A tool call being received; key is the provider's index for calls that
+ * arrive in pieces, else -1. */
+typedef struct pcall {
+	char *id, *name, *sig;
+	char *args;
+	size_t alen, acap;
+	long key;
+} pcall;
 
 typedef struct lstate {
 	const rdb_model_cfg *m;
@@ -42,7 +70,145 @@ typedef struct lstate {
 	rdb_sse sse;
 	rdb_lines lines;
 	const char *url;
+	pcall calls[RDB_LLM_MAX_CALLS];
+	size_t n_calls;
+	size_t emitted;  /* text bytes handed to on_delta */
+	int live;        /* tools offered, and the text is being streamed */
+	int whole;       /* a whole (not streamed) reply */
 } lstate;
+
+static int tools_on(const lstate *s)
+{
+	return s->req->n_tools > 0 && !s->req->tools_off;
+}
+
+/* Hand the text not yet shown to on_delta, unless tools are offered and it
+ * may still turn out to be a remark before a tool call (@p end: the reply
+ * is complete). */
+static void emit(lstate *s, int end)
+{
+	if (!s->req->on_delta)
+		return;
+	if (tools_on(s)) {
+		if (s->n_calls > 0)
+			return;
+		if (!s->live && !end && (s->whole || s->len - s->emitted < RDB_LLM_HOLD))
+			return;
+		s->live = 1;
+	}
+	if (s->len > s->emitted) {
+		s->req->on_delta(s->req->ctx, s->text + s->emitted, s->len - s->emitted);
+		s->emitted = s->len;
+	}
+}
+
+static void pcalls_free(lstate *s)
+{
+	for (size_t i = 0; i < s->n_calls; i++) {
+		free(s->calls[i].id);
+		free(s->calls[i].name);
+		free(s->calls[i].sig);
+		free(s->calls[i].args);
+	}
+	s->n_calls = 0;
+}
+
+static pcall *call_find(lstate *s, long key)
+{
+	for (size_t i = 0; i < s->n_calls; i++)
+		if (s->calls[i].key == key)
+			return &s->calls[i];
+	return NULL;
+}
+
+static pcall *call_new(lstate *s, long key)
+{
+	if (s->n_calls == RDB_LLM_MAX_CALLS) {
+		rdb_err_set(&s->err, RAGDB_EIO, "%s: the model made more than %u tool calls in one reply",
+		            s->m->name, RDB_LLM_MAX_CALLS);
+		return NULL;
+	}
+	pcall *c = &s->calls[s->n_calls++];
+	memset(c, 0, sizeof *c);
+	c->key = key;
+	return c;
+}
+
+/* Append @p n bytes to a call's arguments, or a piece of a string field. */
+static int grow_str(lstate *s, char **p, size_t *len, size_t *cap, const char *t, size_t n)
+{
+	if (n > RDB_LLM_MAX_ARGS - *len) {
+		rdb_err_set(&s->err, RAGDB_EIO, "%s: a tool call's arguments are longer than %u bytes",
+		            s->m->name, RDB_LLM_MAX_ARGS);
+		return -1;
+	}
+	if (*len + n + 1 > *cap) {
+		size_t nc = *cap ? *cap : 64;
+		while (nc < *len + n + 1)
+			nc *= 2;
+		char *nb = realloc(*p, nc);
+		if (!nb) {
+			rdb_err_set(&s->err, RAGDB_ENOMEM, "out of memory for a tool call");
+			return -1;
+		}
+		*p = nb;
+		*cap = nc;
+	}
+	memcpy(*p + *len, t, n);
+	*len += n;
+	(*p)[*len] = 0;
+	return 0;
+}
+
+static int call_args(lstate *s, pcall *c, const char *t, size_t n)
+{
+	return grow_str(s, &c->args, &c->alen, &c->acap, t, n);
+}
+
+/* Arguments given as a JSON value (an object), kept as its JSON text. */
+static int call_args_json(lstate *s, pcall *c, cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return call_args(s, c, v->valuestring, strlen(v->valuestring));
+	if (!v)
+		return 0;
+	char *t = cJSON_PrintUnformatted(v);
+	if (!t) {
+		rdb_err_set(&s->err, RAGDB_ENOMEM, "out of memory for a tool call");
+		return -1;
+	}
+	int rc = call_args(s, c, t, strlen(t));
+	free(t);
+	return rc;
+}
+
+/* Set (or, for streamed pieces, extend) a string field of a call. */
+static int call_str(lstate *s, char **dst, cJSON *v, int extend)
+{
+	if (!cJSON_IsString(v))
+		return 0;
+	size_t have = *dst && extend ? strlen(*dst) : 0, n = strlen(v->valuestring);
+	if (n > 4096 - have) {
+		rdb_err_set(&s->err, RAGDB_EIO, "%s: a tool call's name or id is over 4096 bytes", s->m->name);
+		return -1;
+	}
+	char *nb = malloc(have + n + 1);
+	if (!nb) {
+		rdb_err_set(&s->err, RAGDB_ENOMEM, "out of memory for a tool call");
+		return -1;
+	}
+	if (have)
+		memcpy(nb, *dst, have);
+	memcpy(nb + have, v->valuestring, n + 1);
+	free(*dst);
+	*dst = nb;
+	return 0;
+}
+
+static cJSON *item(cJSON *o, const char *k)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, k);
+}
 
 static int append(lstate *s, const char *t, size_t n)
 {
@@ -68,8 +234,7 @@ static int append(lstate *s, const char *t, size_t n)
 	memcpy(s->text + s->len, t, n);
 	s->len += n;
 	s->text[s->len] = 0;
-	if (s->req->on_delta)
-		s->req->on_delta(s->req->ctx, t, n);
+	emit(s, 0);
 	return 0;
 }
 
@@ -126,6 +291,15 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 			if (!cJSON_IsArray(content))
 				return malformed(s, raw, rawlen);
 			cJSON_ArrayForEach(b, content) {
+				cJSON *btype = item(b, "type");
+				if (cJSON_IsString(btype) && strcmp(btype->valuestring, "tool_use") == 0) {
+					pcall *c = call_new(s, -1);
+					if (!c || call_str(s, &c->id, item(b, "id"), 0) ||
+					    call_str(s, &c->name, item(b, "name"), 0) ||
+					    call_args_json(s, c, item(b, "input")))
+						return -1;
+					continue;
+				}
 				cJSON *bt = cJSON_GetObjectItemCaseSensitive(b, "text");
 				if (cJSON_IsString(bt) && append(s, bt->valuestring, strlen(bt->valuestring)))
 					return -1;
@@ -141,9 +315,29 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 			s->in_tok = num(u, "input_tokens") + num(u, "cache_read_input_tokens") +
 			            num(u, "cache_creation_input_tokens");
 			s->out_tok = num(u, "output_tokens");
+		} else if (strcmp(t, "content_block_start") == 0) {
+			cJSON *cb = item(j, "content_block"), *ix = item(j, "index");
+			cJSON *cbt = item(cb, "type");
+			if (cJSON_IsString(cbt) && strcmp(cbt->valuestring, "tool_use") == 0) {
+				pcall *c = call_new(s, cJSON_IsNumber(ix) ? (long)ix->valuedouble : -1);
+				if (!c || call_str(s, &c->id, item(cb, "id"), 0) ||
+				    call_str(s, &c->name, item(cb, "name"), 0))
+					return -1;
+			}
 		} else if (strcmp(t, "content_block_delta") == 0) {
 			cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");
 			cJSON *tx = cJSON_GetObjectItemCaseSensitive(d, "text");
+			cJSON *pj = item(d, "partial_json"), *ix = item(j, "index");
+			if (cJSON_IsString(pj)) {
+				pcall *c = cJSON_IsNumber(ix) ? call_find(s, (long)ix->valuedouble) : NULL;
+				if (!c) {
+					rdb_err_set(&s->err, RAGDB_EIO, "%s: tool input for content block %ld, which is not a tool_use block",
+					            s->m->name, cJSON_IsNumber(ix) ? (long)ix->valuedouble : -1L);
+					return -1;
+				}
+				if (call_args(s, c, pj->valuestring, strlen(pj->valuestring)))
+					return -1;
+			}
 			if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
 				return -1;
 		} else if (strcmp(t, "message_delta") == 0) {
@@ -170,6 +364,22 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 			cJSON *tx = cJSON_GetObjectItemCaseSensitive(d, "content");
 			if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
 				return -1;
+			cJSON *tc, *tcs = item(d, "tool_calls");
+			long pos = 0;
+			cJSON_ArrayForEach(tc, tcs) {
+				/* Streamed pieces name their call by index; a whole reply
+				 * lists each call once. */
+				cJSON *ti = item(tc, "index"), *fn = item(tc, "function");
+				long key = whole ? -1 : cJSON_IsNumber(ti) ? (long)ti->valuedouble : pos;
+				pos++;
+				pcall *pc = whole ? NULL : call_find(s, key);
+				if (!pc && !(pc = call_new(s, key)))
+					return -1;
+				if ((!pc->id && call_str(s, &pc->id, item(tc, "id"), 0)) ||
+				    call_str(s, &pc->name, item(fn, "name"), !whole) ||
+				    call_args_json(s, pc, item(fn, "arguments")))
+					return -1;
+			}
 			set_stop(s, cJSON_GetObjectItemCaseSensitive(c, "finish_reason"));
 		}
 		cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
@@ -189,6 +399,15 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 		cJSON *tx = cJSON_GetObjectItemCaseSensitive(msg, "content");
 		if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
 			return -1;
+		cJSON *tc;
+		cJSON_ArrayForEach(tc, item(msg, "tool_calls")) {
+			cJSON *fn = item(tc, "function");
+			pcall *c = call_new(s, -1);
+			if (!c || call_str(s, &c->id, item(tc, "id"), 0) ||
+			    call_str(s, &c->name, item(fn, "name"), 0) ||
+			    call_args_json(s, c, item(fn, "arguments")))
+				return -1;
+		}
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "done"))) {
 			s->in_tok = num(j, "prompt_eval_count");
 			s->out_tok = num(j, "eval_count");
@@ -212,6 +431,16 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 				cJSON *thought = cJSON_GetObjectItemCaseSensitive(p, "thought");
 				if (cJSON_IsTrue(thought))
 					continue;
+				cJSON *fc = item(p, "functionCall");
+				if (cJSON_IsObject(fc)) {
+					pcall *pc = call_new(s, -1);
+					if (!pc || call_str(s, &pc->id, item(fc, "id"), 0) ||
+					    call_str(s, &pc->name, item(fc, "name"), 0) ||
+					    call_str(s, &pc->sig, item(p, "thoughtSignature"), 0) ||
+					    call_args_json(s, pc, item(fc, "args")))
+						return -1;
+					continue;
+				}
 				if (cJSON_IsString(tx) && append(s, tx->valuestring, strlen(tx->valuestring)))
 					return -1;
 			}
@@ -294,6 +523,238 @@ static int reasoning_model(const char *m)
 	       strncmp(m, "gpt-5", 5) == 0;
 }
 
+/* Add @p o to array @p arr, or free it. */
+static void push(cJSON *arr, cJSON *o)
+{
+	if (!arr || !o || !cJSON_AddItemToArray(arr, o))
+		cJSON_Delete(o);
+}
+
+/* A call's arguments as an object (providers other than OpenAI send them
+ * as one): what the model wrote if that is a JSON object, else {}. */
+static cJSON *args_object(const char *args)
+{
+	cJSON *j = args ? cJSON_Parse(args) : NULL;
+	if (cJSON_IsObject(j))
+		return j;
+	cJSON_Delete(j);
+	return cJSON_CreateObject();
+}
+
+static cJSON *schema_of(const rdb_llm_tool *t)
+{
+	cJSON *j = t->parameters ? cJSON_Parse(t->parameters) : NULL;
+	if (cJSON_IsObject(j))
+		return j;
+	cJSON_Delete(j);
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "type", "object");
+	return j;
+}
+
+static const char *nz(const char *s)
+{
+	return s ? s : "";
+}
+
+/* tools (and the choice) in the provider's format. */
+static void add_tools(cJSON *root, const rdb_model_cfg *m, const rdb_llm_request *r)
+{
+	if (r->n_tools == 0 || (m->provider == RDB_PROV_OLLAMA && r->tools_off))
+		return;
+	cJSON *tools = cJSON_AddArrayToObject(root, "tools");
+	cJSON *decls = tools;
+	if (m->provider == RDB_PROV_GEMINI) {
+		cJSON *g = cJSON_CreateObject();
+		decls = g ? cJSON_AddArrayToObject(g, "functionDeclarations") : NULL;
+		push(tools, g);
+	}
+	for (size_t i = 0; i < r->n_tools; i++) {
+		const rdb_llm_tool *t = &r->tools[i];
+		cJSON *o = cJSON_CreateObject(), *f = o;
+		if (!o)
+			continue;
+		if (m->provider == RDB_PROV_OPENAI || m->provider == RDB_PROV_OLLAMA) {
+			cJSON_AddStringToObject(o, "type", "function");
+			f = cJSON_AddObjectToObject(o, "function");
+		}
+		if (f) {
+			cJSON_AddStringToObject(f, "name", t->name);
+			cJSON_AddStringToObject(f, "description", nz(t->description));
+			cJSON_AddItemToObject(f, m->provider == RDB_PROV_ANTHROPIC ? "input_schema" : "parameters",
+			                      schema_of(t));
+		}
+		push(decls, o);
+	}
+	switch (m->provider) {
+	case RDB_PROV_ANTHROPIC: {
+		cJSON *tc = cJSON_AddObjectToObject(root, "tool_choice");
+		if (tc)
+			cJSON_AddStringToObject(tc, "type", r->tools_off ? "none" : "auto");
+		break;
+	}
+	case RDB_PROV_OPENAI:
+		cJSON_AddStringToObject(root, "tool_choice", r->tools_off ? "none" : "auto");
+		break;
+	case RDB_PROV_GEMINI: {
+		cJSON *tc = cJSON_AddObjectToObject(root, "toolConfig");
+		cJSON *fc = tc ? cJSON_AddObjectToObject(tc, "functionCallingConfig") : NULL;
+		if (fc)
+			cJSON_AddStringToObject(fc, "mode", r->tools_off ? "NONE" : "AUTO");
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* The earlier rounds of a tool conversation, after the user prompt: the
+ * model's turn with its calls, then the results, in each provider's own
+ * shape. */
+static void add_rounds(cJSON *msgs, const rdb_model_cfg *m, const rdb_llm_request *r)
+{
+	for (size_t k = 0; k < r->n_rounds; k++) {
+		const rdb_llm_round *rd = &r->rounds[k];
+		const char *text = rd->text && *rd->text ? rd->text : NULL;
+		switch (m->provider) {
+		case RDB_PROV_ANTHROPIC: {
+			cJSON *as = cJSON_CreateObject(), *res = cJSON_CreateObject();
+			cJSON *ac = NULL, *rc = NULL;
+			if (as) {
+				cJSON_AddStringToObject(as, "role", "assistant");
+				ac = cJSON_AddArrayToObject(as, "content");
+			}
+			if (res) {
+				cJSON_AddStringToObject(res, "role", "user");
+				rc = cJSON_AddArrayToObject(res, "content");
+			}
+			if (text) {
+				cJSON *b = cJSON_CreateObject();
+				cJSON_AddStringToObject(b, "type", "text");
+				cJSON_AddStringToObject(b, "text", text);
+				push(ac, b);
+			}
+			for (size_t i = 0; i < rd->n_calls; i++) {
+				cJSON *b = cJSON_CreateObject(), *t = cJSON_CreateObject();
+				if (b) {
+					cJSON_AddStringToObject(b, "type", "tool_use");
+					cJSON_AddStringToObject(b, "id", nz(rd->calls[i].id));
+					cJSON_AddStringToObject(b, "name", nz(rd->calls[i].name));
+					cJSON_AddItemToObject(b, "input", args_object(rd->calls[i].args));
+				}
+				push(ac, b);
+				if (t) {
+					cJSON_AddStringToObject(t, "type", "tool_result");
+					cJSON_AddStringToObject(t, "tool_use_id", nz(rd->calls[i].id));
+					cJSON_AddStringToObject(t, "content", nz(rd->results[i]));
+					if (rd->is_error && rd->is_error[i])
+						cJSON_AddBoolToObject(t, "is_error", 1);
+				}
+				push(rc, t);
+			}
+			push(msgs, as);
+			push(msgs, res);
+			break;
+		}
+		case RDB_PROV_OPENAI:
+		case RDB_PROV_OLLAMA: {
+			int oa = m->provider == RDB_PROV_OPENAI;
+			cJSON *as = cJSON_CreateObject(), *tcs = NULL;
+			if (as) {
+				cJSON_AddStringToObject(as, "role", "assistant");
+				if (text)
+					cJSON_AddStringToObject(as, "content", text);
+				else if (oa)
+					cJSON_AddNullToObject(as, "content");
+				else
+					cJSON_AddStringToObject(as, "content", "");
+				tcs = cJSON_AddArrayToObject(as, "tool_calls");
+			}
+			for (size_t i = 0; i < rd->n_calls; i++) {
+				const rdb_llm_call *c = &rd->calls[i];
+				cJSON *o = cJSON_CreateObject(), *f = NULL;
+				if (o) {
+					if (oa || (c->id && *c->id))
+						cJSON_AddStringToObject(o, "id", nz(c->id));
+					if (oa)
+						cJSON_AddStringToObject(o, "type", "function");
+					f = cJSON_AddObjectToObject(o, "function");
+				}
+				if (f) {
+					cJSON_AddStringToObject(f, "name", nz(c->name));
+					if (oa)
+						cJSON_AddStringToObject(f, "arguments", c->args && *c->args ? c->args : "{}");
+					else
+						cJSON_AddItemToObject(f, "arguments", args_object(c->args));
+				}
+				push(tcs, o);
+			}
+			push(msgs, as);
+			for (size_t i = 0; i < rd->n_calls; i++) {
+				cJSON *t = cJSON_CreateObject();
+				if (t) {
+					cJSON_AddStringToObject(t, "role", "tool");
+					if (oa)
+						cJSON_AddStringToObject(t, "tool_call_id", nz(rd->calls[i].id));
+					else
+						cJSON_AddStringToObject(t, "tool_name", nz(rd->calls[i].name));
+					cJSON_AddStringToObject(t, "content", nz(rd->results[i]));
+				}
+				push(msgs, t);
+			}
+			break;
+		}
+		case RDB_PROV_GEMINI: {
+			cJSON *mo = cJSON_CreateObject(), *fr = cJSON_CreateObject();
+			cJSON *mp = NULL, *fp = NULL;
+			if (mo) {
+				cJSON_AddStringToObject(mo, "role", "model");
+				mp = cJSON_AddArrayToObject(mo, "parts");
+			}
+			if (fr) {
+				cJSON_AddStringToObject(fr, "role", "user");
+				fp = cJSON_AddArrayToObject(fr, "parts");
+			}
+			if (text) {
+				cJSON *p = cJSON_CreateObject();
+				cJSON_AddStringToObject(p, "text", text);
+				push(mp, p);
+			}
+			for (size_t i = 0; i < rd->n_calls; i++) {
+				const rdb_llm_call *c = &rd->calls[i];
+				cJSON *p = cJSON_CreateObject(), *fc = p ? cJSON_AddObjectToObject(p, "functionCall") : NULL;
+				if (fc) {
+					if (c->id && *c->id)
+						cJSON_AddStringToObject(fc, "id", c->id);
+					cJSON_AddStringToObject(fc, "name", nz(c->name));
+					cJSON_AddItemToObject(fc, "args", args_object(c->args));
+				}
+				if (p && c->signature)
+					cJSON_AddStringToObject(p, "thoughtSignature", c->signature);
+				push(mp, p);
+				cJSON *q = cJSON_CreateObject();
+				cJSON *rs = q ? cJSON_AddObjectToObject(q, "functionResponse") : NULL;
+				if (rs) {
+					if (c->id && *c->id)
+						cJSON_AddStringToObject(rs, "id", c->id);
+					cJSON_AddStringToObject(rs, "name", nz(c->name));
+					cJSON *resp = cJSON_AddObjectToObject(rs, "response");
+					if (resp)
+						cJSON_AddStringToObject(resp, rd->is_error && rd->is_error[i] ? "error" : "result",
+						                        nz(rd->results[i]));
+				}
+				push(fp, q);
+			}
+			push(msgs, mo);
+			push(msgs, fr);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
 static char *build_body(const rdb_model_cfg *m, const rdb_llm_request *r)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -311,8 +772,9 @@ static char *build_body(const rdb_model_cfg *m, const rdb_llm_request *r)
 		cJSON *u = cJSON_CreateObject();
 		cJSON_AddStringToObject(u, "role", "user");
 		cJSON_AddStringToObject(u, "content", r->user);
-		if (!msgs || !cJSON_AddItemToArray(msgs, u))
-			cJSON_Delete(u);
+		push(msgs, u);
+		add_rounds(msgs, m, r);
+		add_tools(root, m, r);
 		if (m->temperature >= 0)
 			cJSON_AddNumberToObject(root, "temperature", m->temperature > 1 ? 1 : m->temperature);
 		if (r->stream)
@@ -329,9 +791,10 @@ static char *build_body(const rdb_model_cfg *m, const rdb_llm_request *r)
 			cJSON *o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "role", i == 0 ? "system" : "user");
 			cJSON_AddStringToObject(o, "content", i == 0 ? sys : r->user);
-			if (!cJSON_AddItemToArray(msgs, o))
-				cJSON_Delete(o);
+			push(msgs, o);
 		}
+		add_rounds(msgs, m, r);
+		add_tools(root, m, r);
 		if (m->provider == RDB_PROV_OPENAI) {
 			cJSON_AddNumberToObject(root, reasoning_model(m->model) ? "max_completion_tokens" : "max_tokens",
 			                        m->max_tokens);
@@ -360,8 +823,7 @@ static char *build_body(const rdb_model_cfg *m, const rdb_llm_request *r)
 			cJSON *parts = si ? cJSON_AddArrayToObject(si, "parts") : NULL;
 			cJSON *p = cJSON_CreateObject();
 			cJSON_AddStringToObject(p, "text", sys);
-			if (!parts || !cJSON_AddItemToArray(parts, p))
-				cJSON_Delete(p);
+			push(parts, p);
 		}
 		cJSON *contents = cJSON_AddArrayToObject(root, "contents");
 		cJSON *c = cJSON_CreateObject();
@@ -369,10 +831,10 @@ static char *build_body(const rdb_model_cfg *m, const rdb_llm_request *r)
 		cJSON *parts = cJSON_AddArrayToObject(c, "parts");
 		cJSON *p = cJSON_CreateObject();
 		cJSON_AddStringToObject(p, "text", r->user);
-		if (!parts || !cJSON_AddItemToArray(parts, p))
-			cJSON_Delete(p);
-		if (!contents || !cJSON_AddItemToArray(contents, c))
-			cJSON_Delete(c);
+		push(parts, p);
+		push(contents, c);
+		add_rounds(contents, m, r);
+		add_tools(root, m, r);
 		cJSON *gc = cJSON_AddObjectToObject(root, "generationConfig");
 		if (gc) {
 			cJSON_AddNumberToObject(gc, "maxOutputTokens", m->max_tokens);
@@ -414,6 +876,34 @@ static char *build_url(const rdb_model_cfg *m, int stream)
 	return n < 0 ? NULL : u;
 }
 
+/* The calls received, moved into a result's array (*out NULL when none);
+ * s->n_calls stays their count. */
+static ragdb_status take_calls(lstate *s, rdb_llm_call **out, rdb_err *err)
+{
+	*out = NULL;
+	if (s->n_calls == 0)
+		return RAGDB_OK;
+	rdb_llm_call *calls = calloc(s->n_calls, sizeof *calls);
+	if (!calls)
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory");
+	int ok = 1;
+	for (size_t i = 0; i < s->n_calls; i++) {
+		pcall *c = &s->calls[i];
+		calls[i].id = c->id ? c->id : strdup("");
+		calls[i].name = c->name ? c->name : strdup("");
+		calls[i].args = c->args ? c->args : strdup("{}");
+		calls[i].signature = c->sig;
+		c->id = c->name = c->args = c->sig = NULL;
+		ok = ok && calls[i].id && calls[i].name && calls[i].args;
+	}
+	if (!ok) {
+		calls_free(calls, s->n_calls);
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory");
+	}
+	*out = calls;
+	return RAGDB_OK;
+}
+
 static const char *end_marker(rdb_provider p)
 {
 	switch (p) {
@@ -435,6 +925,7 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 	lstate s = {0};
 	s.m = m;
 	s.req = req;
+	s.whole = !req->stream;
 	rdb_sse_init(&s.sse, on_sse, &s);
 	rdb_lines_init(&s.lines, RDB_STREAM_MAX_LINE, on_line, &s);
 	ragdb_status st = RAGDB_OK;
@@ -496,7 +987,7 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 	s.url = url;
 	/* The answer cache: keyed on the request as it would be sent, streaming
 	 * off (a streamed and a whole answer are the same answer). */
-	if (!req->no_cache && m->cache.max_entries > 0) {
+	if (!req->no_cache && m->cache.max_entries > 0 && req->n_tools == 0 && req->n_rounds == 0) {
 		rdb_llm_request kreq = *req;
 		kreq.stream = 0;
 		kbody = build_body(m, &kreq);
@@ -568,13 +1059,20 @@ ragdb_status rdb_llm_complete(const rdb_model_cfg *m, const rdb_llm_request *req
 			goto out_free;
 		}
 	}
+	rdb_llm_call *calls = NULL;
+	if ((st = take_calls(&s, &calls, err)) != RAGDB_OK)
+		goto out_free;
 	memset(out, 0, sizeof *out);
 	out->text = s.text ? s.text : strdup("");
 	if (!out->text) {
+		calls_free(calls, s.n_calls);
 		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory");
 		goto out_free;
 	}
+	emit(&s, 1);
 	s.text = NULL;
+	out->calls = calls;
+	out->n_calls = s.n_calls;
 	out->len = s.len;
 	out->input_tokens = s.in_tok;
 	out->output_tokens = s.out_tok;
@@ -591,6 +1089,7 @@ out_free:
 	rdb_http_resp_clear(&resp);
 	rdb_sse_free(&s.sse);
 	rdb_lines_free(&s.lines);
+	pcalls_free(&s);
 	free(s.text);
 	free(body);
 	free(url);
@@ -644,13 +1143,19 @@ ragdb_status rdb_llm_parse_answer(const rdb_model_cfg *m, const char *body, size
 			goto out_free;
 		}
 	}
+	rdb_llm_call *calls = NULL;
+	if ((st = take_calls(&s, &calls, &s.err)) != RAGDB_OK)
+		goto out_free;
 	memset(out, 0, sizeof *out);
 	out->text = s.text ? s.text : strdup("");
 	if (!out->text) {
+		calls_free(calls, s.n_calls);
 		st = rdb_err_set(&s.err, RAGDB_ENOMEM, "out of memory");
 		goto out_free;
 	}
 	s.text = NULL;
+	out->calls = calls;
+	out->n_calls = s.n_calls;
 	out->len = s.len;
 	out->input_tokens = s.in_tok;
 	out->output_tokens = s.out_tok;
@@ -660,6 +1165,7 @@ out_free:
 		*err = s.err;
 	rdb_sse_free(&s.sse);
 	rdb_lines_free(&s.lines);
+	pcalls_free(&s);
 	free(s.text);
 	return st;
 }
