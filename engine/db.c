@@ -251,6 +251,7 @@ ragdb_status ragdb_create(const char *dir, const ragdb_create_options *opts, rag
 		return rdb_fail(db, &e);
 	}
 	db->embedder = emb;
+	rdb_cache_attach(db, dir);
 	return RAGDB_OK;
 }
 
@@ -269,6 +270,8 @@ ragdb_status ragdb_open(const char *dir, unsigned flags, ragdb **out)
 	if (st != RAGDB_OK)
 		return rdb_fail(db, &e);
 	st = attach_embedder(db);
+	if (st == RAGDB_OK)
+		rdb_cache_attach(db, dir);
 	if (st != RAGDB_OK) {
 		rdb_store_close(db->store);
 		db->store = NULL;
@@ -283,6 +286,7 @@ void ragdb_close(ragdb *db)
 		return;
 	if (rdb_last.db == db)
 		rdb_last.db = NULL; /* a later handle may get this address */
+	rdb_cache_detach(db);
 	rdb_embedder_close(db->embedder);
 	rdb_models_free(db);
 	rdb_store_close(db->store);

@@ -21,6 +21,7 @@ struct ragdb {
 	rdb_err err;               /* last failure, for ragdb_errmsg() */
 	struct rdb_config *config; /* ragdb.json (or none): provider settings (models.c) */
 	char *embed_endpoint;      /* endpoint override for a remote embedder, or NULL */
+	struct rdb_ecache *ecache; /* the persistent cache (ecache_api.c), or NULL */
 };
 
 /* Record a failure on the handle and return its status. */
@@ -64,6 +65,12 @@ ragdb_status rdb_models_answer(ragdb *db, const char *model, const char *prompt,
 ragdb_status rdb_models_answer_nc(ragdb *db, const char *model, const char *prompt,
                                   void (*on_delta)(void *, const char *, size_t), void *ctx,
                                   int no_cache, ragdb_answer *a, rdb_err *e);
+
+/* The persistent cache (ecache_api.c): open it for the handle (again, after
+ * a configuration change) and hand it to a remote embedder and the answer
+ * cache; best effort (no cache when it cannot be opened). Detach at close. */
+void rdb_cache_attach(ragdb *db, const char *kb_dir);
+void rdb_cache_detach(ragdb *db);
 
 /* Strict helpers for the JSON-like outputs. */
 char *rdb_strdup(const char *s);

@@ -70,6 +70,7 @@ static ragdb_status reopen_embedder(ragdb *db, rdb_err *e)
 		return st;
 	rdb_embedder_close(db->embedder);
 	db->embedder = ne;
+	ne->cache = db->ecache;
 	return RAGDB_OK;
 }
 
@@ -84,6 +85,8 @@ ragdb_status ragdb_set_config(ragdb *db, const char *path)
 	free(ep);
 	if (st == RAGDB_OK)
 		st = reopen_embedder(db, &e);
+	if (st == RAGDB_OK)
+		rdb_cache_attach(db, rdb_store_dir(db->store)); /* the file may name another cache */
 	return st == RAGDB_OK ? RAGDB_OK : rdb_fail(db, &e);
 }
 

@@ -38,6 +38,10 @@ struct rdb_embedder {
 	size_t batch_max;    /* texts per embed call */
 	int remote;          /* calls a provider over the network */
 	uint64_t n_truncated; /* texts cut to max_input so far (atomic adds) */
+	/* The persistent vector cache (index/ecache.h), or NULL: set by the
+	 * handle that opened the embedder, not owned; remote embedders look
+	 * every text up there before calling their provider. */
+	struct rdb_ecache *cache;
 };
 
 /* Open an embedder by name: NULL, "local" or "local:hash-v1" for the

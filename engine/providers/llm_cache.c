@@ -17,6 +17,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "index/ecache.h"
+
 typedef struct centry {
 	struct centry *prev, *next;
 	rdb_cache_key k;
@@ -30,6 +32,81 @@ typedef struct centry {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static centry *g_head, *g_tail;
 static size_t g_entries, g_bytes;
+static rdb_ecache *g_disk; /* under g_mu; a reference of its own */
+
+/* A disk entry: the stop reason (32 bytes) then the answer. */
+#define DISK_STOP 32u
+
+void rdb_llm_cache_attach_disk(rdb_ecache *c)
+{
+	rdb_ecache *ref = rdb_ecache_ref(c), *old;
+	pthread_mutex_lock(&g_mu);
+	old = g_disk;
+	g_disk = ref;
+	pthread_mutex_unlock(&g_mu);
+	rdb_ecache_close(old);
+}
+
+void rdb_llm_cache_detach_disk(rdb_ecache *c)
+{
+	rdb_ecache *old = NULL;
+	pthread_mutex_lock(&g_mu);
+	if (c && g_disk == c) {
+		old = g_disk;
+		g_disk = NULL;
+	}
+	pthread_mutex_unlock(&g_mu);
+	rdb_ecache_close(old);
+}
+
+/* The disk cache, referenced for the caller (close it), or NULL. */
+static rdb_ecache *disk_get(void)
+{
+	pthread_mutex_lock(&g_mu);
+	rdb_ecache *d = rdb_ecache_ref(g_disk);
+	pthread_mutex_unlock(&g_mu);
+	return d;
+}
+
+/* Query vectors (keys built from "embed" parts) stay in memory only. */
+static int disk_hit(rdb_cache_key k, int64_t now, char **text, size_t *len, char *stop)
+{
+	rdb_ecache *d = disk_get();
+	if (!d)
+		return 0;
+	char *blob = NULL;
+	size_t bl = 0;
+	rdb_ekey ek = {k.lo, k.hi};
+	int hit = rdb_ecache_get_blob(d, ek, now, &blob, &bl) && bl >= DISK_STOP;
+	if (hit) {
+		memcpy(stop, blob, DISK_STOP);
+		stop[DISK_STOP - 1] = 0;
+		memmove(blob, blob + DISK_STOP, bl - DISK_STOP + 1);
+		*text = blob;
+		*len = bl - DISK_STOP;
+	} else {
+		free(blob);
+	}
+	rdb_ecache_close(d);
+	return hit;
+}
+
+static void disk_put(rdb_cache_key k, const char *text, size_t len, const char *stop,
+                     long ttl_s, int64_t now)
+{
+	rdb_ecache *d = disk_get();
+	if (!d)
+		return;
+	char *blob = len <= SIZE_MAX - DISK_STOP ? calloc(1, len + DISK_STOP) : NULL;
+	if (blob) {
+		snprintf(blob, DISK_STOP, "%s", stop ? stop : "");
+		memcpy(blob + DISK_STOP, text, len);
+		rdb_ekey ek = {k.lo, k.hi};
+		rdb_ecache_put_blob(d, ek, blob, len + DISK_STOP, ttl_s, now);
+	}
+	free(blob);
+	rdb_ecache_close(d);
+}
 
 rdb_cache_key rdb_llm_cache_key(const char *const *parts, size_t n)
 {
@@ -119,11 +196,13 @@ int rdb_llm_cache_get(rdb_cache_key k, int64_t now, char **text, size_t *len, ch
 		}
 	}
 	pthread_mutex_unlock(&g_mu);
+	if (!hit)
+		hit = disk_hit(k, now, text, len, stop);
 	return hit;
 }
 
-void rdb_llm_cache_put(rdb_cache_key k, const char *text, size_t len, const char *stop,
-                       const rdb_cache_opts *o, int64_t now)
+void rdb_llm_cache_put_mem(rdb_cache_key k, const char *text, size_t len, const char *stop,
+                           const rdb_cache_opts *o, int64_t now)
 {
 	if (!o || o->max_entries == 0 || len > o->max_bytes)
 		return;
@@ -152,6 +231,14 @@ void rdb_llm_cache_put(rdb_cache_key k, const char *text, size_t len, const char
 	while (g_tail && (g_entries > o->max_entries || g_bytes > o->max_bytes))
 		drop(g_tail);
 	pthread_mutex_unlock(&g_mu);
+}
+
+void rdb_llm_cache_put(rdb_cache_key k, const char *text, size_t len, const char *stop,
+                       const rdb_cache_opts *o, int64_t now)
+{
+	rdb_llm_cache_put_mem(k, text, len, stop, o, now);
+	if (o && o->max_entries > 0 && len <= o->max_bytes)
+		disk_put(k, text, len, stop, o->ttl_s, now);
 }
 
 void rdb_llm_cache_size(size_t *entries, size_t *bytes)

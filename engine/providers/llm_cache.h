@@ -48,8 +48,22 @@ int rdb_llm_cache_get(rdb_cache_key k, int64_t now, char **text, size_t *len, ch
  * within @p o. An answer larger than max_bytes is not stored. */
 void rdb_llm_cache_put(rdb_cache_key k, const char *text, size_t len, const char *stop,
                        const rdb_cache_opts *o, int64_t now);
+/* The same, in this process's memory only (never written to disk). */
+void rdb_llm_cache_put_mem(rdb_cache_key k, const char *text, size_t len, const char *stop,
+                           const rdb_cache_opts *o, int64_t now);
 
 void rdb_llm_cache_size(size_t *entries, size_t *bytes);
+
+/* The persistent second level (index/ecache.h): answers missed here are
+ * looked up there (their stored TTL honoured) and every put is written
+ * through, so a one-shot CLI run answers a repeated question from disk.
+ * One per process: the last attached wins (the cache takes a reference);
+ * detach drops it if it is still @p c. Query vectors (remote_embed.c) use
+ * this level only when no persistent cache is attached to their embedder,
+ * and are never written through. */
+struct rdb_ecache;
+void rdb_llm_cache_attach_disk(struct rdb_ecache *c);
+void rdb_llm_cache_detach_disk(struct rdb_ecache *c);
 void rdb_llm_cache_clear(void);
 
 #endif

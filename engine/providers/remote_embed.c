@@ -13,6 +13,7 @@
  * dimension, finite numbers) and L2-normalised here, whatever the provider
  * says it did.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "engine/providers/http.h"
 #include "engine/providers/llm_cache.h"
 #include "engine/providers/metrics.h"
+#include "index/ecache.h"
 
 typedef struct remote_emb {
 	rdb_embedder base;
@@ -206,18 +208,20 @@ static ragdb_status take_vector(const remote_emb *r, cJSON *v, uint32_t *dim, fl
 	cJSON *x;
 	float *o = out + row * (size_t)*dim;
 	cJSON_ArrayForEach(x, v) {
-		if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+		/* A double past FLT_MAX has no float (the conversion is undefined). */
+		if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || fabs(x->valuedouble) > FLT_MAX)
 			return rdb_err_set(err, RAGDB_EEMBEDDER,
-			                   "%s: malformed response from %s: embedding %zu has a non-number at position %d",
+			                   "%s: malformed response from %s: embedding %zu has a non-number or a number out of float range at position %d",
 			                   what, url, row + 1, i + 1);
 		o[i] = (float)x->valuedouble;
 		ss += (double)o[i] * o[i];
 		i++;
 	}
 	if (ss > 0) {
-		float inv = (float)(1.0 / sqrt(ss));
+		/* In double: for tiny vectors 1/|v| is past FLT_MAX. */
+		double inv = 1.0 / sqrt(ss);
 		for (uint32_t k = 0; k < *dim; k++)
-			o[k] *= inv;
+			o[k] = (float)(o[k] * inv);
 	}
 	return RAGDB_OK;
 }
@@ -235,6 +239,7 @@ static ragdb_status parse_response(const remote_emb *r, const char *body, size_t
 		return rdb_err_set(err, RAGDB_EEMBEDDER, "%s: malformed JSON from %s: \"%s\"", what, url, snip);
 	}
 	cJSON *rows = NULL;
+	uint8_t *seen = NULL; /* rows filled (openai's indexes may repeat one) */
 	int openai = r->cfg.provider == RDB_PROV_OPENAI;
 	switch (r->cfg.provider) {
 	case RDB_PROV_OPENAI:
@@ -267,6 +272,11 @@ static ragdb_status parse_response(const remote_emb *r, const char *body, size_t
 	}
 	int i = 0;
 	cJSON *row;
+	seen = out ? calloc(n ? n : 1, 1) : NULL;
+	if (out && !seen) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory");
+		goto out;
+	}
 	cJSON_ArrayForEach(row, rows) {
 		cJSON *v = row;
 		size_t at = (size_t)i;
@@ -290,13 +300,20 @@ static ragdb_status parse_response(const remote_emb *r, const char *body, size_t
 		} else if (r->cfg.provider == RDB_PROV_GEMINI) {
 			v = cJSON_GetObjectItemCaseSensitive(row, "values");
 		}
+		if (seen && seen[at]) {
+			st = rdb_err_set(err, RAGDB_EEMBEDDER, "%s: %s returned two embeddings for text %zu",
+			                 what, url, at + 1);
+			goto out;
+		}
 		if ((st = take_vector(r, v, dim, out, at, url, err)) != RAGDB_OK)
 			goto out;
 		if (!out)
 			goto out; /* the probe */
+		seen[at] = 1;
 		i++;
 	}
 out:
+	free(seen);
 	cJSON_Delete(root);
 	return st;
 }
@@ -347,8 +364,9 @@ static int key_required(const rdb_model_cfg *c)
 	}
 }
 
-static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, const size_t *lens,
-                                 size_t n, rdb_embed_purpose purpose, float *out, rdb_err *err)
+/* Send texts [0, n) to the provider (no persistent cache). */
+static ragdb_status remote_embed_net(rdb_embedder *e, const char *const *texts, const size_t *lens,
+                                     size_t n, rdb_embed_purpose purpose, float *out, rdb_err *err)
 {
 	remote_emb *r = (remote_emb *)e;
 	const rdb_model_cfg *c = &r->cfg;
@@ -362,7 +380,7 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 	snprintf(mid, sizeof mid, "%s:%s", rdb_provider_name(c->provider), c->model);
 	rdb_cache_key ekey = {0, 0};
 	int ecache = n == 1 && purpose == RDB_EMBED_QUERY && e->dim > 0 && out && lens[0] > 0 &&
-	             c->cache.max_entries > 0;
+	             c->cache.max_entries > 0 && !e->cache;
 	if (ecache) {
 		char dimb[16];
 		snprintf(dimb, sizeof dimb, "%u", e->dim);
@@ -457,7 +475,7 @@ static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, cons
 			e->dim = dim; /* the probe at open */
 	}
 	if (ecache && st == RAGDB_OK)
-		rdb_llm_cache_put(ekey, (const char *)out, (size_t)e->dim * sizeof(float), "", &c->cache,
+		rdb_llm_cache_put_mem(ekey, (const char *)out, (size_t)e->dim * sizeof(float), "", &c->cache,
 		                  (int64_t)time(NULL));
 out_free:
 	if (called) {
@@ -481,6 +499,84 @@ out_free:
 	rdb_key_free(key);
 	memset(hdrbuf, 0, sizeof hdrbuf);
 	__asm__ __volatile__("" ::"r"(hdrbuf) : "memory"); /* keep the wipe */
+	return st;
+}
+
+/* The persistent cache's key for one text: the embedder's identity
+ * without its endpoint (the same model served elsewhere gives the same
+ * vectors), the dimension, the task type, and the exact bytes sent. */
+static rdb_ekey vec_key(const remote_emb *r, rdb_embed_purpose purpose, const char *text,
+                        size_t len)
+{
+	const rdb_model_cfg *c = &r->cfg;
+	char dimb[16];
+	snprintf(dimb, sizeof dimb, "%u", r->base.dim);
+	const char *parts[6] = {"vec1", rdb_provider_name(c->provider), c->model, dimb,
+	                        purpose == RDB_EMBED_QUERY ? "query" : "document", text};
+	size_t pl[6];
+	for (int i = 0; i < 5; i++)
+		pl[i] = strlen(parts[i]);
+	pl[5] = utf8_cut(text, len, c->max_input_bytes);
+	rdb_cache_key k = rdb_llm_cache_key_n(parts, pl, 6);
+	rdb_ekey ek = {k.lo, k.hi};
+	return ek;
+}
+
+/* Texts found in the persistent cache cost no call; the others are sent in
+ * one go and stored (one write txn per call). */
+static ragdb_status remote_embed(rdb_embedder *e, const char *const *texts, const size_t *lens,
+                                 size_t n, rdb_embed_purpose purpose, float *out, rdb_err *err)
+{
+	remote_emb *r = (remote_emb *)e;
+	if (!e->cache || !out || e->dim == 0 || n == 0)
+		return remote_embed_net(e, texts, lens, n, purpose, out, err);
+	size_t dim = e->dim;
+	ragdb_status st = RAGDB_OK;
+	rdb_ekey *keys = malloc(n * sizeof *keys);
+	uint8_t *hit = malloc(n);
+	const char **mt = malloc(n * sizeof *mt);
+	size_t *ml = malloc(n * sizeof *ml);
+	float *mv = NULL;
+	if (!keys || !hit || !mt || !ml) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory embedding %zu texts", n);
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++)
+		keys[i] = vec_key(r, purpose, texts[i], lens[i]);
+	size_t hits = rdb_ecache_get_vecs(e->cache, keys, n, e->dim, out, hit);
+	if (n == 1 && purpose == RDB_EMBED_QUERY) {
+		char mid[300];
+		snprintf(mid, sizeof mid, "%s:%s", rdb_provider_name(r->cfg.provider), r->cfg.model);
+		rdb_metrics_cache_kind(mid, RDB_METRIC_EMBED, hits == 1);
+	}
+	if (hits == n)
+		goto out_free;
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!hit[i]) {
+			mt[m] = texts[i];
+			ml[m++] = lens[i];
+		}
+	if (m > SIZE_MAX / sizeof(float) / dim || !(mv = malloc(m * dim * sizeof(float)))) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory embedding %zu texts", n);
+		goto out_free;
+	}
+	if ((st = remote_embed_net(e, mt, ml, m, purpose, mv, err)) != RAGDB_OK)
+		goto out_free;
+	for (size_t i = 0, j = 0; i < n; i++)
+		if (!hit[i])
+			memcpy(out + i * dim, mv + j++ * dim, dim * sizeof(float));
+	/* Empty texts are not worth a cache entry. */
+	for (size_t i = 0; i < n; i++)
+		if (!hit[i] && lens[i] == 0)
+			hit[i] = 1;
+	rdb_ecache_put_vecs(e->cache, keys, n, e->dim, out, hit);
+out_free:
+	free(keys);
+	free(hit);
+	free(mt);
+	free(ml);
+	free(mv);
 	return st;
 }
 
@@ -550,7 +646,7 @@ ragdb_status rdb_remote_embedder_open(const rdb_config *cfg, const char *spec, c
 		 * knowledge base records it, and reopening passes it). */
 		static const char *probe[] = {"dimension probe"};
 		size_t plen = strlen(probe[0]);
-		st = remote_embed(&r->base, probe, &plen, 1, RDB_EMBED_DOCUMENT, NULL, err);
+		st = remote_embed_net(&r->base, probe, &plen, 1, RDB_EMBED_DOCUMENT, NULL, err);
 		if (st != RAGDB_OK) {
 			rdb_err_prefix(err, "cannot learn the dimension of %s (or give --dim)", spec);
 			goto out_fail;

@@ -1,0 +1,85 @@
+/*
+ * engine/ecache_api.c — the handle's persistent cache (index/ecache.h):
+ * which directory, and who uses it.
+ *
+ * The directory: $RAGDB_CACHE_DIR, else ragdb.json "cache": {"dir"}, else
+ * DIR/cache inside the knowledge base; "cache": {"embed_max_bytes"} caps it.
+ * $RAGDB_CACHE=off turns it off (the caches of this process then live in
+ * memory only, as before).
+ *
+ * Users: a remote embedder (every text looked up before a provider call;
+ * the local embedder computes a vector faster than a lookup, so it is never
+ * given the cache) and the LLM answer cache's second level. The cache is
+ * opened read-write even on a read-only handle: it never touches the
+ * knowledge base's environment. Failing to open it is not an error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+
+#include <cjson/cJSON.h>
+
+#include "engine/internal.h"
+#include "engine/providers/config.h"
+#include "engine/providers/llm_cache.h"
+#include "index/ecache.h"
+
+/* ragdb.json's "cache": {"dir", "embed_max_bytes"}, read from the file the
+ * handle's configuration came from (config.c validates the rest of it).
+ * A malformed field is ignored here: the cache is best effort. */
+static void file_settings(const rdb_config *cfg, char *dir, size_t cap, uint64_t *max_bytes)
+{
+	dir[0] = 0;
+	*max_bytes = 0;
+	const char *path = cfg ? rdb_config_path(cfg) : NULL;
+	FILE *f = path ? fopen(path, "rb") : NULL;
+	if (!f)
+		return;
+	char *buf = malloc(RDB_CONFIG_MAX_BYTES + 1);
+	size_t n = buf ? fread(buf, 1, RDB_CONFIG_MAX_BYTES, f) : 0;
+	fclose(f);
+	cJSON *root = buf ? cJSON_ParseWithLength(buf, n) : NULL;
+	cJSON *co = root ? cJSON_GetObjectItemCaseSensitive(root, "cache") : NULL;
+	cJSON *d = co ? cJSON_GetObjectItemCaseSensitive(co, "dir") : NULL;
+	cJSON *b = co ? cJSON_GetObjectItemCaseSensitive(co, "embed_max_bytes") : NULL;
+	if (cJSON_IsString(d) && strlen(d->valuestring) < cap)
+		snprintf(dir, cap, "%s", d->valuestring);
+	if (cJSON_IsNumber(b) && b->valuedouble >= 1 && b->valuedouble < 1e15)
+		*max_bytes = (uint64_t)b->valuedouble;
+	cJSON_Delete(root);
+	free(buf);
+}
+
+void rdb_cache_detach(ragdb *db)
+{
+	if (!db || !db->ecache)
+		return;
+	if (db->embedder && db->embedder->cache == db->ecache)
+		db->embedder->cache = NULL;
+	rdb_llm_cache_detach_disk(db->ecache);
+	rdb_ecache_close(db->ecache);
+	db->ecache = NULL;
+}
+
+void rdb_cache_attach(ragdb *db, const char *kb_dir)
+{
+	rdb_cache_detach(db);
+	const char *off = getenv("RAGDB_CACHE");
+	if (off && (strcmp(off, "off") == 0 || strcmp(off, "0") == 0))
+		return;
+	char cdir[PATH_MAX];
+	uint64_t max_bytes = 0;
+	rdb_err e = {0};
+	file_settings(db->config, cdir, sizeof cdir, &max_bytes);
+	char path[PATH_MAX];
+	if (rdb_ecache_path(kb_dir, cdir, path, sizeof path) != 0)
+		return;
+	if (rdb_ecache_open(path, max_bytes, &db->ecache, &e) != RAGDB_OK) {
+		db->ecache = NULL;
+		return;
+	}
+	if (db->embedder && db->embedder->remote)
+		db->embedder->cache = db->ecache;
+	rdb_llm_cache_attach_disk(db->ecache);
+}
