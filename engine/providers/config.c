@@ -3,6 +3,7 @@
  * precedence flag > environment > file > default (see config.h).
  */
 #include "engine/providers/config.h"
+#include "engine/providers/balance.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -310,6 +311,69 @@ static ragdb_status dup_field(cJSON *o, const char *field, char **dst, const cha
 	return RAGDB_OK;
 }
 
+/* "endpoints" (with "endpoint" first when both are given) and "balance":
+ * the process-wide balancer when two or more distinct endpoints remain.
+ * m->endpoint becomes the first. */
+static ragdb_status apply_endpoints(const char *path, const char *name, cJSON *entry,
+                                    rdb_model_cfg *m, rdb_err *err)
+{
+	cJSON *eps = cJSON_GetObjectItemCaseSensitive(entry, "endpoints");
+	cJSON *bv = cJSON_GetObjectItemCaseSensitive(entry, "balance");
+	int pol = RDB_BAL_ROUND_ROBIN;
+	if (bv && (!cJSON_IsString(bv) || (pol = rdb_balance_parse(bv->valuestring)) < 0))
+		return rdb_err_set(err, RAGDB_EINVAL,
+		                   "configuration file %s: model \"%s\": \"balance\" must be \"round_robin\", \"least_latency\" or \"least_load\"",
+		                   path ? path : "-", name);
+	if (!eps)
+		return RAGDB_OK;
+	int ne = cJSON_GetArraySize(eps);
+	if (!cJSON_IsArray(eps) || ne < 1 || ne > RDB_BAL_MAX_ENDPOINTS)
+		return rdb_err_set(err, RAGDB_EINVAL,
+		                   "configuration file %s: model \"%s\": \"endpoints\" must be an array of 1 to %d base URLs, e.g. [\"http://a:8000/v1\", \"http://b:8000/v1\"]",
+		                   path ? path : "-", name, RDB_BAL_MAX_ENDPOINTS);
+	char *list[RDB_BAL_MAX_ENDPOINTS + 1];
+	size_t n = 0;
+	ragdb_status st = RAGDB_OK;
+	if (m->endpoint)
+		list[n++] = m->endpoint;
+	cJSON *it;
+	cJSON_ArrayForEach(it, eps) {
+		if (!cJSON_IsString(it) || !it->valuestring[0]) {
+			st = rdb_err_set(err, RAGDB_EINVAL,
+			                 "configuration file %s: model \"%s\": every entry of \"endpoints\" must be a URL string",
+			                 path ? path : "-", name);
+			goto out_free;
+		}
+		char *u = norm_endpoint(it->valuestring);
+		if (!u) {
+			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory");
+			goto out_free;
+		}
+		int dup = 0;
+		for (size_t i = 0; i < n; i++)
+			dup |= strcmp(list[i], u) == 0;
+		if (dup || n >= RDB_BAL_MAX_ENDPOINTS)
+			free(u);
+		else
+			list[n++] = u;
+	}
+	if (n >= 2) {
+		char id[300];
+		snprintf(id, sizeof id, "%s:%s", rdb_provider_name(m->provider), m->model);
+		st = rdb_balancer_get(id, (const char *const *)list, n, (rdb_balance_policy)pol, &m->bal,
+		                      err);
+	}
+	if (st == RAGDB_OK && !m->endpoint) {
+		m->endpoint = list[0];
+		list[0] = NULL;
+	}
+out_free:
+	for (size_t i = 0; i < n; i++)
+		if (list[i] != m->endpoint)
+			free(list[i]);
+	return st;
+}
+
 ragdb_status rdb_config_resolve(const rdb_config *c, const char *spec, const char *endpoint_flag,
                                 rdb_model_cfg *out, rdb_err *err)
 {
@@ -406,6 +470,9 @@ ragdb_status rdb_config_resolve(const rdb_config *c, const char *spec, const cha
 	                 : env_nonempty(pi->base_env)   ? env_nonempty(pi->base_env)
 	                 : file_endpoint                ? file_endpoint
 	                                                : pi->base_default;
+	if (ep == file_endpoint || (ep == pi->base_default && entry &&
+	                            cJSON_GetObjectItemCaseSensitive(entry, "endpoints")))
+		ep = file_endpoint; /* the file decides: "endpoint" and/or "endpoints" */
 	if (ep) {
 		m.endpoint = norm_endpoint(ep);
 		if (!m.endpoint) {
@@ -413,6 +480,9 @@ ragdb_status rdb_config_resolve(const rdb_config *c, const char *spec, const cha
 			goto out_fail;
 		}
 	}
+	if (entry && (ep == file_endpoint) &&
+	    (st = apply_endpoints(path, spec, entry, &m, err)) != RAGDB_OK)
+		goto out_fail;
 	/* Key: the file's api_key ("${VAR}") names where it comes from; else
 	 * the provider's own SDK variable. Kept as a reference, not a value. */
 	m.key_var = pi->key_env;

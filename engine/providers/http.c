@@ -10,10 +10,18 @@
  *   but curl_global_init, done once, so calls from several threads are
  *   independent. CURLOPT_NOSIGNAL keeps curl off signals (threads).
  *
+ *   Balancing: a request with a balancer gets its URL per attempt (the
+ *   endpoint picked + the path after the endpoint its url starts with);
+ *   every attempt started is reported to the balancer exactly once, when
+ *   it finishes or is abandoned. A retry that can go to another endpoint
+ *   goes at once for the first n-1 attempts (another server need not wait
+ *   out this one's backoff); after that the usual backoff applies.
+ *
  *   Secrets: request headers are handed to curl and nowhere else. Messages
  *   quote the provider's response body (its error text), never a header.
  */
 #include "engine/providers/http.h"
+#include "engine/providers/balance.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -146,7 +154,29 @@ typedef struct slot {
 	ragdb_status st;        /* final */
 	rdb_err err;
 	unsigned seed;          /* jitter (rand_r: calls run in several threads) */
+	rdb_balancer *bal;      /* NULL: no balancing (none, or url not one of its endpoints) */
+	const char *path;       /* url after the endpoint it starts with */
+	char *url;              /* this attempt's URL (balanced) */
+	int ep;                 /* endpoint of the attempt in flight or last reported, -1 none */
+	int ep_active;          /* an attempt picked ep and is not reported yet */
+	int ep_failed;          /* the last attempt failed on ep: a retry avoids it */
+	double t_start;
 } slot;
+
+static const char *slot_url(const slot *s)
+{
+	return s->url ? s->url : s->req->url;
+}
+
+static void slot_report(slot *s, rdb_bal_outcome o)
+{
+	if (!s->bal || !s->ep_active)
+		return;
+	double now = now_ms();
+	rdb_balancer_report(s->bal, (size_t)s->ep, o, now - s->t_start, now);
+	s->ep_active = 0;
+	s->ep_failed = o == RDB_BAL_FAIL;
+}
 
 static int buf_put(slot *s, const char *p, size_t n)
 {
@@ -231,6 +261,23 @@ static ragdb_status slot_start(slot *s, CURLM *m, const rdb_http_opts *o)
 	s->http_status = 0;
 	s->len = 0;
 	s->errbuf[0] = 0;
+	if (s->bal) {
+		size_t i = rdb_balancer_pick(s->bal, s->ep_failed ? s->ep : -1, now_ms());
+		const char *base = rdb_balancer_endpoint(s->bal, i);
+		size_t bl = strlen(base), pl = strlen(s->path);
+		char *u = malloc(bl + pl + 1);
+		if (!u) {
+			rdb_balancer_report(s->bal, i, RDB_BAL_NEUTRAL, 0, now_ms());
+			return rdb_err_set(&s->err, RAGDB_ENOMEM, "out of memory for a URL");
+		}
+		memcpy(u, base, bl);
+		memcpy(u + bl, s->path, pl + 1);
+		free(s->url);
+		s->url = u;
+		s->ep = (int)i;
+		s->ep_active = 1;
+		s->t_start = now_ms();
+	}
 	if (!s->h) {
 		s->h = curl_easy_init();
 		if (!s->h)
@@ -255,7 +302,7 @@ static ragdb_status slot_start(slot *s, CURLM *m, const rdb_http_opts *o)
 		curl_easy_reset(s->h);
 	}
 	CURL *h = s->h;
-	curl_easy_setopt(h, CURLOPT_URL, r->url);
+	curl_easy_setopt(h, CURLOPT_URL, slot_url(s));
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
@@ -274,9 +321,11 @@ static ragdb_status slot_start(slot *s, CURLM *m, const rdb_http_opts *o)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 	}
 	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
-	if (curl_multi_add_handle(m, h) != CURLM_OK)
+	if (curl_multi_add_handle(m, h) != CURLM_OK) {
+		slot_report(s, RDB_BAL_NEUTRAL);
 		return rdb_err_set(&s->err, RAGDB_ENOMEM, "%s: cannot start an HTTP request",
 		                   r->what ? r->what : r->url);
+	}
 	s->state = SLOT_RUNNING;
 	return RAGDB_OK;
 }
@@ -347,6 +396,15 @@ static void slot_finish(slot *s, const rdb_http_opts *o, double now)
 	s->resp->status = status;
 	s->resp->attempts = s->attempt;
 	int retry = 0;
+	/* What the attempt says of the server, for the balancer. */
+	if (s->rc == CURLE_OK && status >= 200 && status < 300 && !s->cb_failed)
+		slot_report(s, RDB_BAL_OK);
+	else if (s->rc != CURLE_OK && !s->cb_failed && !s->too_big)
+		slot_report(s, RDB_BAL_FAIL);
+	else if (s->rc == CURLE_OK && status_retryable(status))
+		slot_report(s, RDB_BAL_FAIL);
+	else
+		slot_report(s, RDB_BAL_NEUTRAL);
 	if (s->rc == CURLE_OK && status >= 200 && status < 300) {
 		s->st = RAGDB_OK;
 	} else if (s->cb_failed) {
@@ -370,13 +428,13 @@ static void slot_finish(slot *s, const rdb_http_opts *o, double now)
 			if (s->rc == CURLE_OPERATION_TIMEDOUT)
 				rdb_err_set(&s->err, RAGDB_EIO,
 				            "%s: no complete answer from %s within %ld ms (%s); raise the timeout in ragdb.json or check the server",
-				            what, r->url, o->timeout_ms, detail);
+				            what, slot_url(s), o->timeout_ms, detail);
 			else if (s->rc == CURLE_COULDNT_CONNECT || s->rc == CURLE_COULDNT_RESOLVE_HOST)
 				rdb_err_set(&s->err, RAGDB_EIO,
 				            "%s: cannot connect to %s (%s); is the server running and the endpoint right?",
-				            what, r->url, detail);
+				            what, slot_url(s), detail);
 			else
-				rdb_err_set(&s->err, RAGDB_EIO, "%s: request to %s failed: %s", what, r->url,
+				rdb_err_set(&s->err, RAGDB_EIO, "%s: request to %s failed: %s", what, slot_url(s),
 				            detail);
 			s->st = RAGDB_EIO;
 		}
@@ -385,7 +443,7 @@ static void slot_finish(slot *s, const rdb_http_opts *o, double now)
 		rdb_http_error_text(s->buf, s->len, ptext, sizeof ptext);
 		retry = status_retryable(status);
 		s->st = status_code(status);
-		rdb_err_set(&s->err, s->st, "%s: HTTP %ld from %s%s%s%s; %s", what, status, r->url,
+		rdb_err_set(&s->err, s->st, "%s: HTTP %ld from %s%s%s%s; %s", what, status, slot_url(s),
 		            ptext[0] ? ": \"" : "", ptext, ptext[0] ? "\"" : "", status_hint(status, r));
 		/* Keep the error body for callers that parse it. */
 		free(s->resp->body);
@@ -428,6 +486,9 @@ static void slot_finish(slot *s, const rdb_http_opts *o, double now)
 			unsigned r0 = (unsigned)rand_r(&s->seed);
 			wait = cap * (0.5 + 0.5 * (double)(r0 % 10001) / 10000.0);
 		}
+		/* Another server need not wait out this one's trouble. */
+		if (s->bal && (size_t)s->attempt < rdb_balancer_count(s->bal))
+			wait = 0;
 		s->state = SLOT_WAITING;
 		s->due = now + wait;
 		return;
@@ -477,6 +538,12 @@ ragdb_status rdb_http_run(const rdb_http_req *reqs, rdb_http_resp *resps, size_t
 		slots[i].state = SLOT_WAITING;
 		slots[i].seed = (unsigned)now_ms() ^ (unsigned)(i * 2654435761u);
 		slots[i].max = reqs[i].max_response ? reqs[i].max_response : RDB_HTTP_MAX_RESPONSE;
+		slots[i].ep = -1;
+		size_t pl = 0;
+		if (reqs[i].bal && rdb_balancer_match(reqs[i].bal, reqs[i].url, &pl) >= 0) {
+			slots[i].bal = reqs[i].bal;
+			slots[i].path = reqs[i].url + pl;
+		}
 	}
 	size_t done = 0, running = 0;
 	while (done < n) {
@@ -540,6 +607,8 @@ ragdb_status rdb_http_run(const rdb_http_req *reqs, rdb_http_resp *resps, size_t
 	}
 out_free:
 	for (size_t i = 0; slots && i < n; i++) {
+		slot_report(&slots[i], RDB_BAL_NEUTRAL);
+		free(slots[i].url);
 		if (slots[i].h) {
 			if (slots[i].state == SLOT_RUNNING)
 				curl_multi_remove_handle(m, slots[i].h);
