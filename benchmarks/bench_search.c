@@ -610,6 +610,64 @@ static size_t overlap(const rdb_scored *a, size_t na, const rdb_scored *b, size_
 	return hit;
 }
 
+/* The quantized batch (rdb_qsearch_rescore_batch, all Q queries in one
+ * pass) against the f32 batch over the same array, each timed once after
+ * the other, and its ids against single rescored queries. */
+static int qbatch(const opts *o, const qcopy *c, size_t nb, const rdb_vblock *ab, const float *Q,
+                  int threads, vec_ctx *vc)
+{
+	int rc = -1;
+	size_t k = o->k < 1024 ? o->k : 1024;
+	rdb_scored *out = malloc(o->queries * k * sizeof *out), one[1024];
+	size_t *n = malloc(o->queries * sizeof *n);
+	rdb_qquery **qs = calloc(o->queries, sizeof *qs);
+	if (!out || !n || !qs)
+		goto out;
+	double t0 = now_s();
+	if (rdb_scan_topk_batch(Q, o->queries, o->dim, ab, nb, k, threads, out, n, NULL))
+		goto out;
+	double f32 = now_s() - t0;
+	printf("quantized batch of %zu queries, rescored (%d thread%s; f32 batch over the array "
+	       "%.2f s, %.1f QPS):\n", o->queries, threads, threads == 1 ? "" : "s", f32,
+	       (double)o->queries / f32);
+	for (int i = 0; i < 2; i++) { /* bf16, int8: binary's batch is not its use */
+		for (size_t q = 0; q < o->queries; q++)
+			if (rdb_qquery_create(c[i].kind, Q + q * o->dim, o->dim, &qs[q], NULL))
+				goto out;
+		t0 = now_s();
+		if (rdb_qsearch_rescore_batch((const rdb_qquery *const *)qs, Q, o->queries,
+		                              c[i].blocks, nb, k, o->oversample, threads, vec_of, vc,
+		                              out, n, NULL))
+			goto out;
+		double w = now_s() - t0;
+		size_t agree = 0, ranks = 0;
+		for (size_t q = 0; q < o->single && q < o->queries; q++) {
+			size_t m = 0;
+			if (rdb_qsearch_rescore(qs[q], Q + q * o->dim, c[i].blocks, nb, k, o->oversample,
+			                        threads, NULL, NULL, vec_of, vc, one, &m, NULL))
+				goto out;
+			for (size_t j = 0; j < m && j < n[q]; j++, ranks++)
+				agree += one[j].id == out[q * k + j].id;
+		}
+		printf("  %-6s %8.2f s %8.1f QPS  %5.2fx the f32 batch; ids equal to single rescored "
+		       "queries: %zu of %zu ranks\n", rdb_quant_name(c[i].kind), w,
+		       (double)o->queries / w, f32 / w, agree, ranks);
+		for (size_t q = 0; q < o->queries; q++) {
+			rdb_qquery_free(qs[q]);
+			qs[q] = NULL;
+		}
+	}
+	rc = 0;
+out:
+	if (qs)
+		for (size_t q = 0; q < o->queries; q++)
+			rdb_qquery_free(qs[q]);
+	free(qs);
+	free(n);
+	free(out);
+	return rc;
+}
+
 /* The quantized kernels against the f32 array: single-query speed (scan
  * only and rescored), interleaved with f32 runs, and recall@k. */
 static int bench_quant(const opts *o, const float *vecs, const rdb_vblock *ab, size_t nb,
@@ -712,6 +770,8 @@ static int bench_quant(const opts *o, const float *vecs, const rdb_vblock *ab, s
 		       total ? (double)hits[i] / (double)total : 0,
 		       total ? (double)raw_hits[i] / (double)total : 0, i < 2 ? ";" : "\n");
 	printf("  target: recall@10 >= 0.99 after rescoring for int8 and bf16\n");
+	if (qbatch(o, c, nb, ab, Q, threads, &vc) != 0)
+		goto out;
 	rc = 0;
 out:
 	free(t);

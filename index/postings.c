@@ -820,7 +820,7 @@ ragdb_status rdb_term_df(rdb_txn *t, uint32_t id, uint64_t *df, rdb_err *err)
 ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_posting **out,
                               size_t *n, rdb_err *err)
 {
-	uint32_t id;
+	uint32_t id = 0;
 	*df = 0;
 	*out = NULL;
 	*n = 0;

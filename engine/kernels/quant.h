@@ -159,4 +159,34 @@ ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb
                                  rdb_keep_fn keep, void *keep_ctx, rdb_vec_fn vec, void *vec_ctx,
                                  rdb_scored *out, size_t *n_out, rdb_err *err);
 
+
+/* How many candidates the rescoring takes: k x oversample (0 counts as 1),
+ * at most @p total vectors, at least k. */
+size_t rdb_rescore_candidates(size_t k, size_t oversample, size_t total);
+
+/* The exact top-k of the @p n candidates (any order): each one's f32 vector
+ * from @p vec scored against @p qf by the dispatched f32 kernel. ECORRUPT
+ * when a candidate has no f32 vector. */
+ragdb_status rdb_rescore_list(size_t dim, const float *qf, const rdb_scored *cand, size_t n,
+                              size_t k, rdb_vec_fn vec, void *vec_ctx, rdb_scored *out,
+                              size_t *n_out, rdb_err *err);
+
+/* rdb_qscan_topk for @p nq queries (all of one kind and dim) in one pass
+ * over the blocks: each chunk of rows is scored against every query while
+ * it is in cache. out is nq x k, n_out[nq]; each query's list equals its
+ * rdb_qscan_topk list. No keep predicate (filtered searches go one by one).
+ * Cannot fail for lack of memory (it falls back to one query at a time). */
+ragdb_status rdb_qscan_topk_batch(const rdb_qquery *const *qs, size_t nq, const rdb_qblock *blocks,
+                                  size_t n_blocks, size_t k, int threads, rdb_scored *out,
+                                  size_t *n_out, rdb_err *err);
+
+/* rdb_qsearch_rescore for @p nq queries: Qf is nq x dim (f32, normalised),
+ * out nq x k. The rescoring runs on the calling thread (vec is called from
+ * it only). */
+ragdb_status rdb_qsearch_rescore_batch(const rdb_qquery *const *qs, const float *Qf, size_t nq,
+                                       const rdb_qblock *blocks, size_t n_blocks, size_t k,
+                                       size_t oversample, int threads, rdb_vec_fn vec,
+                                       void *vec_ctx, rdb_scored *out, size_t *n_out,
+                                       rdb_err *err);
+
 #endif

@@ -106,6 +106,41 @@ ragdb_status rdb_qscan_topk(const rdb_qquery *q, const rdb_qblock *blocks, size_
 	return RAGDB_OK;
 }
 
+size_t rdb_rescore_candidates(size_t k, size_t oversample, size_t total)
+{
+	/* More candidates than vectors buys nothing; the cap also bounds the
+	 * allocation by the index size. */
+	size_t over = oversample ? oversample : 1;
+	size_t nc = k > SIZE_MAX / over ? SIZE_MAX : k * over;
+	if (nc > total)
+		nc = total;
+	if (nc < k)
+		nc = k;
+	return nc;
+}
+
+ragdb_status rdb_rescore_list(size_t dim, const float *qf, const rdb_scored *cand, size_t n,
+                              size_t k, rdb_vec_fn vec, void *vec_ctx, rdb_scored *out,
+                              size_t *n_out, rdb_err *err)
+{
+	rdb_dot_fn dot = rdb_kernel_dot();
+	rdb_topk best;
+	rdb_topk_init(&best, out, k);
+	for (size_t i = 0; i < n; i++) {
+		const float *v = vec(vec_ctx, cand[i].id);
+		if (!v)
+			return rdb_err_set(err, RAGDB_ECORRUPT,
+			                   "rescore: id %llu is in the quantized blocks but has no f32 "
+			                   "vector; rebuild the quantized blocks from the f32 vectors",
+			                   (unsigned long long)cand[i].id);
+		float s;
+		dot(qf, v, 1, dim, &s);
+		rdb_topk_push(&best, s, cand[i].id);
+	}
+	*n_out = rdb_topk_drain(&best, out);
+	return RAGDB_OK;
+}
+
 ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb_qblock *blocks,
                                  size_t n_blocks, size_t k, size_t oversample, int threads,
                                  rdb_keep_fn keep, void *keep_ctx, rdb_vec_fn vec, void *vec_ctx,
@@ -118,14 +153,7 @@ ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb
 	size_t total = 0;
 	for (size_t b = 0; b < n_blocks; b++)
 		total += blocks[b].count;
-	/* More candidates than vectors buys nothing; the cap also bounds the
-	 * allocation by the index size. */
-	size_t over = oversample ? oversample : 1;
-	size_t nc = k > SIZE_MAX / over ? SIZE_MAX : k * over;
-	if (nc > total)
-		nc = total;
-	if (nc < k)
-		nc = k;
+	size_t nc = rdb_rescore_candidates(k, oversample, total);
 	if (nc > SIZE_MAX / sizeof(rdb_scored) - 1)
 		return rdb_err_set(err, RAGDB_ENOMEM, "rescore: %zu candidates are too many; lower k or the oversample", nc);
 	rdb_scored *cand = malloc((nc + 1) * sizeof *cand);
@@ -135,26 +163,8 @@ ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb
 		                   nc);
 	size_t n = 0;
 	ragdb_status st = rdb_qscan_topk(q, blocks, n_blocks, nc, threads, keep, keep_ctx, cand, &n, err);
-	if (st != RAGDB_OK)
-		goto out_free_cand;
-	rdb_dot_fn dot = rdb_kernel_dot();
-	rdb_topk best;
-	rdb_topk_init(&best, out, k);
-	for (size_t i = 0; i < n; i++) {
-		const float *v = vec(vec_ctx, cand[i].id);
-		if (!v) {
-			st = rdb_err_set(err, RAGDB_ECORRUPT,
-			                 "rescore: id %llu is in the quantized blocks but has no f32 vector; "
-			                 "rebuild the quantized blocks from the f32 vectors",
-			                 (unsigned long long)cand[i].id);
-			goto out_free_cand;
-		}
-		float s;
-		dot(qf, v, 1, q->dim, &s);
-		rdb_topk_push(&best, s, cand[i].id);
-	}
-	*n_out = rdb_topk_drain(&best, out);
-out_free_cand:
+	if (st == RAGDB_OK)
+		st = rdb_rescore_list(q->dim, qf, cand, n, k, vec, vec_ctx, out, n_out, err);
 	free(cand);
 	return st;
 }

@@ -766,6 +766,58 @@ START_TEST(test_rescore_recall)
 }
 END_TEST
 
+/* The batch scan gives every query exactly its single-query list (ids and
+ * bit-identical scores), for every kind, uneven blocks with tombstones,
+ * 1..3 threads; and the batch rescoring equals the single rescoring. */
+START_TEST(test_qbatch_matches_single)
+{
+	const size_t counts[] = {300, 0, 700, 1, 513};
+	const size_t dim = 67, total = 1514, nq = 9, k = 7;
+	uint64_t seed = 77;
+	float *f = malloc(total * dim * sizeof *f), *Q = malloc(nq * dim * sizeof *Q);
+	fill_random(f, total * dim, &seed);
+	fill_random(Q, nq * dim, &seed);
+	for (size_t ki = 0; ki < 3; ki++) {
+		qindex x;
+		qindex_make(&x, kKinds[ki], dim, f, counts, 5);
+		for (size_t i = 5; i < x.total; i += 13)
+			x.ids[i] = 0;
+		rdb_qquery *qs[9];
+		for (size_t i = 0; i < nq; i++)
+			ck_assert_int_eq(rdb_qquery_create(kKinds[ki], Q + i * dim, dim, &qs[i], NULL),
+			                 RAGDB_OK);
+		rdb_scored got[9 * 7], want[7];
+		size_t ng[9], nw;
+		for (int th = 1; th <= 3; th++) {
+			ck_assert_int_eq(rdb_qscan_topk_batch((const rdb_qquery *const *)qs, nq, x.qb, 5, k,
+			                                      th, got, ng, NULL),
+			                 RAGDB_OK);
+			for (size_t i = 0; i < nq; i++) {
+				ck_assert_int_eq(rdb_qscan_topk(qs[i], x.qb, 5, k, 1, NULL, NULL, want, &nw,
+				                                NULL),
+				                 RAGDB_OK);
+				check_same(got + i * k, ng[i], want, nw);
+			}
+			ck_assert_int_eq(rdb_qsearch_rescore_batch((const rdb_qquery *const *)qs, Q, nq,
+			                                           x.qb, 5, k, 4, th, qindex_vec, &x, got,
+			                                           ng, NULL),
+			                 RAGDB_OK);
+			for (size_t i = 0; i < nq; i++) {
+				ck_assert_int_eq(rdb_qsearch_rescore(qs[i], Q + i * dim, x.qb, 5, k, 4, 1, NULL,
+				                                     NULL, qindex_vec, &x, want, &nw, NULL),
+				                 RAGDB_OK);
+				check_same(got + i * k, ng[i], want, nw);
+			}
+		}
+		for (size_t i = 0; i < nq; i++)
+			rdb_qquery_free(qs[i]);
+		qindex_free(&x);
+	}
+	free(f);
+	free(Q);
+}
+END_TEST
+
 static Suite *quant_suite(void)
 {
 	Suite *s = suite_create("kernels_quant");
@@ -788,6 +840,7 @@ static Suite *quant_suite(void)
 	tcase_add_test(tc, test_qscan_vs_brute);
 	tcase_add_test(tc, test_rescore_exact);
 	tcase_add_test(tc, test_rescore_recall);
+	tcase_add_test(tc, test_qbatch_matches_single);
 	suite_add_tcase(s, tc);
 	return s;
 }
