@@ -582,6 +582,9 @@ ragdb_status rdb_http_run(const rdb_http_req *reqs, rdb_http_resp *resps, size_t
 			slot_finish(s, &o, now_ms());
 			if (s->state == SLOT_DONE)
 				done++;
+			/* A retry just scheduled: wake for it, not after the 1 s default. */
+			else if (s->state == SLOT_WAITING && (next_due < 0 || s->due < next_due))
+				next_due = s->due;
 		}
 		if (done >= n)
 			break;
