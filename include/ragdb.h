@@ -653,6 +653,16 @@ char *ragdb_model_metrics_prometheus(size_t *len);
  *  (RAGDB_EPERM, RAGDB_EIO...; ragdb_errmsg() names the model). */
 ragdb_status ragdb_check_model(ragdb *db, const char *model);
 
+/** Check an embedding model (added in wave 4): embed one short text past
+ *  every cache. @p model: "provider:model" or a configured name; NULL = the
+ *  knowledge base's own embedder (the built-in one needs no network).
+ *  @param[out] dim the dimension of the vector it returned (may be NULL)
+ *  @return RAGDB_OK; else the model's failure (RAGDB_EPERM, RAGDB_EIO,
+ *  RAGDB_EEMBEDDER...; ragdb_errmsg() names the model and quotes the
+ *  provider). Whether @p dim matches the knowledge base is the caller's
+ *  to judge (ragdb_get_stats). */
+ragdb_status ragdb_check_embedder(ragdb *db, const char *model, uint32_t *dim);
+
 /* ------------------------------------------------------------------ */
 /** @name Backup and restore (added in wave 3) */
 
@@ -754,6 +764,16 @@ typedef struct ragdb_model_info {
 	double price_input, price_output; /**< per 1M tokens; 0 = unknown */
 	int is_default;            /**< it is default_model */
 	const char *fallback;      /**< its fallback chain, comma-separated; "" = none */
+	/* added in wave 4 (issue #3) */
+	const char *const *endpoints; /**< every endpoint requests are balanced
+	                                   over ("endpoints" in ragdb.json); just
+	                                   endpoint when there is one */
+	size_t n_endpoints;
+	const char *balance;       /**< "round_robin", "least_latency" or
+	                                "least_load" with several endpoints; "" */
+	int embedder;              /**< 1: an embedding model ("kind": "embedding",
+	                                a huggingface model, embedding options, or
+	                                the knowledge base's embedder) */
 } ragdb_model_info;
 
 /** Call @p cb for every configured model in the file's order.
