@@ -15,7 +15,11 @@ set -euo pipefail
 export RAGDB_SRC RAGDB_BIN RAG_QUERY_BIN RAGDB_TEST_TMP
 # No colours or terminal tricks in captured output; no inherited database.
 export NO_COLOR=1
-unset RAGDB_DB RAGDB_MAP_SIZE
+unset RAGDB_DB RAGDB_MAP_SIZE RAGDB_CACHE_DIR
+# The persistent cache (DIR/cache: vectors and answers kept between
+# processes) is off, so tests that count provider requests per process see
+# every call; tests/e2e/test_caches.sh turns it on and tests it.
+export RAGDB_CACHE=off
 
 TEST_NAME=$(basename "$0" .sh)
 
