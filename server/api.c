@@ -102,6 +102,8 @@ const char *srv_pick_model(const rdb_srv_config *cfg, const char *m)
 
 /* ---------------------------------------------------------------- search */
 
+static const char *const search_fields[] = { "query", "k", "mode", "filter", "filters", "mmr", NULL };
+
 void srv_h_search(srv_req *rq, srv_resp *rs)
 {
 	cJSON *body = srv_parse_body(rq, rs), *j, *arr;
@@ -120,7 +122,8 @@ void srv_h_search(srv_req *rq, srv_resp *rs)
 		          "{\"query\": \"...\", \"k\": 10}");
 		goto out_free;
 	}
-	if (srv_get_string(body, "query", &query, rs) < 0)
+	if (srv_check_fields(body, search_fields, "a search request", rs) ||
+	    srv_get_string(body, "query", &query, rs) < 0)
 		goto out_free;
 	if (!query || !*query) {
 		srv_error(rs, 400, "invalid_request_error", "\"query\" is missing or empty; send "
@@ -188,6 +191,11 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+static const char *const query_fields[] = {
+	"question", "query", "k", "model", "stream", "conversation_id", "context_tokens",
+	"max_sentences", "mode", "filter", "filters", "mmr", NULL
+};
+
 /* Parse a /v1/query body into a job; NULL with a 400 in @p rs. */
 static query_job *query_job_parse(srv_req *rq, const cJSON *body, int *stream, srv_resp *rs)
 {
@@ -203,7 +211,8 @@ static query_job *query_job_parse(srv_req *rq, const cJSON *body, int *stream, s
 	q->srv = rq->srv;
 	q->db = rq->db;
 	*stream = 0;
-	if (srv_get_string(body, "question", &question, rs) < 0)
+	if (srv_check_fields(body, query_fields, "a question", rs) ||
+	    srv_get_string(body, "question", &question, rs) < 0)
 		goto out_fail;
 	if (!question && srv_get_string(body, "query", &question, rs) < 0)
 		goto out_fail;
@@ -485,11 +494,20 @@ static int batch_alloc(doc_batch *b, size_t n, srv_resp *rs)
 	return 0;
 }
 
+/* Ids are names of 1 to SRV_MAX_ID_BYTES bytes of UTF-8 without control
+ * characters, whether they come in a body, a file name or a path. */
 static int check_id(const char *id, srv_resp *rs)
 {
-	if (!*id || strlen(id) > SRV_MAX_ID_BYTES) {
+	size_t n = strlen(id);
+
+	if (!*id || n > SRV_MAX_ID_BYTES) {
 		srv_error(rs, 400, "invalid_request_error", "a document id must be 1 to %d bytes",
 		          SRV_MAX_ID_BYTES);
+		return -1;
+	}
+	if (srv_utf8_valid_prefix(id, n) != n) {
+		srv_error(rs, 400, "invalid_request_error", "a document id must be UTF-8 (percent-"
+		          "encode its UTF-8 bytes in a path)");
 		return -1;
 	}
 	for (const char *p = id; *p; p++)
@@ -500,6 +518,10 @@ static int check_id(const char *id, srv_resp *rs)
 		}
 	return 0;
 }
+
+static const char *const doc_fields[] = {
+	"id", "text", "title", "source", "format", "metadata", NULL
+};
 
 /* One JSON document object into @p d. */
 static int parse_doc(const cJSON *o, size_t idx, ragdb_document *d, doc_batch *b, srv_resp *rs)
@@ -512,7 +534,7 @@ static int parse_doc(const cJSON *o, size_t idx, ragdb_document *d, doc_batch *b
 		          "{\"id\": \"...\", \"text\": \"...\"}", idx + 1);
 		return -1;
 	}
-	if (srv_get_string(o, "id", &id, rs) < 0 || srv_get_string(o, "text", &text, rs) < 0 ||
+	if (srv_check_fields(o, doc_fields, "a document", rs) || srv_get_string(o, "id", &id, rs) < 0 || srv_get_string(o, "text", &text, rs) < 0 ||
 	    srv_get_string(o, "title", &title, rs) < 0 || srv_get_string(o, "source", &source, rs) < 0 ||
 	    srv_get_string(o, "format", &fmt, rs) < 0)
 		return -1;
@@ -564,10 +586,15 @@ static int parse_json_docs(srv_req *rq, const cJSON *body, doc_batch *b, srv_res
 	const cJSON *arr = NULL, *e;
 	size_t n, i = 0;
 
-	if (cJSON_IsArray(body))
+	static const char *const batch_fields[] = { "documents", NULL };
+
+	if (cJSON_IsArray(body)) {
 		arr = body;
-	else if (cJSON_IsObject(body) && cJSON_GetObjectItemCaseSensitive(body, "documents"))
+	} else if (cJSON_IsObject(body) && cJSON_GetObjectItemCaseSensitive(body, "documents")) {
+		if (srv_check_fields(body, batch_fields, "a batch ({\"documents\": [...]})", rs))
+			return -1;
 		arr = cJSON_GetObjectItemCaseSensitive(body, "documents");
+	}
 	if (!arr) {
 		if (batch_alloc(b, 1, rs))
 			return -1;
@@ -794,6 +821,8 @@ void srv_h_document(srv_req *rq, srv_resp *rs)
 	ragdb_status st;
 	cJSON *j;
 
+	if (check_id(id, rs))
+		return;
 	if (rq->method == SRV_DELETE) {
 		st = ragdb_delete(rq->db, id);
 		if (st != RAGDB_OK) {

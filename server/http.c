@@ -162,6 +162,20 @@ void srv_json(srv_resp *rs, int status, cJSON *j)
 	rs->content_type = "application/json";
 }
 
+/* Replace each byte that does not start a valid UTF-8 sequence with '?':
+ * messages quote what the client sent (paths, ids), which may be anything,
+ * and a response must stay valid JSON text. */
+static void utf8_scrub(char *s)
+{
+	size_t n = strlen(s), i = 0;
+
+	while (i < n) {
+		i += srv_utf8_valid_prefix(s + i, n - i);
+		if (i < n)
+			s[i++] = '?';
+	}
+}
+
 void srv_error(srv_resp *rs, int status, const char *type, const char *fmt, ...)
 {
 	char msg[1536];
@@ -171,6 +185,7 @@ void srv_error(srv_resp *rs, int status, const char *type, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	utf8_scrub(msg);
 	cJSON_AddStringToObject(e, "type", type);
 	cJSON_AddStringToObject(e, "message", msg);
 	srv_json(rs, status, j);

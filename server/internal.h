@@ -152,8 +152,17 @@ cJSON *srv_api_error_json(ragdb *db, ragdb_status st);
 /* ---------------------------------------------------------------- JSON in */
 
 /* Parse the request body as a JSON value no deeper than the configured
- * depth. On failure fill a 400 and return NULL. */
+ * depth, in UTF-8, with nothing after the value. On failure fill a 400 and
+ * return NULL. */
 cJSON *srv_parse_body(const srv_req *rq, srv_resp *rs);
+/* The length of the longest valid UTF-8 prefix of @p s (== @p n when all of
+ * it is valid; overlong forms, surrogates and code points past U+10FFFF are
+ * not). */
+size_t srv_utf8_valid_prefix(const char *s, size_t n);
+/* 0 when every member of the object @p o is named in @p known (NULL-ended);
+ * else -1 with a 400 naming the unknown field (@p what: "a search request"),
+ * so a misspelt field is not silently ignored. */
+int srv_check_fields(const cJSON *o, const char *const *known, const char *what, srv_resp *rs);
 
 /* Field readers: 1 when present and valid (*out set), 0 when absent,
  * -1 when present but wrong (a 400 is filled). */

@@ -1,50 +1,107 @@
 /*
  * server/json.c — JSON in and out for the routes: request bodies parsed with
- * a depth cap (checked before cJSON sees the text, so a deeply nested body
- * costs one linear scan), typed field readers that answer 400 with what was
- * expected, and the JSON shapes of hits, sources and documents (the same
+ * a depth cap and checked to be UTF-8 without raw control characters (one
+ * linear scan before cJSON sees the text, so a deeply nested body costs no
+ * recursion), unknown fields refused, typed field readers that answer 400
+ * with what was expected, and the JSON shapes of hits, sources and documents (the same
  * fields as `ragdb search --json`, `query --json` and `list --json`).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/internal.h"
 
-/* Nesting depth of the JSON text @p s (strings skipped); stops counting
- * past @p limit. */
-static int json_depth(const char *s, size_t n, int limit)
+size_t srv_utf8_valid_prefix(const char *s, size_t n)
 {
-	int depth = 0, max = 0, in_str = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
 
+	while (i < n) {
+		unsigned c = p[i];
+		size_t len;
+		uint32_t cp, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; min = 0x80; }
+		else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; min = 0x800; }
+		else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; min = 0x10000; }
+		else return i;
+		if (n - i < len)
+			return i;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
+		if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return i;
+		i += len;
+	}
+	return n;
+}
+
+/* What json_scan found wrong. */
+typedef enum json_flaw {
+	JSON_FINE = 0, JSON_TOO_DEEP, JSON_BAD_UTF8, JSON_CONTROL, JSON_NUL, JSON_LEADING_ZERO,
+} json_flaw;
+
+/* One linear pass over the JSON text @p s for what cJSON lets through or
+ * would pay for dearly: nesting deeper than @p limit (checked before the
+ * recursive parser sees it), bytes that are not UTF-8 (RFC 8259: JSON text
+ * is UTF-8), raw control characters inside strings, NUL bytes (which would
+ * cut C strings short), numbers with leading zeros. *off is where. */
+static json_flaw json_scan(const char *s, size_t n, int limit, size_t *off)
+{
+	int depth = 0, in_str = 0;
+	char prev = 0; /* the last byte outside strings that is not whitespace */
+	size_t ok = srv_utf8_valid_prefix(s, n);
+
+	if (ok < n) {
+		*off = ok;
+		return JSON_BAD_UTF8;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
+		*off = i;
+		if (c == '\0')
+			return JSON_NUL;
 		if (in_str) {
+			if ((unsigned char)c < 0x20)
+				return JSON_CONTROL;
 			if (c == '\\')
 				i++;
 			else if (c == '"')
 				in_str = 0;
 			continue;
 		}
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
 		if (c == '"') {
 			in_str = 1;
 		} else if (c == '[' || c == '{') {
-			if (++depth > max)
-				max = depth;
-			if (max > limit)
-				return max;
+			if (++depth > limit)
+				return JSON_TOO_DEEP;
 		} else if (c == ']' || c == '}') {
 			depth--;
+		} else if (c == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9' &&
+		           (prev == 0 || prev == ':' || prev == ',' || prev == '[' || prev == '-')) {
+			return JSON_LEADING_ZERO;
 		}
+		prev = c;
 	}
-	return max;
+	return JSON_FINE;
 }
 
 cJSON *srv_parse_body(const srv_req *rq, srv_resp *rs)
 {
 	cJSON *j;
 	const char *end = NULL;
-	size_t k = 0;
+	size_t k = 0, off = 0;
 
 	while (k < rq->body_len && (rq->body[k] == ' ' || rq->body[k] == '\n' ||
 	                            rq->body[k] == '\r' || rq->body[k] == '\t'))
@@ -54,22 +111,63 @@ cJSON *srv_parse_body(const srv_req *rq, srv_resp *rs)
 		          "object (see /openapi.json)");
 		return NULL;
 	}
-	if (json_depth(rq->body, rq->body_len, rq->cfg->max_json_depth) > rq->cfg->max_json_depth) {
+	switch (json_scan(rq->body, rq->body_len, rq->cfg->max_json_depth, &off)) {
+	case JSON_FINE: break;
+	case JSON_TOO_DEEP:
 		srv_error(rs, 400, "invalid_request_error", "the JSON body is nested deeper than %d "
 		          "levels (max_json_depth)", rq->cfg->max_json_depth);
 		return NULL;
+	case JSON_BAD_UTF8:
+		srv_error(rs, 400, "invalid_request_error", "the request body is not valid UTF-8 (at "
+		          "byte %zu); JSON text must be UTF-8", off);
+		return NULL;
+	case JSON_CONTROL:
+	case JSON_NUL:
+		srv_error(rs, 400, "invalid_request_error", "the request body is not valid JSON: a "
+		          "raw control character or NUL at byte %zu (escape it as \\u00XX inside a "
+		          "string)", off);
+		return NULL;
+	case JSON_LEADING_ZERO:
+		srv_error(rs, 400, "invalid_request_error", "the request body is not valid JSON: a "
+		          "number with a leading zero at byte %zu", off);
+		return NULL;
 	}
 	/* The _Opts form reports where parsing stopped for this call;
-	 * cJSON_GetErrorPtr() is one global shared by every thread. */
-	j = cJSON_ParseWithLengthOpts(rq->body, rq->body_len, &end, 0);
+	 * cJSON_GetErrorPtr() is one global shared by every thread. With the
+	 * terminating NUL in the length, "require null terminated" refuses
+	 * anything after the value ('{"a":1}}'). */
+	j = cJSON_ParseWithLengthOpts(rq->body, rq->body_len + 1, &end, 1);
 	if (!j) {
-		size_t off = end && end >= rq->body && end <= rq->body + rq->body_len
-		             ? (size_t)(end - rq->body) : 0;
+		size_t at = end && end >= rq->body && end <= rq->body + rq->body_len
+		            ? (size_t)(end - rq->body) : 0;
 		srv_error(rs, 400, "invalid_request_error", "the request body is not valid JSON (error "
-		          "near byte %zu)", off);
+		          "near byte %zu)", at);
 		return NULL;
 	}
 	return j;
+}
+
+int srv_check_fields(const cJSON *o, const char *const *known, const char *what, srv_resp *rs)
+{
+	const cJSON *e;
+	char list[512];
+	size_t n = 0;
+
+	cJSON_ArrayForEach(e, o) {
+		int found = 0;
+		for (size_t i = 0; known[i] && !found; i++)
+			found = e->string && strcmp(e->string, known[i]) == 0;
+		if (found)
+			continue;
+		list[0] = '\0';
+		for (size_t i = 0; known[i]; i++)
+			n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+			                      i ? ", " : "", known[i]);
+		srv_error(rs, 400, "invalid_request_error", "unknown field \"%.100s\" in %s; the "
+		          "fields are: %s", e->string ? e->string : "", what, list);
+		return -1;
+	}
+	return 0;
 }
 
 int srv_get_string(const cJSON *o, const char *name, const char **out, srv_resp *rs)
