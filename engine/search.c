@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "engine/internal.h"
+#include "engine/ivf_api.h"
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/quant.h"
 #include "engine/retrieve.h"
@@ -156,6 +157,8 @@ typedef struct plan {
 	const char *const *filters;
 	size_t n_filters;
 	uint32_t oversample; /* 0 = the kind's default */
+	uint32_t nprobe;     /* IVF lists to probe; 0 = the index's default */
+	int exact;           /* ignore the IVF index */
 } plan;
 
 /* Validate the options into a plan. */
@@ -195,6 +198,8 @@ static ragdb_status make_plan(ragdb *db, const ragdb_search_options *opts, plan 
 		return rdb_failf(db, RAGDB_EINVAL, "oversample %u is too large; use 1..%d (0 = the "
 		                 "quantization's default)", o->oversample, RDB_MAX_OVERSAMPLE);
 	p->oversample = o->oversample;
+	p->nprobe = o->nprobe;
+	p->exact = o->exact;
 	p->mmr = o->mmr_lambda;
 	p->threads = o->threads;
 	p->filters = o->filters;
@@ -236,6 +241,8 @@ typedef struct snap {
 	rdb_chunkset set;
 	int filtered;
 	rdb_tokenizer *tok;
+	rdb_ivf_snap ivf;    /* the IVF index (engine/ivf_api.c) */
+	uint32_t ivf_use;    /* lists each vector search probes; 0 = exact scan */
 } snap;
 
 static void snap_free(snap *s)
@@ -266,7 +273,11 @@ static ragdb_status snap_open(ragdb *db, const plan *p, snap *s, rdb_err *e)
 	if (p->use_bm25 &&
 	    (st = rdb_tokenizer_create(rdb_store_meta(db->store)->language, &s->tok, e)))
 		return st;
-	if (p->use_vec || p->mmr > 0) {
+	if (p->use_vec && ((st = rdb_ivf_snap_open(s->t, &s->ivf, e)) ||
+	                   (st = rdb_ivf_plan(&s->ivf, p->nprobe, p->exact, &s->ivf_use, e))))
+		return st;
+	/* The IVF path reads its lists, not the blocks (MMR still needs them). */
+	if ((p->use_vec && !s->ivf_use) || p->mmr > 0) {
 		if ((st = rdb_blocks_get(s->t, &s->views, &s->nviews, e)))
 			return st;
 		s->blocks = calloc(s->nviews ? s->nviews : 1, sizeof *s->blocks);
@@ -280,7 +291,7 @@ static ragdb_status snap_open(ragdb *db, const plan *p, snap *s, rdb_err *e)
 		}
 		s->nb = s->nviews;
 	}
-	if (p->use_vec) {
+	if (p->use_vec && !s->ivf_use) {
 		if ((st = rdb_qblocks_get(s->t, s->views, s->nviews, &s->qkind, &s->qviews, e)))
 			return st;
 		if (s->qkind) {
@@ -394,6 +405,9 @@ static const float *vec_of(void *ctx, uint64_t id)
 static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t dim,
                                 rdb_keep_fn keep, rdb_scored *out, size_t *n_out, rdb_err *e)
 {
+	if (s->ivf_use)
+		return rdb_ivf_search(s->t, &s->ivf, q, s->ivf_use, p->depth, p->threads, keep, &s->set,
+		                      out, n_out, e);
 	if (!s->qkind)
 		return rdb_scan_topk(q, dim, s->blocks, s->nb, p->depth, p->threads, keep, &s->set,
 		                     out, n_out, e);
@@ -421,6 +435,13 @@ static ragdb_status vector_topk_batch(const plan *p, snap *s, const float *Q, si
                                       uint32_t dim, size_t depth, rdb_scored *vl, size_t *nvec,
                                       rdb_err *e)
 {
+	/* With the IVF index each query probes its own lists. */
+	for (size_t i = 0; s->ivf_use && i < n; i++) {
+		ragdb_status st = rdb_ivf_search(s->t, &s->ivf, Q + i * dim, s->ivf_use, depth,
+		                                 p->threads, NULL, NULL, vl + i * depth, &nvec[i], e);
+		if (st || i + 1 == n)
+			return st;
+	}
 	return rdb_scan_topk_batch(Q, n, dim, s->blocks, s->nb, depth, p->threads, vl, nvec, e);
 }
 

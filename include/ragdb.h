@@ -352,6 +352,12 @@ typedef struct ragdb_search_options {
 	                           result rescored exactly from the f32 vectors;
 	                           0 = the quantization's default (bf16 2, int8 4,
 	                           binary 16), at most 1000 */
+	uint32_t nprobe;      /**< IVF index (ragdb_index_build): lists scanned;
+	                           0 = the index's default, and the index is used
+	                           only from RAGDB_IVF_MIN_VECTORS vectors on
+	                           (exact below); N > 0 = always use it with N
+	                           lists (RAGDB_EINVAL without an index) */
+	int exact;            /**< non-zero: ignore the IVF index (exact scan) */
 } ragdb_search_options;
 
 /**
@@ -842,3 +848,57 @@ const char *ragdb_quantization(ragdb *db);
 }
 #endif
 #endif /* RAGDB_H */
+/* IVF index (added in wave 4; docs/search.md, "IVF index"). */
+
+/** Below this many indexed vectors a search with nprobe 0 scans exactly:
+ *  the exact scan is then a few milliseconds and has full recall. */
+#define RAGDB_IVF_MIN_VECTORS 50000
+
+/** Options for ragdb_index_build(). Zero = defaults. */
+typedef struct ragdb_index_options {
+	uint32_t nlist;        /**< lists (k-means centroids), 1..vectors (required) */
+	float recall_target;   /**< the default nprobe is the smallest reaching
+	                            recall@10 >= this on held-out stored vectors;
+	                            in (0,1]; 0 = 0.95 */
+	uint32_t sample;       /**< training sample; 0 = max(nlist x 64, 50000),
+	                            at most the vectors stored */
+	uint32_t iters;        /**< k-means iterations; 0 = 10 */
+	int threads;           /**< 0 = number of cores */
+} ragdb_index_options;
+
+/** What an index holds (ragdb_index_stats(), ragdb_index_build()). */
+typedef struct ragdb_index_stats {
+	uint32_t nlist;        /**< lists */
+	uint32_t nprobe;       /**< default lists probed */
+	uint64_t vectors;      /**< live entries in the lists */
+	uint64_t built;        /**< vectors assigned by the build */
+	uint64_t added;        /**< appended since the build (drift) */
+	uint64_t dead;         /**< tombstoned entries (deleted since the build) */
+	uint64_t list_min, list_median, list_max; /**< live entries per list */
+	double imbalance;      /**< largest list / mean list */
+	uint64_t bytes;        /**< bytes of lists, centroids and header */
+	uint32_t sample, iters;
+	float recall_target;   /**< the target the default nprobe was tuned to */
+	float recall;          /**< recall@10 at the default nprobe on the held-out sample */
+	double build_seconds;
+	int64_t created;       /**< seconds since the epoch */
+} ragdb_index_stats;
+
+/**
+ * Build (or rebuild) the IVF index: spherical k-means on a sample, every
+ * vector assigned to its nearest centroid, lists stored contiguously, the
+ * default nprobe tuned on held-out stored vectors; in one write transaction
+ * (a crash leaves the old state). Vectors added later go to their nearest
+ * list; deleted ones are tombstoned; ragdb_tune() drops the index.
+ * @param[out] out may be NULL.
+ * @return RAGDB_OK, RAGDB_EINVAL (nlist 0 or above the vectors stored, no
+ *         vectors, recall target outside (0,1]), RAGDB_EREADONLY,
+ *         RAGDB_EMAPFULL, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts,
+                               ragdb_index_stats *out);
+/** The index's statistics. @return RAGDB_OK, RAGDB_ENOTFOUND (no index). */
+ragdb_status ragdb_index_stats_get(ragdb *db, ragdb_index_stats *out);
+/** Remove the index. @return RAGDB_OK (also when there was none), RAGDB_EREADONLY. */
+ragdb_status ragdb_index_drop(ragdb *db);
+

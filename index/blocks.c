@@ -161,6 +161,8 @@ ragdb_status rdb_tail_append(rdb_txn *t, uint64_t id, const float *vec, uint32_t
 {
 	rdb_tail *tl = &t->tail;
 	ragdb_status st;
+	if ((st = rdb_ivf_on_append(t, id, vec, err)))
+		return st;
 	if (!tl->active && (st = tail_load(t, err)))
 		return st;
 	uint32_t i = tl->count++;
@@ -201,6 +203,9 @@ ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *e
 					return rdb_corrupt(s, err, "chunk %llu names block %u slot %u, which "
 					                   "does not hold it", (unsigned long long)refs[r].id,
 					                   bno, refs[r].slot);
+				if ((st = rdb_ivf_on_kill(t, refs[r].id, tl->vecs + (size_t)refs[r].slot *
+				                          s->m.dim, err)))
+					return st;
 				tl->ids[refs[r].slot] = 0;
 				tl->live--;
 			}
@@ -232,6 +237,10 @@ ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *e
 					                   bno, sl);
 				rdb_st64(p + RDB_BLOCK_HDR + (size_t)sl * 8, 0);
 				live--;
+				const float *vec = (const float *)(const void *)(p + rdb_block_vecs_off(count) +
+				                                                 (size_t)sl * s->m.dim * 4);
+				if ((st = rdb_ivf_on_kill(t, refs[r].id, vec, err)))
+					return st;
 			}
 			rdb_st32(p + 12, live);
 			MDB_val nv = { v.mv_size, p };

@@ -16,10 +16,12 @@
  *      it, each live slot names a chunk that points back, no id twice.
  *   6. counters equal what was counted.
  *   7. the full-text index (rdb_ft_check in postings.c).
- *   8. the tuned embedder (tune.c) and the quantized blocks (qblocks.c).
+ *   8. the tuned embedder (tune.c), the quantized blocks (qblocks.c) and the
+ *      IVF index (ivf.c, I1-I3).
  * Decoding failures are reported as problems, not returned: the point is to
  * list everything that is wrong. Only I/O and memory failures stop it.
  */
+#include "index/ivf.h"
 #include "index/repair.h"
 #include "index/store_int.h"
 
@@ -462,6 +464,8 @@ static ragdb_status check_impl(rdb_txn *t, void (*cb)(void *ctx, const char *pro
 	if ((st = rdb_tune_check(t, problem_str, &c, err)))
 		goto out_free;
 	if ((st = rdb_qblocks_check(t, problem_str, &c, err)))
+		goto out_free;
+	if ((st = rdb_ivf_check(t, problem_str, &c, err)))
 		goto out_free;
 	if (c.ids != c.docs)
 		problem(&c, "ids holds %llu entries for %llu documents", (unsigned long long)c.ids,

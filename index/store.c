@@ -437,6 +437,16 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 		goto out_abort;
 	}
 	s->have_q = rc == 0;
+	/* The IVF index (ivf.c): absent in older knowledge bases until the first
+	 * `ragdb index build` creates it. */
+	rc = mdb_dbi_open(txn, "ivf", create ? MDB_CREATE : 0, &s->ivf);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "ivflists", create ? MDB_CREATE : 0, &s->ivflists);
+	if (rc && rc != MDB_NOTFOUND) {
+		st = rdb_mdb_fail(s, rc, err, "opening the IVF index");
+		goto out_abort;
+	}
+	s->ivf_open = rc == 0;
 	if (create) {
 		s->m = *create_meta;
 		s->m.schema = RDB_SCHEMA_VERSION;
@@ -558,6 +568,7 @@ static void txn_free(rdb_txn *t)
 {
 	rdb_tail_free(&t->tail);
 	rdb_ft_txn_free(t->ft);
+	rdb_ivf_txn_free(t->ivf);
 	rdb_buf_free(&t->scratch);
 	rdb_buf_free(&t->zbuf);
 	for (size_t i = 0; i < t->n_copies; i++)
@@ -574,7 +585,8 @@ ragdb_status rdb_txn_commit(rdb_txn *t, rdb_err *err)
 	ragdb_status st = RAGDB_OK;
 	int rc;
 	if (t->write) {
-		if ((st = rdb_tail_flush(t, err)) || (st = rdb_ft_flush(t, err)))
+		if ((st = rdb_tail_flush(t, err)) || (st = rdb_ft_flush(t, err)) ||
+		    (st = rdb_ivf_flush(t, err)))
 			goto out_abort;
 		if (t->c_dirty && (rc = counters_write(t))) {
 			st = rdb_mdb_fail(t->s, rc, err, "writing the counters");

@@ -34,6 +34,8 @@ typedef struct rdb_counters {
 
 /* A write txn's full-text state: term-id cache and pending postings. */
 typedef struct rdb_ft_txn rdb_ft_txn;
+/* A write txn's IVF state: the header, centroids, pending list appends. */
+typedef struct rdb_ivf_txn rdb_ivf_txn;
 
 struct rdb_store {
 	MDB_env *env;
@@ -43,6 +45,8 @@ struct rdb_store {
 	int conv_open;
 	MDB_dbi qvectors; /* quantized blocks (qblocks.c), valid when have_q */
 	int have_q;
+	MDB_dbi ivf, ivflists; /* IVF index (ivf.c), valid once ivf_open is set */
+	int ivf_open;
 	rdb_meta m;
 	unsigned flags;
 	char *dir;
@@ -74,6 +78,7 @@ struct rdb_txn {
 	int c_dirty;
 	rdb_tail tail;
 	rdb_ft_txn *ft;  /* NULL until the txn writes full-text terms */
+	rdb_ivf_txn *ivf; /* NULL until the txn touches vectors with an IVF index */
 	uint32_t quant;  /* meta "quantize" as this txn sees it (qblocks.c) */
 	int quant_known;
 	rdb_buf scratch; /* record encoding, block copies */
@@ -163,6 +168,15 @@ ragdb_status rdb_qblocks_rebuild(rdb_txn *t, rdb_err *err);
 /* Verify Q1-Q2 (qblocks.c), reporting each violation. */
 ragdb_status rdb_qblocks_check(rdb_txn *t, void (*report)(void *ctx, const char *msg), void *rctx,
                                rdb_err *err);
+
+/* --- IVF index (ivf.c; invariants in ivf.h) --- */
+/* A vector appended to the blocks goes to its nearest list (pending). */
+ragdb_status rdb_ivf_on_append(rdb_txn *t, uint64_t id, const float *vec, rdb_err *err);
+/* A tombstoned vector (@p vec: a copy of it) is tombstoned in its list. */
+ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err *err);
+/* Write the pending appends and the header (before commit and reads). */
+ragdb_status rdb_ivf_flush(rdb_txn *t, rdb_err *err);
+void rdb_ivf_txn_free(rdb_ivf_txn *x);
 
 /* --- records (records.c) --- */
 #define RDB_DOC_HDR 52u

@@ -13,6 +13,7 @@
  *       knowledge base before another process tuned it cannot add vectors
  *       of the old embedder to a re-embedded store.
  */
+#include "index/ivf.h"
 #include "index/store_int.h"
 
 #include <stdio.h>
@@ -99,7 +100,8 @@ ragdb_status rdb_vectors_rewrite(rdb_txn *t, rdb_rewrite_fn fill, void *ctx, uin
 	int rc;
 	if (!t->write)
 		return rdb_err_set(err, RAGDB_EINVAL, "rdb_vectors_rewrite needs a write transaction");
-	if ((st = rdb_tail_flush(t, err)))
+	/* The IVF lists hold copies of the old vectors (ivf.h, I4): drop them. */
+	if ((st = rdb_tail_flush(t, err)) || (st = rdb_ivf_drop(t, err)))
 		return st;
 	/* The block numbers first: the loop rewrites the database it walks. */
 	MDB_stat ms;

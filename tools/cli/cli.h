@@ -81,6 +81,7 @@ int cli_cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_compact(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_import_vectors(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_quantize(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_index(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_backup(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_restore(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv);

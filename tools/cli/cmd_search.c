@@ -13,7 +13,7 @@
 #include "vecfile.h"
 
 enum { OPT_BATCH = CLI_OPT_FIRST_COMMAND_OPT, OPT_NO_TEXT, OPT_THREADS, OPT_VECTORS,
-       OPT_OVERSAMPLE };
+       OPT_OVERSAMPLE, OPT_NPROBE, OPT_EXACT };
 
 /* Queries per ragdb_search_batch() call: big enough for the matrix product
  * to pay off, small enough that results stream out and memory stays flat. */
@@ -247,6 +247,8 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "vectors", required_argument, NULL, OPT_VECTORS },
 		{ "oversample", required_argument, NULL, OPT_OVERSAMPLE },
+		{ "nprobe", required_argument, NULL, OPT_NPROBE },
+		{ "exact", no_argument, NULL, OPT_EXACT },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_search_options so;
@@ -289,6 +291,11 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 			if ((rc = cli_parse_u32(ctx, "--oversample", optarg, 1, 1000, &so.oversample)))
 				return rc;
 			break;
+		case OPT_NPROBE:
+			if ((rc = cli_parse_u32(ctx, "--nprobe", optarg, 1, 1u << 20, &so.nprobe)))
+				return rc;
+			break;
+		case OPT_EXACT: so.exact = 1; break;
 		default:
 			return cli_getopt_error(ctx, c, argv);
 		}

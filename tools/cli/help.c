@@ -93,6 +93,9 @@ static const char usage_search[] =
 	"                  {\"query_id\":ROW,\"took_ms\",\"results\":[...]}\n"
 	"  --oversample N  quantized knowledge bases: candidates per result rescored\n"
 	"                  exactly (default bf16 2, int8 4, binary 16)\n"
+	"  --nprobe N      IVF index: scan the N lists nearest to the query (default:\n"
+	"                  the index's tuned nprobe from 50,000 vectors on, else exact)\n"
+	"  --exact         ignore the IVF index: exact scan\n"
 	"  --db DIR        knowledge base directory\n"
 	"  -h, --help      show this help\n";
 
@@ -235,6 +238,27 @@ static const char usage_quantize[] =
 	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
 	"write transaction. Searches scan them, then rescore the best k x oversample\n"
 	"candidates from the f32 vectors (always kept), so scores are exact.\n"
+static const char usage_index[] =
+	"usage: ragdb index build --ivf NLIST [--recall-target R] [--sample N] [--iters N]\n"
+	"                         [--threads N] [--json]\n"
+	"       ragdb index stats [--json]\n"
+	"       ragdb index drop [--json]\n"
+	"\n"
+	"An inverted-file (IVF) index: k-means centroids and, per centroid, a list of\n"
+	"the vectors nearest to it. A search scans only the lists nearest to the\n"
+	"query (--nprobe), with exact scores. Built in one write transaction; later\n"
+	"ingests go to their nearest list, deletes leave the lists; `ragdb tune`\n"
+	"drops it. Searches use it from 50,000 vectors on (exact below, unless\n"
+	"--nprobe is given). See docs/search.md, \"IVF index\".\n"
+	"\n"
+	"  --ivf NLIST         lists (about sqrt(vectors) to 4 x sqrt(vectors))\n"
+	"  --recall-target R   default nprobe = the smallest reaching recall@10 >= R\n"
+	"                      on held-out stored vectors; R in (0,1], default 0.95\n"
+	"  --sample N          k-means training vectors (default max(NLIST x 64, 50000))\n"
+	"  --iters N           k-means iterations (default 10)\n"
+	"  --json              {\"nlist\",\"nprobe\",\"vectors\",\"list_min\",\"list_median\",\n"
+	"                      \"list_max\",\"imbalance\",\"bytes\",\"recall\",...}\n";
+
 	"\n"
 	"  --json      {\"before\",\"quantize\",\"took_ms\"}\n"
 	"  --db DIR    knowledge base directory\n"
@@ -394,6 +418,7 @@ const cli_command cli_commands[] = {
 	{ "tune", "fit the local embedder to the knowledge base", usage_tune, cli_cmd_tune },
 	{ "chat", "ask questions in a stored conversation", usage_chat, cli_cmd_chat },
 	{ "conversations", "list, show or delete conversations", usage_conversations,
+	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },
 	  cli_cmd_conversations },
 	{ "export-finetune", "write conversations as fine-tuning data", usage_export_finetune,
 	  cli_cmd_export_finetune },

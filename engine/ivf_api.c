@@ -1,0 +1,631 @@
+/*
+ * engine/ivf_api.c — the IVF index: k-means training, build, recall-target
+ * tuning of the default nprobe, statistics, and the search path.
+ *
+ * Build (one write txn, so a crash leaves the old state):
+ *   1. list the live vectors (pointers into the map: the vector blocks are
+ *      not written by the build, so they stay valid);
+ *   2. spherical k-means on a sample (fixed seed: the same knowledge base
+ *      builds the same index): centroids start at distinct sample vectors;
+ *      each iteration assigns the sample by maximum inner product with the
+ *      batch top-k kernel (our register-blocked micro-kernel or sgemm, as
+ *      measured once per process; the centroids are its "vectors", tiles of
+ *      the sample its queries), then sets each centroid to the normalised
+ *      mean of its members; an empty list takes half of the largest one
+ *      (that centroid, nudged two ways);
+ *   3. every live vector is assigned the same way;
+ *   4. the default nprobe: held-out stored vectors as queries, their exact
+ *      top-10 (themselves excluded) by the batch kernel; a neighbour is
+ *      found at nprobe p exactly when its list ranks below p among the
+ *      query's centroids (IVF ranks the probed lists' vectors exactly, so
+ *      anything above it in the exact top-10 is found too). The smallest p
+ *      whose recall@10 reaches the target is stored;
+ *   5. lists are written contiguously (index/ivf.c), then the header.
+ *
+ * Search: score q against the centroids (dot kernel), take the nprobe best
+ * lists, hand their segments to the parallel top-k scan (scan.c: one heap
+ * per part, merged). The list vectors are f32 copies, so scores are exact
+ * cosines on every knowledge base, quantized or not.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/internal.h"
+#include "engine/ivf_api.h"
+#include "engine/kernels/kernels.h"
+
+#define IVF_DEFAULT_ITERS 10
+#define IVF_DEFAULT_TARGET 0.95f
+#define IVF_MIN_SAMPLE 50000u
+#define IVF_SAMPLE_PER_LIST 64u
+#define IVF_MAX_ITERS 1000u
+#define IVF_MAX_NLIST (1u << 20)
+#define IVF_HOLDOUT 256u
+#define IVF_TILE 8192u  /* rows gathered per batch-kernel call */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void normalise(float *v, size_t dim)
+{
+	double ss = 0;
+	for (size_t i = 0; i < dim; i++)
+		ss += (double)v[i] * v[i];
+	if (ss > 0) {
+		float inv = (float)(1.0 / sqrt(ss));
+		for (size_t i = 0; i < dim; i++)
+			v[i] *= inv;
+	}
+}
+
+typedef struct build {
+	ragdb *db;
+	ragdb_index_options o;
+	ragdb_index_stats out;
+	rdb_err *e;
+	/* per attempt */
+	size_t n, dim;
+	uint64_t *ids;
+	const float **vp;
+	uint32_t *perm, *assign;
+	float *cent, *sums, *X;
+	uint64_t *counts;
+	rdb_scored *res;
+	size_t *nres;
+	uint64_t *cids;
+} build;
+
+static void build_free(build *b)
+{
+	free(b->ids);
+	free(b->vp);
+	free(b->perm);
+	free(b->assign);
+	free(b->cent);
+	free(b->sums);
+	free(b->X);
+	free(b->counts);
+	free(b->res);
+	free(b->nres);
+	free(b->cids);
+	b->ids = NULL;
+	b->vp = NULL;
+	b->perm = b->assign = NULL;
+	b->cent = b->sums = b->X = NULL;
+	b->counts = NULL;
+	b->res = NULL;
+	b->nres = NULL;
+	b->cids = NULL;
+}
+
+/* Nearest centroid of rows idx[0..m) (or rows lo..lo+m when idx is NULL)
+ * into b->res[0..m). */
+static ragdb_status assign_tile(build *b, const uint32_t *idx, size_t lo, size_t m, uint32_t nlist)
+{
+	for (size_t i = 0; i < m; i++)
+		memcpy(b->X + i * b->dim, b->vp[idx ? idx[i] : lo + i], b->dim * 4);
+	rdb_vblock cb = { b->cids, b->cent, nlist };
+	ragdb_status st = rdb_scan_topk_batch(b->X, m, b->dim, &cb, 1, 1, b->o.threads, b->res,
+	                                      b->nres, b->e);
+	if (st)
+		return st;
+	for (size_t i = 0; i < m; i++)
+		if (b->nres[i] != 1 || b->res[i].id == 0 || b->res[i].id > nlist)
+			b->res[i].id = 1; /* a NaN row: any list will do */
+	return RAGDB_OK;
+}
+
+static ragdb_status kmeans(build *b, size_t sample, uint32_t nlist, uint32_t iters)
+{
+	size_t dim = b->dim;
+	uint64_t rng = 0x5eed1f00dull;
+	for (uint32_t it = 0; it < iters; it++) {
+		memset(b->sums, 0, (size_t)nlist * dim * sizeof *b->sums);
+		memset(b->counts, 0, (size_t)nlist * sizeof *b->counts);
+		for (size_t lo = 0; lo < sample; lo += IVF_TILE) {
+			if (b->db->interrupted)
+				return rdb_err_set(b->e, RAGDB_EINTR, "interrupted");
+			size_t m = sample - lo < IVF_TILE ? sample - lo : IVF_TILE;
+			ragdb_status st = assign_tile(b, b->perm + lo, 0, m, nlist);
+			if (st)
+				return st;
+			for (size_t i = 0; i < m; i++) {
+				size_t c = b->res[i].id - 1;
+				const float *x = b->X + i * dim;
+				float *s = b->sums + c * dim;
+				for (size_t d = 0; d < dim; d++)
+					s[d] += x[d];
+				b->counts[c]++;
+			}
+		}
+		for (uint32_t c = 0; c < nlist; c++)
+			if (b->counts[c]) {
+				memcpy(b->cent + (size_t)c * dim, b->sums + (size_t)c * dim, dim * 4);
+				normalise(b->cent + (size_t)c * dim, dim);
+			}
+		/* Empty lists: split the largest one (its centroid nudged apart). */
+		for (uint32_t c = 0; c < nlist; c++) {
+			if (b->counts[c])
+				continue;
+			uint32_t big = 0;
+			for (uint32_t l = 1; l < nlist; l++)
+				if (b->counts[l] > b->counts[big])
+					big = l;
+			float *cc = b->cent + (size_t)c * dim, *cb = b->cent + (size_t)big * dim;
+			for (size_t d = 0; d < dim; d++) {
+				float eps = ((float)(rng_next(&rng) >> 40) / (float)(1 << 24) - 0.5f) * 1e-2f;
+				cc[d] = cb[d] + eps;
+				cb[d] -= eps;
+			}
+			normalise(cc, dim);
+			normalise(cb, dim);
+			b->counts[c] = b->counts[big] / 2;
+			b->counts[big] -= b->counts[c];
+		}
+	}
+	return RAGDB_OK;
+}
+
+typedef struct idpos {
+	uint64_t id;
+	uint32_t list;
+} idpos;
+
+static int idpos_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const idpos *)a)->id, y = ((const idpos *)b)->id;
+	return (x > y) - (x < y);
+}
+
+typedef struct rank_sort {
+	float s;
+	uint32_t l;
+} rank_sort;
+
+static int rank_cmp(const void *a, const void *b)
+{
+	const rank_sort *x = a, *y = b;
+	if (x->s != y->s)
+		return x->s > y->s ? -1 : 1;
+	return (x->l > y->l) - (x->l < y->l);
+}
+
+/* Step 4 of the build: the smallest nprobe reaching the target on held-out
+ * stored vectors. */
+static ragdb_status tune_nprobe(build *b, const rdb_vblock *blocks, size_t nb, uint32_t nlist,
+                                float target, uint32_t *nprobe, float *recall)
+{
+	size_t dim = b->dim, h = b->n < IVF_HOLDOUT ? b->n : IVF_HOLDOUT;
+	const size_t kk = 11; /* the top 10 after dropping the query itself */
+	ragdb_status st = RAGDB_ENOMEM;
+	float *Q = malloc(h * dim * sizeof *Q), *sc = malloc((size_t)nlist * sizeof *sc);
+	rdb_scored *ex = malloc(h * kk * sizeof *ex);
+	size_t *nex = malloc(h * sizeof *nex);
+	idpos *map = malloc(b->n * sizeof *map);
+	uint32_t *rank = malloc((size_t)nlist * sizeof *rank);
+	uint64_t *hist = calloc((size_t)nlist + 1, sizeof *hist);
+	rank_sort *rs = malloc((size_t)nlist * sizeof *rs);
+	if (!Q || !sc || !ex || !nex || !map || !rank || !hist || !rs) {
+		rdb_err_set(b->e, RAGDB_ENOMEM, "out of memory tuning nprobe");
+		goto out;
+	}
+	/* Queries: the last h entries of the permutation (past the sample when
+	 * the knowledge base is larger than it). */
+	for (size_t i = 0; i < h; i++)
+		memcpy(Q + i * dim, b->vp[b->perm[b->n - 1 - i]], dim * 4);
+	if ((st = rdb_scan_topk_batch(Q, h, dim, blocks, nb, kk, b->o.threads, ex, nex, b->e)))
+		goto out;
+	for (size_t i = 0; i < b->n; i++)
+		map[i] = (idpos){ b->ids[i], b->assign[i] };
+	qsort(map, b->n, sizeof *map, idpos_cmp);
+	rdb_dot_fn dot = rdb_kernel_dot();
+	uint64_t total = 0;
+	for (size_t i = 0; i < h; i++) {
+		const float *q = Q + i * dim;
+		uint64_t self = b->ids[b->perm[b->n - 1 - i]];
+		dot(q, b->cent, nlist, dim, sc);
+		for (uint32_t l = 0; l < nlist; l++)
+			rs[l] = (rank_sort){ isnan(sc[l]) ? -INFINITY : sc[l], l };
+		qsort(rs, nlist, sizeof *rs, rank_cmp);
+		for (uint32_t r = 0; r < nlist; r++)
+			rank[rs[r].l] = r;
+		size_t used = 0;
+		for (size_t j = 0; j < nex[i] && used < 10; j++) {
+			uint64_t id = ex[i * kk + j].id;
+			if (id == self)
+				continue;
+			used++;
+			idpos key = { id, 0 }, *f = bsearch(&key, map, b->n, sizeof *map, idpos_cmp);
+			if (!f)
+				continue; /* cannot happen: every live vector was assigned */
+			hist[rank[f->list]]++;
+			total++;
+		}
+	}
+	uint64_t cum = 0;
+	uint32_t p = nlist;
+	float rec = 1.0f;
+	for (uint32_t r = 0; r < nlist; r++) {
+		cum += hist[r];
+		if (total == 0 || (double)cum >= (double)target * (double)total - 1e-9) {
+			p = r + 1;
+			rec = total ? (float)((double)cum / (double)total) : 1.0f;
+			break;
+		}
+	}
+	*nprobe = p;
+	*recall = rec;
+	st = RAGDB_OK;
+out:
+	free(Q);
+	free(sc);
+	free(ex);
+	free(nex);
+	free(map);
+	free(rank);
+	free(hist);
+	free(rs);
+	return st;
+}
+
+static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
+{
+	build *b = arg;
+	b->e = e;
+	build_free(b);
+	double t0 = now_s();
+	ragdb_status st;
+	rdb_store *s = rdb_txn_store(t);
+	const rdb_meta *m = rdb_store_meta(s);
+	size_t dim = b->dim = m->dim;
+	uint32_t nlist = b->o.nlist;
+	rdb_block_view *views = NULL;
+	rdb_vblock *blocks = NULL;
+	size_t nv = 0;
+	uint32_t *off = NULL;
+	uint64_t *lid = NULL;
+	const float **lvp = NULL;
+	if ((st = rdb_blocks_get(t, &views, &nv, e)))
+		return st;
+	size_t n = 0;
+	for (size_t i = 0; i < nv; i++)
+		for (uint32_t j = 0; j < views[i].count; j++)
+			n += views[i].ids[j] != 0;
+	if (n == 0) {
+		st = rdb_err_set(e, RAGDB_EINVAL, "the knowledge base holds no vectors; ingest or "
+		                 "import some, then build the index");
+		goto out;
+	}
+	if (nlist > n) {
+		st = rdb_err_set(e, RAGDB_EINVAL, "--ivf %u asks for more lists than the %zu vectors "
+		                 "stored; use at most %zu (about sqrt(vectors) to 4 x sqrt(vectors) is "
+		                 "usual)", nlist, n, n);
+		goto out;
+	}
+	if (n > UINT32_MAX) {
+		st = rdb_err_set(e, RAGDB_EINVAL, "%zu vectors are more than the index builds (2^32)", n);
+		goto out;
+	}
+	b->n = n;
+	size_t sample = b->o.sample ? b->o.sample
+	                : (size_t)nlist * IVF_SAMPLE_PER_LIST > IVF_MIN_SAMPLE
+	                  ? (size_t)nlist * IVF_SAMPLE_PER_LIST : IVF_MIN_SAMPLE;
+	if (sample > n)
+		sample = n;
+	if (sample < nlist)
+		sample = nlist;
+	uint32_t iters = b->o.iters ? b->o.iters : IVF_DEFAULT_ITERS;
+	b->ids = malloc(n * sizeof *b->ids);
+	b->vp = malloc(n * sizeof *b->vp);
+	b->perm = malloc(n * sizeof *b->perm);
+	b->assign = malloc(n * sizeof *b->assign);
+	b->cent = malloc((size_t)nlist * dim * sizeof *b->cent);
+	b->sums = malloc((size_t)nlist * dim * sizeof *b->sums);
+	b->X = malloc((size_t)IVF_TILE * dim * sizeof *b->X);
+	b->counts = malloc((size_t)nlist * sizeof *b->counts);
+	b->res = malloc((size_t)IVF_TILE * sizeof *b->res);
+	b->nres = malloc((size_t)IVF_TILE * sizeof *b->nres);
+	b->cids = malloc((size_t)nlist * sizeof *b->cids);
+	blocks = malloc((nv ? nv : 1) * sizeof *blocks);
+	off = calloc((size_t)nlist + 1, sizeof *off);
+	if (!b->ids || !b->vp || !b->perm || !b->assign || !b->cent || !b->sums || !b->X ||
+	    !b->counts || !b->res || !b->nres || !b->cids || !blocks || !off) {
+		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory building an index of %zu vectors "
+		                 "in %u lists", n, nlist);
+		goto out;
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < nv; i++) {
+		blocks[i] = (rdb_vblock){ views[i].ids, views[i].vecs, views[i].count };
+		for (uint32_t j = 0; j < views[i].count; j++)
+			if (views[i].ids[j]) {
+				b->ids[w] = views[i].ids[j];
+				b->vp[w++] = views[i].vecs + (size_t)j * dim;
+			}
+	}
+	/* A fixed-seed shuffle: the first `sample` entries train, the last few
+	 * are the held-out queries of step 4. */
+	uint64_t rng = 0x1f0a3c5d7e9b2468ull;
+	for (size_t i = 0; i < n; i++)
+		b->perm[i] = (uint32_t)i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)(rng_next(&rng) % (i + 1));
+		uint32_t x = b->perm[i];
+		b->perm[i] = b->perm[j];
+		b->perm[j] = x;
+	}
+	for (uint32_t c = 0; c < nlist; c++) {
+		b->cids[c] = (uint64_t)c + 1;
+		memcpy(b->cent + (size_t)c * dim, b->vp[b->perm[c]], dim * 4);
+	}
+	if ((st = kmeans(b, sample, nlist, iters)))
+		goto out;
+	/* Step 3: every vector to its nearest centroid. */
+	for (size_t lo = 0; lo < n; lo += IVF_TILE) {
+		if (b->db->interrupted) {
+			st = rdb_err_set(e, RAGDB_EINTR, "interrupted");
+			goto out;
+		}
+		size_t mm = n - lo < IVF_TILE ? n - lo : IVF_TILE;
+		if ((st = assign_tile(b, NULL, lo, mm, nlist)))
+			goto out;
+		for (size_t i = 0; i < mm; i++)
+			b->assign[lo + i] = (uint32_t)(b->res[i].id - 1);
+	}
+	uint32_t nprobe;
+	float recall;
+	float target = b->o.recall_target > 0 ? b->o.recall_target : IVF_DEFAULT_TARGET;
+	if ((st = tune_nprobe(b, blocks, nv, nlist, target, &nprobe, &recall)))
+		goto out;
+	/* Step 5: lists in order (a counting sort by list). */
+	for (size_t i = 0; i < n; i++)
+		off[b->assign[i] + 1]++;
+	for (uint32_t c = 0; c < nlist; c++)
+		off[c + 1] += off[c];
+	lid = malloc(n * sizeof *lid);
+	lvp = malloc(n * sizeof *lvp);
+	if (!lid || !lvp) {
+		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory writing the IVF lists");
+		goto out;
+	}
+	{
+		uint32_t *fill = b->perm; /* reused: the shuffle is no longer needed */
+		memcpy(fill, off, (size_t)nlist * sizeof *fill);
+		for (size_t i = 0; i < n; i++) {
+			uint32_t at = fill[b->assign[i]]++;
+			lid[at] = b->ids[i];
+			lvp[at] = b->vp[i];
+		}
+	}
+	if ((st = rdb_ivf_drop(t, e)))
+		goto out;
+	uint32_t seg_cap = rdb_ivf_seg_cap((uint32_t)dim, m->block_cap);
+	for (uint32_t c = 0; c < nlist; c++)
+		if ((st = rdb_ivf_write_list(t, c, seg_cap, lid + off[c], lvp + off[c], off[c + 1] - off[c],
+		                             e)))
+			goto out;
+	rdb_ivf_info info = {
+		.nlist = nlist, .dim = (uint32_t)dim, .nprobe = nprobe, .seg_cap = seg_cap,
+		.built = n, .added = 0, .live = n, .dead = 0, .sample = (uint32_t)sample,
+		.iters = iters, .recall_target = target, .recall = recall,
+		.created = (int64_t)time(NULL), .build_seconds = now_s() - t0,
+	};
+	if ((st = rdb_ivf_write_header(t, &info, b->cent, e)))
+		goto out;
+	/* Statistics of what was just built (sizes from the assignment). */
+	uint64_t mn = UINT64_MAX, mx = 0;
+	for (uint32_t c = 0; c < nlist; c++) {
+		uint64_t z = off[c + 1] - off[c];
+		mn = z < mn ? z : mn;
+		mx = z > mx ? z : mx;
+	}
+	ragdb_index_stats *o = &b->out;
+	memset(o, 0, sizeof *o);
+	o->nlist = nlist;
+	o->nprobe = nprobe;
+	o->vectors = o->built = n;
+	o->list_min = mn;
+	o->list_max = mx;
+	o->imbalance = (double)mx / ((double)n / nlist);
+	o->sample = (uint32_t)sample;
+	o->iters = iters;
+	o->recall_target = target;
+	o->recall = recall;
+	o->build_seconds = info.build_seconds;
+	o->created = info.created;
+	st = RAGDB_OK;
+out:
+	free(views);
+	free(blocks);
+	free(off);
+	free(lid);
+	free(lvp);
+	build_free(b);
+	return st;
+}
+
+ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb_index_stats *out)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st == RAGDB_OK)
+		st = rdb_require_writable(db);
+	if (st != RAGDB_OK)
+		return st;
+	static const ragdb_index_options none;
+	const ragdb_index_options *o = opts ? opts : &none;
+	if (o->nlist == 0 || o->nlist > IVF_MAX_NLIST)
+		return rdb_failf(db, RAGDB_EINVAL, "the number of lists is %u; give 1..%u (about "
+		                 "sqrt(vectors) to 4 x sqrt(vectors) is usual)", o->nlist, IVF_MAX_NLIST);
+	if (o->recall_target != 0 && !(o->recall_target > 0 && o->recall_target <= 1))
+		return rdb_failf(db, RAGDB_EINVAL, "recall target %g is outside (0,1]; give e.g. 0.95",
+		                 (double)o->recall_target);
+	if (o->iters > IVF_MAX_ITERS)
+		return rdb_failf(db, RAGDB_EINVAL, "%u k-means iterations is too many; give 1..%u",
+		                 o->iters, IVF_MAX_ITERS);
+	rdb_err e = { 0 };
+	if ((st = rdb_ivf_prepare(db->store, &e)))
+		return rdb_fail(db, &e);
+	build b = { .db = db, .o = *o };
+	double t0 = now_s();
+	if ((st = rdb_write(db, build_txn, &b)))
+		return st;
+	if (out) {
+		*out = b.out;
+		out->build_seconds = now_s() - t0; /* with the commit */
+		ragdb_index_stats full;
+		if (ragdb_index_stats_get(db, &full) == RAGDB_OK) {
+			full.build_seconds = out->build_seconds;
+			*out = full;
+		}
+	}
+	return RAGDB_OK;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+ragdb_status ragdb_index_stats_get(ragdb *db, ragdb_index_stats *out)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st != RAGDB_OK)
+		return st;
+	rdb_err e = { 0 };
+	rdb_txn *t = NULL;
+	uint64_t *sizes = NULL;
+	rdb_ivf_info info;
+	if ((st = rdb_txn_begin(db->store, 0, &t, &e)) || (st = rdb_ivf_info_get(t, &info, &e)))
+		goto out;
+	if (!(sizes = malloc((size_t)info.nlist * sizeof *sizes))) {
+		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
+		goto out;
+	}
+	uint64_t bytes = 0;
+	if ((st = rdb_ivf_list_sizes(t, info.nlist, sizes, &bytes, &e)))
+		goto out;
+	qsort(sizes, info.nlist, sizeof *sizes, u64_cmp);
+	ragdb_index_stats o = {
+		.nlist = info.nlist, .nprobe = info.nprobe, .vectors = info.live,
+		.built = info.built, .added = info.added, .dead = info.dead,
+		.list_min = sizes[0], .list_median = sizes[info.nlist / 2],
+		.list_max = sizes[info.nlist - 1],
+		.imbalance = info.live ? (double)sizes[info.nlist - 1] / ((double)info.live / info.nlist)
+		             : 0,
+		.bytes = bytes, .sample = info.sample, .iters = info.iters,
+		.recall_target = info.recall_target, .recall = info.recall,
+		.build_seconds = info.build_seconds, .created = info.created,
+	};
+	*out = o;
+out:
+	free(sizes);
+	rdb_txn_abort(t);
+	return st ? rdb_fail(db, &e) : RAGDB_OK;
+}
+
+static ragdb_status drop_txn(rdb_txn *t, void *arg, rdb_err *e)
+{
+	(void)arg;
+	return rdb_ivf_drop(t, e);
+}
+
+ragdb_status ragdb_index_drop(ragdb *db)
+{
+	return rdb_write(db, drop_txn, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* search */
+
+ragdb_status rdb_ivf_snap_open(rdb_txn *t, rdb_ivf_snap *out, rdb_err *e)
+{
+	rdb_ivf_snap x = { 0 };
+	rdb_err e2 = { 0 };
+	ragdb_status st = rdb_ivf_info_get(t, &x.info, &e2);
+	if (st == RAGDB_ENOTFOUND) {
+		*out = x;
+		return RAGDB_OK;
+	}
+	if (st)
+		return rdb_err_set(e, st, "%s", e2.msg);
+	if ((st = rdb_ivf_centroids(t, &x.cent, e)))
+		return st;
+	x.present = 1;
+	*out = x;
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_ivf_plan(const rdb_ivf_snap *ix, uint32_t nprobe, int exact, uint32_t *use,
+                          rdb_err *e)
+{
+	*use = 0;
+	if (exact)
+		return RAGDB_OK;
+	if (nprobe) {
+		if (!ix->present)
+			return rdb_err_set(e, RAGDB_EINVAL, "--nprobe needs an IVF index and this knowledge "
+			                   "base has none; build one with `ragdb index build --ivf NLIST`, "
+			                   "or search without --nprobe");
+		*use = nprobe < ix->info.nlist ? nprobe : ix->info.nlist;
+		return RAGDB_OK;
+	}
+	if (ix->present && ix->info.live >= RAGDB_IVF_MIN_VECTORS)
+		*use = ix->info.nprobe;
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, uint32_t nprobe,
+                            size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
+                            rdb_scored *out, size_t *n_out, rdb_err *e)
+{
+	uint32_t nlist = ix->info.nlist, dim = ix->info.dim;
+	if (nprobe > nlist)
+		nprobe = nlist;
+	ragdb_status st = RAGDB_ENOMEM;
+	float *sc = malloc((size_t)nlist * sizeof *sc);
+	rdb_scored *top = malloc((size_t)nprobe * sizeof *top);
+	rdb_block_view *views = NULL;
+	rdb_vblock *blocks = NULL;
+	size_t nv = 0, cap = 0;
+	if (!sc || !top) {
+		rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF search");
+		goto out;
+	}
+	rdb_kernel_dot()(q, ix->cent, nlist, dim, sc);
+	rdb_topk tk;
+	rdb_topk_init(&tk, top, nprobe);
+	for (uint32_t l = 0; l < nlist; l++)
+		rdb_topk_push(&tk, isnan(sc[l]) ? -INFINITY : sc[l], (uint64_t)l + 1);
+	size_t np = rdb_topk_drain(&tk, top);
+	for (size_t i = 0; i < np; i++)
+		if ((st = rdb_ivf_list_views(t, (uint32_t)(top[i].id - 1), &views, &nv, &cap, e)))
+			goto out;
+	if (!(blocks = malloc((nv ? nv : 1) * sizeof *blocks))) {
+		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF search");
+		goto out;
+	}
+	for (size_t i = 0; i < nv; i++)
+		blocks[i] = (rdb_vblock){ views[i].ids, views[i].vecs, views[i].count };
+	st = rdb_scan_topk(q, dim, blocks, nv, k, threads, keep, keep_ctx, out, n_out, e);
+out:
+	free(sc);
+	free(top);
+	free(views);
+	free(blocks);
+	return st;
+}

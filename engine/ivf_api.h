@@ -1,0 +1,32 @@
+/*
+ * engine/ivf_api.h — the IVF search path as the vector scan uses it
+ * (engine/search.c); building and statistics are public (ragdb.h).
+ */
+#ifndef RDB_ENGINE_IVF_API_H
+#define RDB_ENGINE_IVF_API_H
+
+#include "engine/kernels/kernels.h"
+#include "index/ivf.h"
+
+/* A snapshot's index: header and centroids (pointing into the map). */
+typedef struct rdb_ivf_snap {
+	int present;
+	rdb_ivf_info info;
+	const float *cent;
+} rdb_ivf_snap;
+
+/* Load the index of read txn @p t into @p out (present = 0 when none). */
+ragdb_status rdb_ivf_snap_open(rdb_txn *t, rdb_ivf_snap *out, rdb_err *e);
+
+/* Which lists to probe for search options (nprobe, exact): 0 = scan
+ * exactly; EINVAL when nprobe is asked for and there is no index. */
+ragdb_status rdb_ivf_plan(const rdb_ivf_snap *ix, uint32_t nprobe, int exact, uint32_t *use,
+                          rdb_err *e);
+
+/* Top-k of @p q over the @p nprobe lists nearest to it, on the pool (one
+ * heap per part, merged). Scores are exact cosines (f32 list vectors). */
+ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, uint32_t nprobe,
+                            size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
+                            rdb_scored *out, size_t *n_out, rdb_err *e);
+
+#endif
