@@ -20,6 +20,16 @@
  *    will resume it, and no connection is suspended when MHD stops.
  * 3. Every response gets exactly one status, recorded in the request state
  *    for the metrics and the access log.
+ * 4. Slow clients are dropped by time, not only by idleness (MHD's timeout
+ *    resets on every byte, so a client sending a byte a second would hold
+ *    a connection for ever): a connection whose request headers are not
+ *    all in request_timeout seconds after it opened (or after its previous
+ *    request ended) is shut down by the reaper thread, and a body still
+ *    arriving after request_timeout seconds at less than SRV_MIN_BODY_RATE
+ *    is cut off. The reaper only shuts a socket down (MHD then closes it on
+ *    its own thread), and only while the connection is in srv->conns,
+ *    which it leaves (under conn_mu) before MHD closes its descriptor, so
+ *    the descriptor is never one reused by another connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +53,18 @@
 #define SRV_DISCARD_MAX (64u << 20)
 /* Bytes of stream output waiting for a slow client before it is dropped. */
 #define SRV_STREAM_MAX_PENDING (8u << 20)
+/* Bytes a second a request body must average once it has taken longer than
+ * request_timeout (a modem is faster; a slowloris client is not). */
+#define SRV_MIN_BODY_RATE 1024.0
+
+/* A connection as the reaper sees it. */
+typedef struct srv_conn {
+	struct srv_conn *prev, *next;
+	int fd;
+	int busy;        /* a request is past its headers and not yet completed */
+	int reaped;      /* shut down already */
+	double since;    /* when it opened, or its last request completed */
+} srv_conn;
 
 struct rdb_srv {
 	ragdb *db;
@@ -55,6 +77,12 @@ struct rdb_srv {
 	atomic_long streams;        /* stream workers running */
 	atomic_long connections;
 	atomic_int draining;
+	pthread_mutex_t conn_mu;    /* conns, and each srv_conn's fields */
+	pthread_cond_t reaper_cv;
+	srv_conn *conns;
+	pthread_t reaper;
+	int reaper_running, reaper_stop;
+	atomic_long reaped;         /* connections shut down for slowness */
 };
 
 struct srv_stream {
@@ -85,6 +113,7 @@ typedef struct conn_req {
 	char method_str[16];
 	char client[INET6_ADDRSTRLEN];
 	char *path_copy;
+	srv_conn *sc;               /* the connection's reaper entry, or NULL */
 } conn_req;
 
 static double srv_now(void)
@@ -104,6 +133,11 @@ void srv_get_gauges(rdb_srv *srv, long *in_flight, long *streams, long *connecti
 	*in_flight = atomic_load(&srv->in_flight);
 	*streams = atomic_load(&srv->streams);
 	*connections = atomic_load(&srv->connections);
+}
+
+long srv_get_slow_dropped(rdb_srv *srv)
+{
+	return atomic_load(&srv->reaped);
 }
 
 uint16_t rdb_srv_port(const rdb_srv *srv)
@@ -841,6 +875,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cr->rq.conn = conn;
 		cr->rq.method = method_of(method);
 		snprintf(cr->method_str, sizeof cr->method_str, "%s", method);
+		{
+			const union MHD_ConnectionInfo *ci =
+				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+			cr->sc = ci ? ci->socket_context : NULL;
+			if (cr->sc) {
+				pthread_mutex_lock(&srv->conn_mu);
+				cr->sc->busy = 1;
+				pthread_mutex_unlock(&srv->conn_mu);
+			}
+		}
 		cr->path_copy = strdup(url ? url : "/");
 		cr->rq.path = cr->path_copy ? cr->path_copy : "/";
 		client_addr(conn, cr->client, sizeof cr->client);
@@ -855,8 +899,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
+		double took = srv_now() - cr->t0;
 		*upload_data_size = 0;
 		cr->received += n;
+		if (took > (double)srv->cfg.request_timeout &&
+		    (double)cr->received < took * SRV_MIN_BODY_RATE) {
+			/* A body trickling in: close rather than be held open. */
+			atomic_fetch_add(&srv->reaped, 1);
+			return MHD_NO;
+		}
 		if (cr->pending.status) {
 			/* MHD takes a response only before or after the body: read
 			 * and drop the rest, up to a bound, then give up on the client. */
@@ -925,6 +976,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return;
 	if (!cr->queued)
 		cr->status = 499; /* the client went away before an answer */
+	if (cr->sc) {
+		pthread_mutex_lock(&srv->conn_mu);
+		cr->sc->busy = 0;
+		cr->sc->since = srv_now();
+		pthread_mutex_unlock(&srv->conn_mu);
+	}
 	srv_metrics_request(srv, cr->route_id, cr->status, srv_now() - cr->t0);
 	log_request(cr);
 	req_free(cr);
@@ -936,13 +993,68 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe)
 {
 	rdb_srv *srv = cls;
+	srv_conn *c;
 
-	(void)conn;
-	(void)socket_ctx;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		atomic_fetch_add(&srv->connections, 1);
+		/* Without an entry the connection is only bounded by MHD's idle
+		 * timeout, as before: out of memory here is not worth refusing it. */
+		c = ci ? calloc(1, sizeof *c) : NULL;
+		*socket_ctx = c;
+		if (!c)
+			return;
+		c->fd = ci->connect_fd;
+		c->since = srv_now();
+		pthread_mutex_lock(&srv->conn_mu);
+		c->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = c;
+		srv->conns = c;
+		pthread_mutex_unlock(&srv->conn_mu);
+		return;
+	}
+	atomic_fetch_sub(&srv->connections, 1);
+	c = *socket_ctx;
+	*socket_ctx = NULL;
+	if (!c)
+		return;
+	/* MHD closes the descriptor after this returns: unlink first. */
+	pthread_mutex_lock(&srv->conn_mu);
+	if (c->prev)
+		c->prev->next = c->next;
 	else
-		atomic_fetch_sub(&srv->connections, 1);
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&srv->conn_mu);
+	free(c);
+}
+
+/* Once a second: shut down connections that have taken longer than
+ * request_timeout to send their request headers (invariant 4). */
+static void *reaper_main(void *arg)
+{
+	rdb_srv *srv = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&srv->conn_mu);
+	while (!srv->reaper_stop) {
+		double now = srv_now();
+		for (srv_conn *c = srv->conns; c; c = c->next) {
+			if (c->busy || c->reaped || now - c->since <= (double)srv->cfg.request_timeout)
+				continue;
+			shutdown(c->fd, SHUT_RDWR);
+			c->reaped = 1;
+			atomic_fetch_add(&srv->reaped, 1);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&srv->reaper_cv, &srv->conn_mu, &ts);
+	}
+	pthread_mutex_unlock(&srv->conn_mu);
+	return NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -961,6 +1073,8 @@ static void srv_free(rdb_srv *srv)
 	srv_metrics_free(srv->metrics);
 	srv_ratelimit_free(srv->rl);
 	rdb_srv_config_free(&srv->cfg);
+	pthread_cond_destroy(&srv->reaper_cv);
+	pthread_mutex_destroy(&srv->conn_mu);
 	free(srv);
 }
 
@@ -998,6 +1112,7 @@ int rdb_srv_start(ragdb *db, const rdb_srv_config *cfg, rdb_srv **out, char *err
 	const char *host = cfg->host;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads;
+	int perr;
 
 	if (!rdb_srv_host_is_loopback(cfg->host) && cfg->n_keys == 0) {
 		snprintf(err, errcap, "refusing to listen on %s without API keys: anyone who can reach "
@@ -1007,6 +1122,10 @@ int rdb_srv_start(ragdb *db, const rdb_srv_config *cfg, rdb_srv **out, char *err
 		return -1;
 	}
 	srv = calloc(1, sizeof *srv);
+	if (srv) {
+		pthread_mutex_init(&srv->conn_mu, NULL);
+		pthread_cond_init(&srv->reaper_cv, NULL);
+	}
 	if (!srv || config_copy(&srv->cfg, cfg)) {
 		snprintf(err, errcap, "out of memory");
 		goto out_fail;
@@ -1062,6 +1181,13 @@ int rdb_srv_start(ragdb *db, const rdb_srv_config *cfg, rdb_srv **out, char *err
 	}
 	info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : cfg->port;
+	if ((perr = pthread_create(&srv->reaper, NULL, reaper_main, srv)) != 0) {
+		snprintf(err, errcap, "cannot start a thread (the slow-client reaper): %s",
+		         strerror(perr));
+		MHD_stop_daemon(srv->d);
+		goto out_fail;
+	}
+	srv->reaper_running = 1;
 	*out = srv;
 	return 0;
 out_bad_addr:
@@ -1096,6 +1222,13 @@ void rdb_srv_stop(rdb_srv *srv, double grace_s)
 	deadline = srv_now() + 1.0;
 	while (atomic_load(&srv->in_flight) > 0 && srv_now() < deadline)
 		usleep(10 * 1000);
+	if (srv->reaper_running) {
+		pthread_mutex_lock(&srv->conn_mu);
+		srv->reaper_stop = 1;
+		pthread_cond_signal(&srv->reaper_cv);
+		pthread_mutex_unlock(&srv->conn_mu);
+		pthread_join(srv->reaper, NULL);
+	}
 	MHD_stop_daemon(srv->d);
 	if (ls != MHD_INVALID_SOCKET)
 		close(ls);

@@ -214,6 +214,8 @@ void srv_metrics_free(srv_metrics *m);
 srv_metrics *srv_get_metrics(rdb_srv *srv);
 ragdb *srv_get_db(rdb_srv *srv);
 void srv_get_gauges(rdb_srv *srv, long *in_flight, long *streams, long *connections);
+/* Connections closed because their headers or body came too slowly. */
+long srv_get_slow_dropped(rdb_srv *srv);
 
 /* ---------------------------------------------------------------- rate limit */
 

@@ -186,6 +186,9 @@ char *srv_metrics_render(rdb_srv *srv, size_t *len)
 	mb_printf(&b, "ragdb_http_streams_active %ld\n", streams);
 	header(&b, "ragdb_http_connections", "gauge", "Open HTTP connections.");
 	mb_printf(&b, "ragdb_http_connections %ld\n", conns);
+	header(&b, "ragdb_http_slow_clients_dropped_total", "counter",
+	       "Connections closed because their request came too slowly (request_timeout).");
+	mb_printf(&b, "ragdb_http_slow_clients_dropped_total %ld\n", srv_get_slow_dropped(srv));
 
 	header(&b, "ragdb_ingest_requests_total", "counter", "Document writes through the API.");
 	mb_printf(&b, "ragdb_ingest_requests_total %llu\n", atomic_load(&m->ingest_requests));
