@@ -342,6 +342,7 @@ ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), 
 	rdb_txn_abort(t);
 	if (st != RAGDB_OK)
 		return rdb_fail(db, &e);
+	rdb_cache_check(db, 0, cb, ctx, &n); /* the persistent cache (ecache_api.c) */
 	if (n_problems)
 		*n_problems = n;
 	return RAGDB_OK;

@@ -83,3 +83,52 @@ void rdb_cache_attach(ragdb *db, const char *kb_dir)
 		db->embedder->cache = db->ecache;
 	rdb_llm_cache_attach_disk(db->ecache);
 }
+
+typedef struct check_ctx {
+	void (*cb)(void *ctx, const char *msg);
+	void *ctx;
+	int repair;
+} check_ctx;
+
+static void on_bad(void *vctx, const char *problem)
+{
+	check_ctx *x = vctx;
+	if (!x->cb)
+		return;
+	if (x->repair) {
+		char msg[600];
+		snprintf(msg, sizeof msg, "dropped %s", problem);
+		x->cb(x->ctx, msg);
+	} else {
+		x->cb(x->ctx, problem);
+	}
+}
+
+void rdb_cache_check(ragdb *db, int repair, void (*cb)(void *ctx, const char *msg), void *ctx,
+                     uint64_t *n)
+{
+	const char *off = getenv("RAGDB_CACHE");
+	if (off && (strcmp(off, "off") == 0 || strcmp(off, "0") == 0))
+		return;
+	char path[PATH_MAX], cdir[PATH_MAX];
+	uint64_t max_bytes;
+	if (db->ecache) {
+		snprintf(path, sizeof path, "%s", rdb_ecache_dir(db->ecache));
+	} else {
+		file_settings(db->config, cdir, sizeof cdir, &max_bytes);
+		if (rdb_ecache_path(rdb_store_dir(db->store), cdir, path, sizeof path) != 0)
+			return;
+	}
+	check_ctx x = {cb, ctx, repair};
+	uint64_t entries = 0, bad = 0;
+	rdb_err e = {0};
+	if (rdb_ecache_verify(path, repair, on_bad, &x, &entries, &bad, &e) != RAGDB_OK) {
+		/* A cache that cannot be read is a problem to report, not a reason
+		 * to fail the check of the knowledge base. */
+		if (!repair && cb)
+			cb(ctx, e.msg);
+		(*n)++;
+		return;
+	}
+	*n += bad;
+}

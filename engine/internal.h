@@ -71,6 +71,10 @@ ragdb_status rdb_models_answer_nc(ragdb *db, const char *model, const char *prom
  * cache; best effort (no cache when it cannot be opened). Detach at close. */
 void rdb_cache_attach(ragdb *db, const char *kb_dir);
 void rdb_cache_detach(ragdb *db);
+/* Verify the cache's entries (or, with @p repair, drop the bad ones),
+ * reporting each to @p cb and adding their number to *n. */
+void rdb_cache_check(ragdb *db, int repair, void (*cb)(void *ctx, const char *msg), void *ctx,
+                     uint64_t *n);
 
 /* Strict helpers for the JSON-like outputs. */
 char *rdb_strdup(const char *s);

@@ -27,6 +27,7 @@ ragdb_status ragdb_repair(ragdb *db, void (*cb)(void *ctx, const char *repaired)
 	pthread_mutex_unlock(&db->write_lock);
 	if (st != RAGDB_OK)
 		return rdb_fail(db, &e);
+	rdb_cache_check(db, 1, cb, ctx, &n); /* damaged cache entries are dropped */
 	if (n_repaired)
 		*n_repaired = n;
 	return RAGDB_OK;

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# tests/e2e/test_caches.sh — the persistent cache (DIR/cache, or a shared
+# RAGDB_CACHE_DIR) against the fake provider, which counts requests:
+# a re-ingest of changed documents whose chunks are the same costs no
+# embedding call; a repeated search costs no call in a second process; a
+# new knowledge base sharing the cache ingests the same documents with zero
+# calls; `ragdb query` asked twice answers the second time from the cache
+# (cached, 0 tokens, no call) and --no-cache asks again; `ragdb reembed`
+# to another model and back costs no call the second time, and `check`
+# passes after it; `check` reports a damaged cache entry and --repair drops
+# it.
+source "$(dirname "$0")/lib.sh"
+source "$RAGDB_SRC/tests/fake/fake.sh"
+
+fake_start --dim 48
+export RAGDB_HTTP_BACKOFF_MS=20
+unset OPENAI_BASE_URL OPENAI_API_KEY OLLAMA_HOST GEMINI_API_KEY GEMINI_BASE_URL HF_TOKEN \
+	HF_INFERENCE_ENDPOINT RAGDB_CONFIG RAGDB_EMBED_ENDPOINT ANTHROPIC_API_KEY ANTHROPIC_BASE_URL
+export OPENAI_BASE_URL="$FAKE_URL/v1" OPENAI_API_KEY="sk-test"
+unset RAGDB_CACHE # lib.sh turns it off for the other tests
+
+DOCS="$WORK/docs"
+mkdir -p "$DOCS"
+echo "To rotate the signing keys run the rotate command. Old signing keys stay valid for one day." >"$DOCS/keys.md"
+echo "Backups are taken nightly and kept in the vault for thirty days." >"$DOCS/backups.md"
+echo "The pager alerts the incident commander when latency goes over the threshold." >"$DOCS/incidents.md"
+
+emb_calls() { fake_stats 'j["paths"].get("/v1/embeddings", 0)'; }
+chat_calls() { fake_stats 'j["paths"].get("/v1/chat/completions", 0)'; }
+
+DB="$WORK/db"
+ok ragdb init --db "$DB" --embedder openai:test-embed-1 --dim 48
+ok ragdb ingest --db "$DB" "$DOCS" --json
+printf '%s' "$OUT" | jcheck 'j["added"] == 3 and j["failed"] == 0' "first ingest"
+[ -f "$DB/cache/data.mdb" ] || fail "no cache environment in $DB/cache"
+c0=$(emb_calls)
+[ "$c0" -ge 1 ] || fail "the first ingest made no embedding call"
+
+note "changed documents with the same chunks: no call"
+for f in "$DOCS"/*.md; do printf '\n\n' >>"$f"; done
+ok ragdb ingest --db "$DB" "$DOCS" --json
+printf '%s' "$OUT" | jcheck 'j["replaced"] == 3 and j["failed"] == 0' "re-ingest of changed files"
+assert_eq "$(emb_calls)" "$c0" "embedding calls after re-ingesting changed files with the same chunks"
+
+note "a repeated search in another process: no call"
+ok ragdb search --db "$DB" "rotate the signing keys" -k 2 --json
+assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "keys.md" "top hit"
+c1=$(emb_calls)
+assert_eq "$c1" "$((c0 + 1))" "a new query costs one call"
+ok ragdb search --db "$DB" "rotate the signing keys" -k 2 --json
+assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "keys.md" "top hit from the cached vector"
+assert_eq "$(emb_calls)" "$c1" "embedding calls after a repeated search"
+
+note "a new knowledge base sharing RAGDB_CACHE_DIR: zero calls"
+export RAGDB_CACHE_DIR="$WORK/shared-cache"
+ok ragdb init --db "$WORK/db2" --embedder openai:test-embed-1 --dim 48
+ok ragdb ingest --db "$WORK/db2" "$DOCS" --json
+c2=$(emb_calls)
+[ "$c2" -gt "$c1" ] || fail "the first ingest into a new cache made no call"
+ok ragdb init --db "$WORK/db3" --embedder openai:test-embed-1 --dim 48
+ok ragdb ingest --db "$WORK/db3" "$DOCS" --json
+printf '%s' "$OUT" | jcheck 'j["added"] == 3 and j["failed"] == 0' "ingest into db3"
+assert_eq "$(emb_calls)" "$c2" "embedding calls for a second knowledge base sharing the cache"
+[ -f "$WORK/shared-cache/data.mdb" ] || fail "no shared cache in RAGDB_CACHE_DIR"
+[ ! -e "$WORK/db3/cache" ] || fail "db3 made its own cache although RAGDB_CACHE_DIR is set"
+unset RAGDB_CACHE_DIR
+
+note "ragdb query twice: the second answer comes from the disk cache"
+Q="How do I rotate the signing keys?"
+ok ragdb query --db "$DB" "$Q" --model openai:test-chat-1 --json
+printf '%s' "$OUT" | jcheck 'j["cached"] is False and j["output_tokens"] > 0' "first answer"
+a1=$(printf '%s' "$OUT" | jget 'j["answer"]')
+k1=$(chat_calls)
+ok ragdb query --db "$DB" "$Q" --model openai:test-chat-1 --json
+printf '%s' "$OUT" | jcheck 'j["cached"] is True and j["input_tokens"] == 0 and j["output_tokens"] == 0 and j["cost"] == 0' "second answer"
+assert_eq "$(printf '%s' "$OUT" | jget 'j["answer"]')" "$a1" "cached answer text"
+assert_eq "$(chat_calls)" "$k1" "chat calls after a repeated query"
+ok ragdb query --db "$DB" "$Q" --model openai:test-chat-1 --json --no-cache
+printf '%s' "$OUT" | jcheck 'j["cached"] is False' "--no-cache answer"
+assert_eq "$(chat_calls)" "$((k1 + 1))" "chat calls with --no-cache"
+
+if ragdb help 2>&1 | grep -q reembed; then
+	note "reembed to another model and back"
+	c3=$(emb_calls)
+	ok ragdb reembed --db "$DB" --embedder openai:test-embed-2
+	assert_contains "$ERR" "re-embedded"
+	[ "$(emb_calls)" -gt "$c3" ] || fail "re-embedding with a new model made no call"
+	ok ragdb stats --db "$DB" --json
+	printf '%s' "$OUT" | jcheck 'j["embedder_model"] == "test-embed-2" and j["dim"] == 48' "stats after reembed"
+	ok ragdb check --db "$DB"
+	ok ragdb search --db "$DB" "rotate the signing keys" -k 2 --json
+	assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "keys.md" "top hit after reembed"
+	c4=$(emb_calls)
+	ok ragdb reembed --db "$DB" --embedder openai:test-embed-1
+	assert_eq "$(emb_calls)" "$c4" "embedding calls re-embedding back to the earlier model"
+	ok ragdb stats --db "$DB" --json
+	printf '%s' "$OUT" | jcheck 'j["embedder_model"] == "test-embed-1"' "stats after reembed back"
+	ok ragdb check --db "$DB"
+	note "reembed to another dimension"
+	ok ragdb reembed --db "$DB" --embedder openai:test-embed-3 --dim 32
+	ok ragdb stats --db "$DB" --json
+	printf '%s' "$OUT" | jcheck 'j["dim"] == 32' "stats after a dimension change"
+	ok ragdb check --db "$DB"
+	ok ragdb search --db "$DB" "backups nightly vault" -k 1 --json
+	assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "backups.md" "top hit at the new dimension"
+fi
+
+note "check verifies the cache; --repair drops a damaged entry"
+ok ragdb check --db "$DB"
+python3 - "$DB/cache/data.mdb" <<'PY'
+import sys
+# Flip one byte inside every vector payload found (an entry header starts
+# with the magic "RDBE"; old copies of pages hold some too, so all of them).
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+n, i = 0, b.find(b"RDBE\x01\x00\x00\x00")
+while i >= 0:
+    b[i + 40] ^= 0xFF
+    n += 1
+    i = b.find(b"RDBE\x01\x00\x00\x00", i + 1)
+assert n > 0, "no vector entry found in the cache file"
+open(p, "r+b").write(b)
+PY
+expect_rc 1 ragdb check --db "$DB"
+assert_contains "$OUT$ERR" "checksum"
+ok ragdb check --db "$DB" --repair
+ok ragdb check --db "$DB"
