@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "engine/internal.h"
+#include "engine/providers/balance.h"
 #include "engine/providers/config.h"
 #include "engine/providers/text.h"
 #include "engine/routing.h"
@@ -203,12 +204,25 @@ ragdb_status ragdb_configured_models(ragdb *db,
 				break;
 			o += (size_t)w;
 		}
+		const char *eps[RDB_BAL_MAX_ENDPOINTS];
+		size_t neps = 0;
+		if (c.bal)
+			for (; neps < rdb_balancer_count(c.bal); neps++)
+				eps[neps] = rdb_balancer_endpoint(c.bal, neps);
+		else if (c.endpoint)
+			eps[neps++] = c.endpoint;
+		/* The knowledge base's own embedder is an embedding model whatever
+		 * its entry says. */
+		int kb_emb = db->embedder && strcmp(db->embedder->name, rdb_provider_name(c.provider)) == 0 &&
+		             strcmp(db->embedder->model, c.model) == 0;
 		ragdb_model_info mi = {.name = m->string, .provider = rdb_provider_name(c.provider),
 		                       .model = c.model, .endpoint = c.endpoint ? c.endpoint : "",
 		                       .context_window = c.context_window,
 		                       .price_input = c.price_input, .price_output = c.price_output,
 		                       .is_default = def && strcmp(def, m->string) == 0,
-		                       .fallback = fb};
+		                       .fallback = fb, .endpoints = eps, .n_endpoints = neps,
+		                       .balance = c.bal ? rdb_balance_name(rdb_balancer_policy(c.bal)) : "",
+		                       .embedder = c.embedding || kb_emb};
 		int stop = cb(ctx, &mi);
 		rdb_model_cfg_clear(&c);
 		if (stop)

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct bal_ep {
 	char *url;
@@ -119,6 +121,9 @@ ragdb_status rdb_balancer_get(const char *model_id, const char *const *endpoints
 	if (!b) {
 		st = rdb_balancer_create(endpoints, n, p, &b, err);
 		if (st == RAGDB_OK) {
+			/* Each process starts the rotation somewhere else: short-lived
+			 * CLI processes would otherwise all begin at the first. */
+			b->turn = (uint64_t)getpid() * 2654435761u ^ (uint64_t)time(NULL);
 			b->key = key;
 			key = NULL;
 			b->next = g_reg;

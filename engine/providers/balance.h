@@ -20,7 +20,9 @@
  *    a probed endpoint ejects it again at once;
  *  - a pick avoids the endpoint of the attempt that just failed (a retry
  *    goes elsewhere) unless it is the only one left.
- * Policies: round_robin (rotate), least_load (fewest requests in flight,
+ * Policies: round_robin (rotate; a process-wide balancer starts its
+ * rotation at a random place, so one-shot CLI processes spread too),
+ * least_load (fewest requests in flight,
  * rotating among ties), least_latency (an endpoint never measured first,
  * then the lowest EWMA of successful latencies times (1 + in flight)).
  */

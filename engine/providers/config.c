@@ -453,6 +453,31 @@ ragdb_status rdb_config_resolve(const rdb_config *c, const char *spec, const cha
 		NUMF("parallel", 1, 256, m.parallel, uint32_t)
 #undef NUMF
 	}
+	/* What kind of model it is (see config.h). */
+	{
+		cJSON *kv = entry ? cJSON_GetObjectItemCaseSensitive(entry, "kind") : NULL;
+		if (kv) {
+			if (!cJSON_IsString(kv) || (strcmp(kv->valuestring, "embedding") != 0 &&
+			                            strcmp(kv->valuestring, "chat") != 0)) {
+				st = rdb_err_set(err, RAGDB_EINVAL,
+				                 "configuration file %s: model \"%s\": \"kind\" must be \"embedding\" or \"chat\"",
+				                 path ? path : "-", spec);
+				goto out_fail;
+			}
+			m.embedding = strcmp(kv->valuestring, "embedding") == 0;
+		} else {
+			char low[128];
+			size_t i = 0;
+			for (; m.model[i] && i + 1 < sizeof low; i++)
+				low[i] = (char)tolower((unsigned char)m.model[i]);
+			low[i] = 0;
+			m.embedding = m.provider == RDB_PROV_HUGGINGFACE || strstr(low, "embed") ||
+			              strstr(low, "bge") || strstr(low, "minilm") ||
+			              (entry && (cJSON_GetObjectItemCaseSensitive(entry, "dimensions") ||
+			                         cJSON_GetObjectItemCaseSensitive(entry, "batch_size") ||
+			                         cJSON_GetObjectItemCaseSensitive(entry, "max_input_bytes")));
+		}
+	}
 	/* Environment over the file for the HTTP policy (tests shorten waits). */
 	const char *ev;
 	if ((ev = env_nonempty("RAGDB_HTTP_TIMEOUT_MS")))

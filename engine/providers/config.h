@@ -21,7 +21,12 @@
  *                   "price_input": 3.0, "price_output": 15.0 },      (per 1M tokens)
  *       "emb": { "provider": "openai", "model": "text-embedding-3-small",
  *                "endpoint": "http://localhost:8000/v1", "dimensions": 512,
- *                "batch_size": 256, "max_input_bytes": 24000, "parallel": 8 }
+ *                "batch_size": 256, "max_input_bytes": 24000, "parallel": 8 },
+ *       "local-llm": { "provider": "openai", "model": "qwen",
+ *                      "endpoints": ["http://a:8000/v1", "http://b:8000/v1"],
+ *                      "balance": "least_latency", "kind": "chat" }
+ *                (several servers of one model: balance.h; "endpoint", if
+ *                 also given, is the first; "kind": "embedding" | "chat")
  *     }
  *   }
  */
@@ -69,6 +74,11 @@ typedef struct rdb_model_cfg {
 	 * process-wide balancer (balance.h; not owned, lives as long as the
 	 * process), NULL with one endpoint. endpoint is then the first. */
 	struct rdb_balancer *bal;
+	/* An embedding model: "kind": "embedding" in the file, or (no "kind")
+	 * a huggingface model, an entry with embedding options (dimensions,
+	 * batch_size, max_input_bytes), or a model id naming it (embed, bge,
+	 * minilm). `models check` embeds with it instead of asking it. */
+	int embedding;
 } rdb_model_cfg;
 
 typedef struct rdb_config rdb_config;
