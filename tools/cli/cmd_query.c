@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "query_compare.h"
 #include "search_opts.h"
 
 enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES, OPT_MODEL, OPT_NO_STREAM,
@@ -14,6 +15,7 @@ enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES, OPT_MO
 
 /* Apart from the list above so that options added there do not collide. */
 enum { OPT_NO_CACHE = CLI_OPT_FIRST_COMMAND_OPT + 64 };
+enum { OPT_COMPARE = CLI_OPT_FIRST_COMMAND_OPT + 80 }; /* query_compare.c */
 
 /* Streaming: each piece of the answer goes to the terminal as it arrives. */
 typedef struct stream_out {
@@ -122,6 +124,7 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		{ "model", required_argument, NULL, OPT_MODEL },
 		{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+		{ "compare", required_argument, NULL, OPT_COMPARE },
 		{ "conversation", required_argument, NULL, OPT_CONVERSATION },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -130,6 +133,7 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 	ragdb *db = NULL;
 	ragdb_status st;
 	int c, rc, json = 0, no_stream = 0;
+	const char *compare = NULL;
 	stream_out so = {0, 0};
 
 	cli_search_opts sopt;
@@ -173,6 +177,9 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		case OPT_NO_CACHE:
 			qo.no_cache = 1;
 			break;
+		case OPT_COMPARE:
+			compare = optarg;
+			break;
 		case OPT_CONVERSATION:
 			if (!optarg[0])
 				return cli_usage_error(ctx, "--conversation needs an id (see `ragdb "
@@ -198,6 +205,8 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 	if (!argv[optind][0])
 		return cli_usage_error(ctx, "the question is empty");
 
+	if (compare)
+		return cli_query_compare(ctx, argv[optind], &qo, compare, json);
 	/* Asking within a conversation stores the turns. */
 	if ((rc = cli_open_db(ctx, qo.conversation_id ? 0 : RAGDB_RDONLY, &db)))
 		return rc;
