@@ -112,6 +112,11 @@ static const char usage_query[] =
 	"  --no-stream          wait for the whole answer instead of streaming it\n"
 	"  --no-cache           ask the language model even if the answer cache\n"
 	"                       (ragdb.json \"cache\") holds this exact request\n"
+	"  --compare M1,M2,...  ask several models (names, provider:model, extractive)\n"
+	"                       the same question with the same sources; one section\n"
+	"                       per model (latency, tokens, cost, answer), sources once;\n"
+	"                       --json: an array, one object per model; exit 1 if any\n"
+	"                       model failed (the others still print)\n"
 	"  --conversation ID    ask within stored conversation ID (created when new):\n"
 	"                       a follow-up is rewritten from its earlier turns, and\n"
 	"                       the question and answer are added to it\n"
@@ -379,14 +384,19 @@ static const char usage_export_finetune[] =
 static const char usage_models[] =
 	"usage: ragdb models list|check [--json]\n"
 	"\n"
-	"list: the language models named in ragdb.json (name, provider:model,\n"
-	"endpoint, context window, prices, default, fallback chain). check: ask each\n"
-	"for a one-token answer (past the answer cache) and print ok with the\n"
-	"latency, or the failure; exit 1 when any fails.\n"
+	"list: the models named in ragdb.json (name, provider:model, endpoint, or\n"
+	"endpoints and balancing policy, embedding or not, context window, prices,\n"
+	"default, fallback chain). check: the knowledge base's embedder first (one\n"
+	"text embedded past the caches; its dimension must be the stored one), then\n"
+	"each model: an embedding model embeds one text (dimension shown), a\n"
+	"language model gives a one-token answer (past the answer cache); ok with\n"
+	"the latency, or the failure; exit 1 when any fails.\n"
 	"\n"
-	"  --json      {\"models\":[{\"name\",\"provider\",\"model\",\"endpoint\",\n"
+	"  --json      {\"embedder\" (check): {...},\"models\":[{\"name\",\"provider\",\n"
+	"              \"model\",\"endpoint\",\"endpoints\",\"balance\",\"embedder\",\n"
 	"              \"context_window\",\"price_input\",\"price_output\",\"default\",\n"
-	"              \"fallback\"; check: \"ok\",\"latency_ms\",\"error\"}]}\n"
+	"              \"fallback\"; check: \"ok\",\"latency_ms\",\"dim\",\"dim_matches\",\n"
+	"              \"error\"}]}\n"
 	"  --config F  the configuration file (else $RAGDB_CONFIG, else DB/ragdb.json)\n"
 	"  --db DIR    knowledge base directory\n"
 	"  -h, --help  show this help\n";
@@ -422,7 +432,7 @@ const cli_command cli_commands[] = {
 	  cli_cmd_conversations },
 	{ "export-finetune", "write conversations as fine-tuning data", usage_export_finetune,
 	  cli_cmd_export_finetune },
-	{ "models", "list configured language models, check they answer", usage_models,
+	{ "models", "list configured models, check they answer (embedders too)", usage_models,
 	  cli_cmd_models },
 	{ "help", "show help", usage_help, cli_cmd_help },
 };
