@@ -2,12 +2,14 @@
  * engine/query.c — ragdb_query: retrieve, merge neighbouring chunks into
  * numbered sources within a token budget, and answer: with a language model
  * (streamed through on_delta) when one is named or configured, else with the
- * built-in extractive answerer, which says so.
+ * built-in extractive answerer, which says so. With opts->agentic the model
+ * may search again with a tool before answering (agentic.c).
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "engine/agentic.h"
 #include "engine/conversation.h"
 #include "engine/internal.h"
 #include "engine/providers/text.h"
@@ -92,6 +94,18 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 	char *routed = !(o.model && *o.model) ? rdb_route_pick(db, question) : NULL;
 	if (routed && strcmp(routed, "extractive") != 0)
 		model = routed;
+	if (o.agentic && !model) {
+		free(routed);
+		return rdb_failf(db, RAGDB_EINVAL,
+		                 "agentic answers need a language model that can call tools; give a model "
+		                 "(--model anthropic:MODEL, openai:MODEL, ollama:MODEL or gemini:MODEL) or set "
+		                 "default_model in ragdb.json (docs/providers.md)");
+	}
+	if (o.agentic && o.max_tool_calls > RDB_AGENTIC_MAX_CALLS) {
+		free(routed);
+		return rdb_failf(db, RAGDB_EINVAL, "max_tool_calls is %u; give 1 to %u (0 = %u)",
+		                 o.max_tool_calls, RDB_AGENTIC_MAX_CALLS, RDB_AGENTIC_DEFAULT_CALLS);
+	}
 	rdb_err e = {0};
 	rdb_chat chat = {0};
 	const char *search_q = question;
@@ -155,7 +169,10 @@ ragdb_status ragdb_query(ragdb *db, const char *question, const ragdb_query_opti
 			st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory building the prompt");
 			goto out;
 		}
-		st = rdb_route_answer(db, model, prompt, o.on_delta, o.ctx, o.no_cache, a, &e);
+		if (o.agentic)
+			st = rdb_agentic_answer(db, model, prompt, &o, a, &e);
+		else
+			st = rdb_route_answer(db, model, prompt, o.on_delta, o.ctx, o.no_cache, a, &e);
 		free(prompt);
 		if (st != RAGDB_OK)
 			goto out;

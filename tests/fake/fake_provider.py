@@ -24,6 +24,21 @@ Control (for the tests, not part of any provider):
                    "dim": 64, "answer": "...", "key": "sk-test", "reset": true,
                    "mix": {"seed": 7, "rates": {"429": 0.05, "cut": 0.02, ...}},
                    "stall_ms": 30000}
+Tool use (ragdb query --agentic): when a chat request offers the tool
+search_knowledge_base, "tool_mode" (POST /_control) decides the reply:
+  lookup (default)  no tool result yet: a tool call whose query is the text
+                    after "lookup: " in the question (else the question);
+                    after a result: an answer quoting the first new source of
+                    the last result with its [n]
+  always            a tool call on every request that allows one
+  bad_args          first a call with arguments that are not JSON (OpenAI) or
+                    lack "query" (the others), then as lookup
+  unknown_tool      first a call to a tool that does not exist, then as lookup
+  never             the plain answer
+in each provider's format, streamed and whole (Anthropic says a sentence
+before its tool_use block, as Claude does). Tool conversations are checked
+as the real APIs check them (a result for every call, matching ids, tools
+declared, argument types); a violation is a 400.
 Faults, one consumed per provider request ("sticky" applies to every one):
   429 (Retry-After: 1), 429date (Retry-After as an HTTP date), 500, 503, 529
   (Anthropic overloaded_error), 401, 400, 404, stall (sleeps 30 s), cut (a
@@ -59,7 +74,7 @@ def reset_state():
                  answer="Rotate the signing keys every 90 days with `ragdb keys rotate` [1]. "
                         "Old keys stay valid for a day [2].",
                  usage_in=1000, usage_out=500, mix=None, mix_rng=None, injected={},
-                 stall_ms=30000)
+                 stall_ms=30000, tool_mode="lookup")
 
 
 def fake_vector(text, dim):
@@ -185,7 +200,7 @@ class Handler(BaseHTTPRequestHandler):
                 if ctl.get("reset"):
                     reset_state()
                 for k in ("faults", "sticky", "delay_ms", "dim", "answer", "key",
-                          "usage_in", "usage_out", "mix", "stall_ms"):
+                          "usage_in", "usage_out", "mix", "stall_ms", "tool_mode"):
                     if k in ctl:
                         STATE[k] = ctl[k]
                 if "mix" in ctl:
@@ -426,9 +441,222 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(msgs, list) or not msgs:
             return self.violation("messages must be a non-empty array")
         for m in msgs:
-            if m.get("role") not in roles or not isinstance(m.get("content"), str):
+            c = m.get("content")
+            ok = isinstance(c, str)
+            if self.provider == "anthropic":
+                ok = ok or (isinstance(c, list) and c and all(isinstance(x, dict) for x in c))
+            if self.provider == "openai" and m.get("role") == "assistant" and m.get("tool_calls"):
+                ok = ok or c is None
+            if m.get("role") not in roles or not ok:
                 return self.violation("each message needs a role in %s and string content" % (roles,))
+        return self.check_tool_conversation(b)
+
+    # ------------------------------------------------------------ tool use
+    def tools_offered(self, b):
+        """(names of the tools declared, whether the model may call them)."""
+        p, tools = self.provider, b.get("tools") or []
+        names, on = [], True
+        if p == "anthropic":
+            names = [t.get("name") for t in tools]
+            on = (b.get("tool_choice") or {}).get("type", "auto") != "none"
+        elif p in ("openai", "ollama"):
+            names = [(t.get("function") or {}).get("name") for t in tools]
+            on = b.get("tool_choice", "auto") != "none"
+        elif p == "gemini":
+            for t in tools:
+                names += [d.get("name") for d in t.get("functionDeclarations") or []]
+            mode = ((b.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode", "AUTO")
+            on = mode != "NONE"
+        return names, on and bool(names)
+
+    def check_tool_decls(self, b):
+        p, tools = self.provider, b.get("tools")
+        if tools is None:
+            return True
+        if not isinstance(tools, list):
+            return self.violation("tools must be an array")
+        for t in tools:
+            if p == "anthropic":
+                if not isinstance(t.get("name"), str) or not isinstance(t.get("input_schema"), dict) \
+                        or t["input_schema"].get("type") != "object":
+                    return self.violation("each tool needs a name and an input_schema of type object")
+            elif p in ("openai", "ollama"):
+                f = t.get("function")
+                if t.get("type") != "function" or not isinstance(f, dict) or \
+                        not isinstance(f.get("name"), str) or not isinstance(f.get("parameters", {}), dict):
+                    return self.violation("each tool needs type function and function.name/parameters")
+            else:
+                ds = t.get("functionDeclarations")
+                if not isinstance(ds, list) or not all(isinstance(d.get("name"), str) for d in ds):
+                    return self.violation("tools[].functionDeclarations[] need a name")
+        if p == "anthropic" and "tool_choice" in b and \
+                (b["tool_choice"] or {}).get("type") not in ("auto", "any", "tool", "none"):
+            return self.violation("tool_choice.type must be auto, any, tool or none")
+        if p == "openai" and "tool_choice" in b and b["tool_choice"] not in ("auto", "none", "required") \
+                and not isinstance(b["tool_choice"], dict):
+            return self.violation("tool_choice must be auto, none, required or an object")
         return True
+
+    def check_tool_conversation(self, b):
+        """What the real APIs refuse in a conversation holding tool calls."""
+        if not self.check_tool_decls(b):
+            return False
+        p = self.provider
+        msgs = b.get("messages") or b.get("contents") or []
+        names = self.tools_offered(b)[0]
+        for i, m in enumerate(msgs):
+            nxt = msgs[i + 1] if i + 1 < len(msgs) else None
+            if p == "anthropic":
+                blocks = m["content"] if isinstance(m["content"], list) else []
+                uses = [x for x in blocks if x.get("type") == "tool_use"]
+                results = [x for x in blocks if x.get("type") == "tool_result"]
+                if (uses or results) and not names:
+                    return self.violation("requests which include tool_use or tool_result blocks must define tools")
+                if m["role"] == "user" and uses or m["role"] == "assistant" and results:
+                    return self.violation("tool_use blocks belong to assistant turns, tool_result blocks to user turns")
+                for u in uses:
+                    if not isinstance(u.get("id"), str) or not isinstance(u.get("name"), str) or \
+                            not isinstance(u.get("input"), dict):
+                        return self.violation("tool_use needs id, name and an input object")
+                for r in results:
+                    if not isinstance(r.get("content"), (str, list)) or "is_error" in r and \
+                            not isinstance(r["is_error"], bool):
+                        return self.violation("tool_result content must be a string or blocks; is_error a boolean")
+                if uses:
+                    got = [x.get("tool_use_id") for x in (nxt or {}).get("content") or []
+                           if isinstance(x, dict) and x.get("type") == "tool_result"] \
+                        if nxt and isinstance(nxt.get("content"), list) else []
+                    if sorted(got) != sorted(u["id"] for u in uses):
+                        return self.violation("tool_use ids were found without tool_result blocks "
+                                              "immediately after: each tool_use block must have a "
+                                              "corresponding tool_result block in the next message")
+            elif p in ("openai", "ollama"):
+                calls = m.get("tool_calls")
+                if m["role"] == "tool":
+                    if not isinstance(m.get("content"), str):
+                        return self.violation("a tool message needs string content")
+                    if p == "openai" and not isinstance(m.get("tool_call_id"), str):
+                        return self.violation("a tool message needs tool_call_id")
+                    if p == "ollama" and "tool_name" in m and not isinstance(m["tool_name"], str):
+                        return self.violation("tool_name must be a string")
+                    prev = [x for x in msgs[:i] if x["role"] not in ("tool",)]
+                    if not prev or not prev[-1].get("tool_calls"):
+                        return self.violation("messages with role 'tool' must be a response to a "
+                                              "preceding message with 'tool_calls'")
+                if calls is not None:
+                    if m["role"] != "assistant" or not isinstance(calls, list):
+                        return self.violation("tool_calls belong to assistant messages")
+                    for c in calls:
+                        f = c.get("function") or {}
+                        if not isinstance(f.get("name"), str):
+                            return self.violation("tool_calls[].function.name is required")
+                        if p == "openai":
+                            if not isinstance(c.get("id"), str) or c.get("type") != "function" or \
+                                    not isinstance(f.get("arguments"), str):
+                                return self.violation("tool_calls[] need id, type function and "
+                                                      "function.arguments as a string")
+                        elif not isinstance(f.get("arguments"), dict):
+                            return self.violation("tool_calls[].function.arguments must be an object")
+                    if p == "openai":
+                        after = []
+                        for x in msgs[i + 1:]:
+                            if x["role"] != "tool":
+                                break
+                            after.append(x.get("tool_call_id"))
+                        if sorted(after) != sorted(c["id"] for c in calls):
+                            return self.violation("an assistant message with 'tool_calls' must be "
+                                                  "followed by tool messages responding to each "
+                                                  "'tool_call_id'")
+            else:  # gemini
+                parts = m.get("parts") or []
+                fcs = [x["functionCall"] for x in parts if "functionCall" in x]
+                frs = [x["functionResponse"] for x in parts if "functionResponse" in x]
+                if fcs and m["role"] != "model":
+                    return self.violation("functionCall parts belong to model turns")
+                if frs and m["role"] not in ("user", "function"):
+                    return self.violation("functionResponse parts belong to user turns")
+                for fr in frs:
+                    if not isinstance(fr.get("name"), str) or not isinstance(fr.get("response"), dict):
+                        return self.violation("functionResponse needs a name and a response object")
+                for fc in fcs:
+                    if not isinstance(fc.get("name"), str) or not isinstance(fc.get("args", {}), dict):
+                        return self.violation("functionCall needs a name and args object")
+                if fcs:
+                    got = [x["functionResponse"].get("name") for x in (nxt or {}).get("parts") or []
+                           if "functionResponse" in x]
+                    if sorted(got) != sorted(fc["name"] for fc in fcs):
+                        return self.violation("please ensure that the number of function response "
+                                              "parts is equal to the number of function call parts "
+                                              "of the function call turn")
+        return True
+
+    def tool_results(self, b):
+        """The tool results in the request, oldest first (text)."""
+        p, out = self.provider, []
+        if p == "anthropic":
+            for m in b.get("messages") or []:
+                if isinstance(m.get("content"), list):
+                    for x in m["content"]:
+                        if x.get("type") == "tool_result":
+                            c = x.get("content")
+                            out.append(c if isinstance(c, str) else
+                                       "".join(y.get("text", "") for y in c))
+        elif p in ("openai", "ollama"):
+            out = [m["content"] for m in b.get("messages") or [] if m.get("role") == "tool"]
+        else:
+            for m in b.get("contents") or []:
+                for x in m.get("parts") or []:
+                    if "functionResponse" in x:
+                        r = x["functionResponse"]["response"]
+                        out.append(r.get("result") or r.get("error") or json.dumps(r))
+        return out
+
+    def question_of(self, b):
+        p = self.provider
+        if p == "gemini":
+            first = ((b.get("contents") or [{}])[0].get("parts") or [{}])[0].get("text", "")
+        else:
+            us = [m for m in b.get("messages") or [] if m.get("role") == "user"]
+            first = us[0]["content"] if us and isinstance(us[0]["content"], str) else ""
+        q = first.rsplit("Question: ", 1)[-1].strip()
+        m = re.search(r"lookup: ([^\n?]+)", q)
+        return (m.group(1) if m else q).strip()
+
+    def tool_plan(self, b):
+        """None (answer as usual), ("call", name, args) or ("text", answer)."""
+        names, on = self.tools_offered(b)
+        results = self.tool_results(b)
+        if "search_knowledge_base" not in names and not results:
+            return None
+        on = on and "search_knowledge_base" in names
+        mode = STATE["tool_mode"]
+        n = len(results)
+        q = self.question_of(b)
+        if on and mode != "never":
+            if mode == "always":
+                return ("call", "search_knowledge_base", {"query": q})
+            if mode == "bad_args" and n == 0:
+                if self.provider == "openai":
+                    return ("call", "search_knowledge_base", '{"query": "unterminated')
+                return ("call", "search_knowledge_base", {"q": q})
+            if mode == "unknown_tool" and n == 0:
+                return ("call", "delete_everything", {"query": q})
+            if n == (1 if mode in ("bad_args", "unknown_tool") else 0):
+                return ("call", "search_knowledge_base", {"query": q})
+        if mode == "never" or not results:
+            return ("text", STATE["answer"])
+        m = None
+        for r in reversed(results):
+            m = re.search(r'<source n="(\d+)">\n([^\n]*)', r)
+            if m:
+                break
+        if not m:
+            return ("text", "The searches found nothing new (%d tool results)." % n)
+        first = re.split(r"(?<=[.!?])\s", m.group(2).strip())[0].rstrip(".")
+        return ("text", "After %d tool results: %s [%s]." % (n, first, m.group(1)))
+
+    def tool_args_text(self, args):
+        return args if isinstance(args, str) else json.dumps(args)
 
     def anthropic_messages(self, b, fault):
         if not isinstance(b.get("model"), str):
@@ -445,6 +673,11 @@ class Handler(BaseHTTPRequestHandler):
         uin, uout = STATE["usage_in"], STATE["usage_out"]
         if fault == "malformed":
             return self.send_raw(200, b'{"id": "msg_1", "content": [')
+        plan = self.tool_plan(b)
+        if plan and plan[0] == "text":
+            answer = plan[1]
+        elif plan:
+            return self.anthropic_tool_call(b, plan, fault)
         if not b.get("stream"):
             return self.send_json(200, {
                 "id": "msg_01", "type": "message", "role": "assistant", "model": b["model"],
@@ -475,10 +708,83 @@ class Handler(BaseHTTPRequestHandler):
             p.append(ev("message_stop", {"type": "message_stop"}))
         self.stream(p, "text/event-stream", fault)
 
+    def anthropic_tool_call(self, b, plan, fault):
+        _, name, args = plan
+        uin, uout = STATE["usage_in"], STATE["usage_out"]
+        pre = "Let me search the knowledge base for that."
+        tid = "toolu_%02d" % (len(self.tool_results(b)) + 1)
+        if not b.get("stream"):
+            return self.send_json(200, {
+                "id": "msg_01", "type": "message", "role": "assistant", "model": b["model"],
+                "content": [{"type": "text", "text": pre},
+                            {"type": "tool_use", "id": tid, "name": name, "input": args}],
+                "stop_reason": "tool_use", "stop_sequence": None,
+                "usage": {"input_tokens": uin, "output_tokens": uout}})
+
+        def ev(n, obj):
+            return ("event: %s\ndata: %s\n\n" % (n, json.dumps(obj))).encode()
+        p = [ev("message_start", {"type": "message_start", "message": {
+            "id": "msg_01", "type": "message", "role": "assistant", "content": [],
+            "model": b["model"], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": uin, "output_tokens": 1}}}),
+            ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                       "content_block": {"type": "text", "text": ""}}),
+            ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                       "delta": {"type": "text_delta", "text": pre}}),
+            ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ev("content_block_start", {"type": "content_block_start", "index": 1,
+                                       "content_block": {"type": "tool_use", "id": tid,
+                                                         "name": name, "input": {}}})]
+        for piece in self.pieces_of(self.tool_args_text(args), 5):
+            p.append(ev("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                                "delta": {"type": "input_json_delta",
+                                                          "partial_json": piece}}))
+        p.append(ev("content_block_stop", {"type": "content_block_stop", "index": 1}))
+        p.append(ev("message_delta", {"type": "message_delta",
+                                      "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                                      "usage": {"output_tokens": uout}}))
+        p.append(ev("message_stop", {"type": "message_stop"}))
+        self.stream(p, "text/event-stream", fault)
+
+    def openai_tool_call(self, b, plan, fault):
+        _, name, args = plan
+        usage = {"prompt_tokens": STATE["usage_in"], "completion_tokens": STATE["usage_out"],
+                 "total_tokens": STATE["usage_in"] + STATE["usage_out"]}
+        cid = "call_%02d" % (len(self.tool_results(b)) + 1)
+        at = self.tool_args_text(args)
+        if not b.get("stream"):
+            return self.send_json(200, {
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": b["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": None,
+                                                     "tool_calls": [{"id": cid, "type": "function",
+                                                                     "function": {"name": name,
+                                                                                  "arguments": at}}]},
+                             "finish_reason": "tool_calls", "logprobs": None}], "usage": usage})
+
+        def chunk(choices, u=None):
+            o = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                 "model": b["model"], "choices": choices}
+            if (b.get("stream_options") or {}).get("include_usage"):
+                o["usage"] = u
+            return ("data: %s\n\n" % json.dumps(o)).encode()
+        p = [chunk([{"index": 0, "delta": {"role": "assistant", "content": None,
+                                           "tool_calls": [{"index": 0, "id": cid, "type": "function",
+                                                           "function": {"name": name,
+                                                                        "arguments": ""}}]},
+                     "finish_reason": None}])]
+        for piece in self.pieces_of(at, 6):
+            p.append(chunk([{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {
+                "arguments": piece}}]}, "finish_reason": None}]))
+        p.append(chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+        if (b.get("stream_options") or {}).get("include_usage"):
+            p.append(chunk([], usage))
+        p.append(b"data: [DONE]\n\n")
+        self.stream(p, "text/event-stream", fault)
+
     def openai_chat(self, b, fault):
         if not isinstance(b.get("model"), str):
             return self.violation("model is required")
-        if not self.check_messages(b, ("system", "developer", "user", "assistant")):
+        if not self.check_messages(b, ("system", "developer", "user", "assistant", "tool")):
             return
         if "stream_options" in b and not b.get("stream"):
             return self.violation("stream_options is only allowed with stream: true")
@@ -490,6 +796,11 @@ class Handler(BaseHTTPRequestHandler):
                  "total_tokens": STATE["usage_in"] + STATE["usage_out"]}
         if fault == "malformed":
             return self.send_raw(200, b'{"id": "chatcmpl-1", "choices": [')
+        plan = self.tool_plan(b)
+        if plan and plan[0] == "text":
+            answer = plan[1]
+        elif plan:
+            return self.openai_tool_call(b, plan, fault)
         if not b.get("stream"):
             return self.send_json(200, {
                 "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": b["model"],
@@ -527,6 +838,19 @@ class Handler(BaseHTTPRequestHandler):
                  "prompt_eval_count": STATE["usage_in"], "eval_count": STATE["usage_out"]}
         if fault == "malformed":
             return self.stream([b'{"model": "x", "message": {"content": "Ro'], "application/x-ndjson", None)
+        plan = self.tool_plan(b)
+        if plan and plan[0] == "text":
+            answer = plan[1]
+        elif plan:
+            calls = [{"function": {"name": plan[1], "arguments": plan[2]}}]
+            if b.get("stream") is False:
+                final["message"]["tool_calls"] = calls
+                return self.send_json(200, final)
+            first = {"model": b["model"], "created_at": "2024-01-01T00:00:00Z",
+                     "message": {"role": "assistant", "content": "", "tool_calls": calls},
+                     "done": False}
+            return self.stream([(json.dumps(first) + "\n").encode(),
+                                (json.dumps(final) + "\n").encode()], "application/x-ndjson", fault)
         if b.get("stream") is False:
             final["message"]["content"] = answer
             return self.send_json(200, final)
@@ -546,8 +870,10 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(c, list) or not c:
             return self.violation("contents must be a non-empty array")
         for x in c:
-            if x.get("role") not in ("user", "model") or not isinstance(x.get("parts"), list):
+            if x.get("role") not in ("user", "model", "function") or not isinstance(x.get("parts"), list):
                 return self.violation("each content needs role user|model and parts")
+        if not self.check_tool_conversation(b):
+            return False
         si = b.get("systemInstruction")
         if si is not None and not isinstance(si.get("parts"), list):
             return self.violation("systemInstruction.parts must be an array")
@@ -564,19 +890,32 @@ class Handler(BaseHTTPRequestHandler):
                                   "totalTokenCount": STATE["usage_in"] + STATE["usage_out"]}
         return o
 
+    def gemini_call_obj(self, plan):
+        o = self.gemini_obj("", True, True)
+        o["candidates"][0]["content"]["parts"] = [
+            {"functionCall": {"name": plan[1], "args": plan[2]}, "thoughtSignature": "c2lnbmF0dXJl"}]
+        return o
+
     def gemini_generate(self, b, fault):
         if not self.gemini_check(b):
             return
         if fault == "malformed":
             return self.send_raw(200, b'{"candidates": [')
-        self.send_json(200, self.gemini_obj(STATE["answer"], True, True))
+        plan = self.tool_plan(b)
+        if plan and plan[0] == "call":
+            return self.send_json(200, self.gemini_call_obj(plan))
+        self.send_json(200, self.gemini_obj(plan[1] if plan else STATE["answer"], True, True))
 
     def gemini_stream(self, b, fault):
         if "alt=sse" not in self.path:
             return self.violation("streamGenerateContent needs ?alt=sse for server-sent events")
         if not self.gemini_check(b):
             return
-        pcs = self.pieces_of(STATE["answer"], 20)
+        plan = self.tool_plan(b)
+        if plan and plan[0] == "call":
+            return self.stream([("data: %s\r\n\r\n" % json.dumps(self.gemini_call_obj(plan))).encode()],
+                               "text/event-stream", fault)
+        pcs = self.pieces_of(plan[1] if plan else STATE["answer"], 20)
         p = []
         for i, piece in enumerate(pcs):
             last = i == len(pcs) - 1

@@ -2,7 +2,8 @@
  * tools/cli/cmd_query.c — `ragdb query "QUESTION"` (also `rag-query`):
  * retrieve, answer with [n] citations, list the numbered sources. Plain
  * output is the answer, a blank line and the Sources list; --json gives
- * the whole answer structure.
+ * the whole answer structure. --agentic lets the language model search
+ * again before it answers; each search it makes is shown on stderr.
  */
 #include <string.h>
 
@@ -16,6 +17,7 @@ enum { OPT_CONTEXT_TOKENS = CLI_OPT_FIRST_COMMAND_OPT, OPT_MAX_SENTENCES, OPT_MO
 /* Apart from the list above so that options added there do not collide. */
 enum { OPT_NO_CACHE = CLI_OPT_FIRST_COMMAND_OPT + 64 };
 enum { OPT_COMPARE = CLI_OPT_FIRST_COMMAND_OPT + 80 }; /* query_compare.c */
+enum { OPT_AGENTIC = CLI_OPT_FIRST_COMMAND_OPT + 72, OPT_MAX_TOOL_CALLS };
 
 /* Streaming: each piece of the answer goes to the terminal as it arrives. */
 typedef struct stream_out {
@@ -32,6 +34,15 @@ static void on_delta(void *ctx, const char *text, size_t len)
 	fflush(stdout);
 	so->bytes += len;
 	so->last = text[len - 1];
+}
+
+/* --agentic: each search the model asks for, on stderr (not part of the
+ * answer on stdout). */
+static void on_tool_call(void *ctx, const char *query)
+{
+	(void)ctx;
+	fprintf(stderr, "searching: %s\n", query);
+	fflush(stderr);
 }
 
 static void print_answer(const cli_ctx *ctx, const ragdb_answer *a, const stream_out *so)
@@ -72,6 +83,8 @@ static void print_answer(const cli_ctx *ctx, const ragdb_answer *a, const stream
 		else
 			printf("\n(%s: %llu input + %llu output tokens", a->model ? a->model : "model",
 			       (unsigned long long)a->input_tokens, (unsigned long long)a->output_tokens);
+		if (a->tool_calls)
+			printf(", %u tool call%s", (unsigned)a->tool_calls, a->tool_calls == 1 ? "" : "s");
 		if (a->cost > 0)
 			printf(", cost %.4f", a->cost);
 		printf(", %.1f s)\n", a->took_ms / 1000.0);
@@ -109,6 +122,7 @@ static cJSON *answer_json(const char *question, const ragdb_answer *a)
 	cJSON_AddNumberToObject(j, "output_tokens", (double)a->output_tokens);
 	cJSON_AddNumberToObject(j, "cost", a->cost);
 	cJSON_AddBoolToObject(j, "cached", a->cached != 0);
+	cJSON_AddNumberToObject(j, "tool_calls", a->tool_calls);
 	return j;
 }
 
@@ -126,6 +140,8 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 		{ "compare", required_argument, NULL, OPT_COMPARE },
 		{ "conversation", required_argument, NULL, OPT_CONVERSATION },
+		{ "agentic", no_argument, NULL, OPT_AGENTIC },
+		{ "max-tool-calls", required_argument, NULL, OPT_MAX_TOOL_CALLS },
 		{ NULL, 0, NULL, 0 },
 	};
 	ragdb_query_options qo;
@@ -180,6 +196,13 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		case OPT_COMPARE:
 			compare = optarg;
 			break;
+		case OPT_AGENTIC:
+			qo.agentic = 1;
+			break;
+		case OPT_MAX_TOOL_CALLS:
+			if ((rc = cli_parse_u32(ctx, "--max-tool-calls", optarg, 1, 16, &qo.max_tool_calls)))
+				return rc;
+			break;
 		case OPT_CONVERSATION:
 			if (!optarg[0])
 				return cli_usage_error(ctx, "--conversation needs an id (see `ragdb "
@@ -197,6 +220,8 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 	qo.filters = sopt.filters;
 	qo.n_filters = sopt.n_filters;
 	qo.mmr_lambda = sopt.mmr;
+	if (qo.max_tool_calls && !qo.agentic)
+		return cli_usage_error(ctx, "--max-tool-calls applies with --agentic");
 	if (optind >= argc)
 		return cli_usage_error(ctx, "what is the question? give a QUESTION");
 	if (optind + 1 < argc)
@@ -214,6 +239,8 @@ int cli_cmd_query(cli_ctx *ctx, int argc, char **argv)
 		qo.on_delta = on_delta;
 		qo.ctx = &so;
 	}
+	if (!json)
+		qo.on_tool_call = on_tool_call;
 	st = ragdb_query(db, argv[optind], &qo, &ans);
 	if (st != RAGDB_OK) {
 		if (so.bytes > 0) {

@@ -100,7 +100,7 @@ static const char usage_search[] =
 	"  -h, --help      show this help\n";
 
 static const char usage_query[] =
-	"usage: ragdb query \"QUESTION\" [-k N] [--model PROVIDER:MODEL] [--no-stream] [--json]\n"
+	"usage: ragdb query \"QUESTION\" [-k N] [--model PROVIDER:MODEL] [--agentic] [--no-stream] [--json]\n"
 	"       rag-query \"QUESTION\" [-k N] [--model PROVIDER:MODEL] [--json]\n"
 	"\n"
 	"Answer QUESTION from the knowledge base, with numbered sources.\n"
@@ -109,6 +109,12 @@ static const char usage_query[] =
 	"                       openai:MODEL, ollama:MODEL, gemini:MODEL, or a name\n"
 	"                       from ragdb.json (default: its default_model, else the\n"
 	"                       built-in extractive answerer; see docs/providers.md)\n"
+	"  --agentic            let the language model search the knowledge base again\n"
+	"                       (a search_knowledge_base tool) before it answers, for\n"
+	"                       questions that need more than one lookup; each search\n"
+	"                       is shown on stderr. Needs a language model (not the\n"
+	"                       extractive answerer); docs/providers.md\n"
+	"  --max-tool-calls N   with --agentic: searches allowed, 1-16 (default 4)\n"
 	"  --no-stream          wait for the whole answer instead of streaming it\n"
 	"  --no-cache           ask the language model even if the answer cache\n"
 	"                       (ragdb.json \"cache\") holds this exact request\n"
@@ -237,12 +243,6 @@ static const char usage_import_vectors[] =
 	"  --db DIR          knowledge base directory\n"
 	"  -h, --help        show this help\n";
 
-static const char usage_quantize[] =
-	"usage: ragdb quantize MODE [--json]\n"
-	"\n"
-	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
-	"write transaction. Searches scan them, then rescore the best k x oversample\n"
-	"candidates from the f32 vectors (always kept), so scores are exact.\n"
 static const char usage_index[] =
 	"usage: ragdb index build --ivf NLIST [--recall-target R] [--sample N] [--iters N]\n"
 	"                         [--threads N] [--json]\n"
@@ -264,6 +264,12 @@ static const char usage_index[] =
 	"  --json              {\"nlist\",\"nprobe\",\"vectors\",\"list_min\",\"list_median\",\n"
 	"                      \"list_max\",\"imbalance\",\"bytes\",\"recall\",...}\n";
 
+static const char usage_quantize[] =
+	"usage: ragdb quantize MODE [--json]\n"
+	"\n"
+	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
+	"write transaction. Searches scan them, then rescore the best k x oversample\n"
+	"candidates from the f32 vectors (always kept), so scores are exact.\n"
 	"\n"
 	"  --json      {\"before\",\"quantize\",\"took_ms\"}\n"
 	"  --db DIR    knowledge base directory\n"
@@ -406,6 +412,24 @@ static const char usage_help[] =
 	"\n"
 	"Show the list of commands, or one command's help.\n";
 
+static const char usage_reembed[] =
+	"usage: ragdb reembed --embedder SPEC [--dim N] [--endpoint URL] [--json]\n"
+	"\n"
+	"Re-embed every chunk with another embedder (local, provider:model or a\n"
+	"model named in ragdb.json; the dimension may change) and record it, in one\n"
+	"transaction: interrupted, crashed or failed, nothing changes. Texts the\n"
+	"persistent cache holds for that embedder cost no call, so switching back to\n"
+	"an earlier model is free. An IVF index is dropped (rebuild it with\n"
+	"ragdb index build). Progress and a summary go to stderr.\n"
+	"\n"
+	"  --embedder SPEC  the new embedder\n"
+	"  --dim N          its dimension (default: the model's own)\n"
+	"  --endpoint URL   the new embedder's endpoint\n"
+	"  --json           {\"embedder_before\",\"embedder\",\"dim_before\",\"dim\",\"vectors\",\n"
+	"                   \"index_dropped\",\"seconds\"}\n"
+	"  --db DIR         knowledge base directory\n"
+	"  -h, --help       show this help\n";
+
 const cli_command cli_commands[] = {
 	{ "init", "create a knowledge base", usage_init, cli_cmd_init },
 	{ "ingest", "add files, directories and JSONL corpora", usage_ingest, cli_cmd_ingest },
@@ -422,13 +446,14 @@ const cli_command cli_commands[] = {
 	  cli_cmd_import_vectors },
 	{ "quantize", "set the quantized blocks (f32, bf16, int8, binary)", usage_quantize,
 	  cli_cmd_quantize },
+	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },
 	{ "backup", "copy the knowledge base while it is in use", usage_backup, cli_cmd_backup },
 	{ "restore", "put a backup back in place", usage_restore, cli_cmd_restore },
 	{ "eval", "measure retrieval quality on a BEIR set", usage_eval, cli_cmd_eval },
 	{ "tune", "fit the local embedder to the knowledge base", usage_tune, cli_cmd_tune },
+	{ "reembed", "re-embed every chunk with another embedder", usage_reembed, cli_cmd_reembed },
 	{ "chat", "ask questions in a stored conversation", usage_chat, cli_cmd_chat },
 	{ "conversations", "list, show or delete conversations", usage_conversations,
-	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },
 	  cli_cmd_conversations },
 	{ "export-finetune", "write conversations as fine-tuning data", usage_export_finetune,
 	  cli_cmd_export_finetune },
