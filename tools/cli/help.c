@@ -243,6 +243,12 @@ static const char usage_import_vectors[] =
 	"  --db DIR          knowledge base directory\n"
 	"  -h, --help        show this help\n";
 
+static const char usage_quantize[] =
+	"usage: ragdb quantize MODE [--json]\n"
+	"\n"
+	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
+	"write transaction. Searches scan them, then rescore the best k x oversample\n"
+	"candidates from the f32 vectors (always kept), so scores are exact.\n"
 static const char usage_index[] =
 	"usage: ragdb index build --ivf NLIST [--recall-target R] [--sample N] [--iters N]\n"
 	"                         [--threads N] [--json]\n"
@@ -264,12 +270,6 @@ static const char usage_index[] =
 	"  --json              {\"nlist\",\"nprobe\",\"vectors\",\"list_min\",\"list_median\",\n"
 	"                      \"list_max\",\"imbalance\",\"bytes\",\"recall\",...}\n";
 
-static const char usage_quantize[] =
-	"usage: ragdb quantize MODE [--json]\n"
-	"\n"
-	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
-	"write transaction. Searches scan them, then rescore the best k x oversample\n"
-	"candidates from the f32 vectors (always kept), so scores are exact.\n"
 	"\n"
 	"  --json      {\"before\",\"quantize\",\"took_ms\"}\n"
 	"  --db DIR    knowledge base directory\n"
@@ -412,24 +412,6 @@ static const char usage_help[] =
 	"\n"
 	"Show the list of commands, or one command's help.\n";
 
-static const char usage_reembed[] =
-	"usage: ragdb reembed --embedder SPEC [--dim N] [--endpoint URL] [--json]\n"
-	"\n"
-	"Re-embed every chunk with another embedder (local, provider:model or a\n"
-	"model named in ragdb.json; the dimension may change) and record it, in one\n"
-	"transaction: interrupted, crashed or failed, nothing changes. Texts the\n"
-	"persistent cache holds for that embedder cost no call, so switching back to\n"
-	"an earlier model is free. An IVF index is dropped (rebuild it with\n"
-	"ragdb index build). Progress and a summary go to stderr.\n"
-	"\n"
-	"  --embedder SPEC  the new embedder\n"
-	"  --dim N          its dimension (default: the model's own)\n"
-	"  --endpoint URL   the new embedder's endpoint\n"
-	"  --json           {\"embedder_before\",\"embedder\",\"dim_before\",\"dim\",\"vectors\",\n"
-	"                   \"index_dropped\",\"seconds\"}\n"
-	"  --db DIR         knowledge base directory\n"
-	"  -h, --help       show this help\n";
-
 const cli_command cli_commands[] = {
 	{ "init", "create a knowledge base", usage_init, cli_cmd_init },
 	{ "ingest", "add files, directories and JSONL corpora", usage_ingest, cli_cmd_ingest },
@@ -446,14 +428,13 @@ const cli_command cli_commands[] = {
 	  cli_cmd_import_vectors },
 	{ "quantize", "set the quantized blocks (f32, bf16, int8, binary)", usage_quantize,
 	  cli_cmd_quantize },
-	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },
 	{ "backup", "copy the knowledge base while it is in use", usage_backup, cli_cmd_backup },
 	{ "restore", "put a backup back in place", usage_restore, cli_cmd_restore },
 	{ "eval", "measure retrieval quality on a BEIR set", usage_eval, cli_cmd_eval },
 	{ "tune", "fit the local embedder to the knowledge base", usage_tune, cli_cmd_tune },
-	{ "reembed", "re-embed every chunk with another embedder", usage_reembed, cli_cmd_reembed },
 	{ "chat", "ask questions in a stored conversation", usage_chat, cli_cmd_chat },
 	{ "conversations", "list, show or delete conversations", usage_conversations,
+	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },
 	  cli_cmd_conversations },
 	{ "export-finetune", "write conversations as fine-tuning data", usage_export_finetune,
 	  cli_cmd_export_finetune },
