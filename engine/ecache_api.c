@@ -19,6 +19,8 @@
 #include <limits.h>
 
 #include <cjson/cJSON.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "engine/internal.h"
 #include "engine/providers/config.h"
@@ -62,6 +64,39 @@ void rdb_cache_detach(ragdb *db)
 	db->ecache = NULL;
 }
 
+/* The remembered dimension of a remote embedder "provider:model": opening
+ * one without a dimension asks its provider (a call), so the dimension of
+ * every remote embedder a knowledge base was opened with is kept, and
+ * `ragdb reembed` back to it costs nothing. */
+static rdb_ekey dim_key(const char *spec)
+{
+	XXH3_state_t st;
+	XXH3_128bits_reset(&st);
+	XXH3_128bits_update(&st, "dim1", 5);
+	XXH3_128bits_update(&st, spec, strlen(spec));
+	XXH128_hash_t h = XXH3_128bits_digest(&st);
+	rdb_ekey k = {h.low64, h.high64};
+	return k;
+}
+
+uint32_t rdb_cache_dim_get(ragdb *db, const char *spec)
+{
+	char *blob = NULL;
+	size_t len = 0;
+	uint32_t dim = 0;
+	if (db->ecache && rdb_ecache_get_blob(db->ecache, dim_key(spec), 0, &blob, &len) &&
+	    len == sizeof dim)
+		memcpy(&dim, blob, sizeof dim);
+	free(blob);
+	return dim <= 65536 ? dim : 0;
+}
+
+void rdb_cache_dim_put(ragdb *db, const char *spec, uint32_t dim)
+{
+	if (db->ecache && dim && rdb_cache_dim_get(db, spec) != dim)
+		rdb_ecache_put_blob(db->ecache, dim_key(spec), &dim, sizeof dim, 0, 0);
+}
+
 void rdb_cache_attach(ragdb *db, const char *kb_dir)
 {
 	rdb_cache_detach(db);
@@ -79,8 +114,12 @@ void rdb_cache_attach(ragdb *db, const char *kb_dir)
 		db->ecache = NULL;
 		return;
 	}
-	if (db->embedder && db->embedder->remote)
+	if (db->embedder && db->embedder->remote) {
 		db->embedder->cache = db->ecache;
+		char spec[160];
+		snprintf(spec, sizeof spec, "%s:%s", db->embedder->name, db->embedder->model);
+		rdb_cache_dim_put(db, spec, db->embedder->dim);
+	}
 	rdb_llm_cache_attach_disk(db->ecache);
 }
 

@@ -71,6 +71,10 @@ ragdb_status rdb_models_answer_nc(ragdb *db, const char *model, const char *prom
  * cache; best effort (no cache when it cannot be opened). Detach at close. */
 void rdb_cache_attach(ragdb *db, const char *kb_dir);
 void rdb_cache_detach(ragdb *db);
+/* The dimension remembered for remote embedder @p spec (0: unknown), and
+ * remembering one (ecache_api.c). */
+uint32_t rdb_cache_dim_get(ragdb *db, const char *spec);
+void rdb_cache_dim_put(ragdb *db, const char *spec, uint32_t dim);
 /* Verify the cache's entries (or, with @p repair, drop the bad ones),
  * reporting each to @p cb and adding their number to *n. */
 void rdb_cache_check(ragdb *db, int repair, void (*cb)(void *ctx, const char *msg), void *ctx,

@@ -920,3 +920,41 @@ ragdb_status ragdb_index_stats_get(ragdb *db, ragdb_index_stats *out);
 /** Remove the index. @return RAGDB_OK (also when there was none), RAGDB_EREADONLY. */
 ragdb_status ragdb_index_drop(ragdb *db);
 
+/* ------------------------------------------------------------------ */
+/** @name Re-embedding (added in wave 4) */
+
+/** Options for ragdb_reembed(). Zero = defaults. */
+typedef struct ragdb_reembed_options {
+	uint32_t dim;          /**< 0 = the embedder's default (a remote one is asked once) */
+	const char *endpoint;  /**< the new embedder's endpoint, or NULL (its usual sources) */
+	/** Called after each block of vectors with the vectors done so far and
+	 *  the total; may be NULL. */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+} ragdb_reembed_options;
+
+/** What a re-embed did. */
+typedef struct ragdb_reembed_summary {
+	char embedder_before[160]; /**< "provider:model" before */
+	char embedder[160];        /**< after */
+	uint32_t dim_before, dim;
+	uint64_t vectors;          /**< vectors re-embedded */
+	int index_dropped;         /**< an IVF index was dropped (rebuild it) */
+	double seconds;
+} ragdb_reembed_summary;
+
+/**
+ * Re-embed every chunk with embedder @p spec ("local", "provider:model" or a
+ * name from the configuration; the dimension may change), replacing the
+ * vectors, their quantized copies and the recorded embedder in one write
+ * transaction (a crash leaves the old state). Texts the persistent cache
+ * holds for that embedder cost no call, so switching back to an earlier
+ * model is free. An IVF index, built from the old vectors, is dropped in the
+ * same transaction (summary.index_dropped). Other processes that had the
+ * knowledge base open must open it again.
+ * @return RAGDB_OK, RAGDB_EINVAL (unknown embedder, "external"),
+ *         RAGDB_EEMBEDDER (a provider failed; nothing changed),
+ *         RAGDB_EREADONLY, RAGDB_EINTR, RAGDB_EMAPFULL, RAGDB_ENOMEM.
+ */
+ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_options *opts,
+                           ragdb_reembed_summary *summary);

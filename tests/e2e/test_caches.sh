@@ -97,12 +97,27 @@ if ragdb help 2>&1 | grep -q reembed; then
 	printf '%s' "$OUT" | jcheck 'j["embedder_model"] == "test-embed-1"' "stats after reembed back"
 	ok ragdb check --db "$DB"
 	note "reembed to another dimension"
+	fake_ctl '{"dim": 32}'
+	ok ragdb quantize --db "$DB" int8
 	ok ragdb reembed --db "$DB" --embedder openai:test-embed-3 --dim 32
 	ok ragdb stats --db "$DB" --json
 	printf '%s' "$OUT" | jcheck 'j["dim"] == 32' "stats after a dimension change"
 	ok ragdb check --db "$DB"
 	ok ragdb search --db "$DB" "backups nightly vault" -k 1 --json
 	assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "backups.md" "top hit at the new dimension"
+	if ragdb help index >/dev/null 2>&1; then
+		note "reembed drops an IVF index"
+		run ragdb index build --db "$DB" --ivf 1
+		if [ "$RC" -eq 0 ]; then
+			fake_ctl '{"dim": 48}'
+			ok ragdb reembed --db "$DB" --embedder openai:test-embed-1 --json
+			printf '%s' "$OUT" | jcheck 'j["index_dropped"] is True and j["dim"] == 48' "reembed over an IVF index"
+			assert_contains "$ERR" "ragdb index build"
+			ok ragdb check --db "$DB"
+			ok ragdb search --db "$DB" "rotate the signing keys" -k 1 --json
+			assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "keys.md" "top hit after the index was dropped"
+		fi
+	fi
 fi
 
 note "check verifies the cache; --repair drops a damaged entry"

@@ -86,6 +86,7 @@ int cli_cmd_backup(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_restore(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_eval(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_tune(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_reembed(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_conversations(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_export_finetune(cli_ctx *ctx, int argc, char **argv);

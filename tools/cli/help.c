@@ -412,6 +412,24 @@ static const char usage_help[] =
 	"\n"
 	"Show the list of commands, or one command's help.\n";
 
+static const char usage_reembed[] =
+	"usage: ragdb reembed --embedder SPEC [--dim N] [--endpoint URL] [--json]\n"
+	"\n"
+	"Re-embed every chunk with another embedder (local, provider:model or a\n"
+	"model named in ragdb.json; the dimension may change) and record it, in one\n"
+	"transaction: interrupted, crashed or failed, nothing changes. Texts the\n"
+	"persistent cache holds for that embedder cost no call, so switching back to\n"
+	"an earlier model is free. An IVF index is dropped (rebuild it with\n"
+	"ragdb index build). Progress and a summary go to stderr.\n"
+	"\n"
+	"  --embedder SPEC  the new embedder\n"
+	"  --dim N          its dimension (default: the model's own)\n"
+	"  --endpoint URL   the new embedder's endpoint\n"
+	"  --json           {\"embedder_before\",\"embedder\",\"dim_before\",\"dim\",\"vectors\",\n"
+	"                   \"index_dropped\",\"seconds\"}\n"
+	"  --db DIR         knowledge base directory\n"
+	"  -h, --help       show this help\n";
+
 const cli_command cli_commands[] = {
 	{ "init", "create a knowledge base", usage_init, cli_cmd_init },
 	{ "ingest", "add files, directories and JSONL corpora", usage_ingest, cli_cmd_ingest },
@@ -432,6 +450,7 @@ const cli_command cli_commands[] = {
 	{ "restore", "put a backup back in place", usage_restore, cli_cmd_restore },
 	{ "eval", "measure retrieval quality on a BEIR set", usage_eval, cli_cmd_eval },
 	{ "tune", "fit the local embedder to the knowledge base", usage_tune, cli_cmd_tune },
+	{ "reembed", "re-embed every chunk with another embedder", usage_reembed, cli_cmd_reembed },
 	{ "chat", "ask questions in a stored conversation", usage_chat, cli_cmd_chat },
 	{ "conversations", "list, show or delete conversations", usage_conversations,
 	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },

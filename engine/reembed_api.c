@@ -1,0 +1,189 @@
+/*
+ * engine/reembed_api.c — ragdb_reembed: every chunk embedded again with
+ * another embedder, the vectors and the recorded identity replaced in one
+ * write transaction (index/reembed.c keeps the store's invariants).
+ *
+ * The texts are the ones the ingest pipeline embedded (rdb_embed_text_build:
+ * title, heading path, chunk text) with the document purpose, so the
+ * persistent cache's keys are the same as at ingest: re-embedding back to a
+ * model used before costs no provider call. A provider failure aborts the
+ * transaction: nothing changes. The handle's embedder is replaced only after
+ * the commit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/internal.h"
+#include "engine/providers/text.h"
+#include "index/reembed.h"
+
+typedef struct re_ctx {
+	ragdb *db;
+	rdb_txn *t;
+	rdb_embedder *work;
+	rdb_buf text, scratch;
+	char **texts;
+	size_t *lens;
+	float *tmp;          /* block_cap x new dim */
+	uint32_t cap;
+	uint64_t done, total;
+	const ragdb_reembed_options *o;
+} re_ctx;
+
+/* Embed the live chunks of one block (rdb_rewrite_fn). */
+static ragdb_status fill_block(void *vctx, const uint64_t *ids, uint32_t count, float *vecs,
+                               rdb_err *err)
+{
+	re_ctx *x = vctx;
+	uint32_t dim = x->work->dim, n = 0;
+	ragdb_status st = RAGDB_OK;
+	if (x->db->interrupted)
+		return rdb_err_set(err, RAGDB_EINTR, "interrupted; nothing was changed");
+	for (uint32_t i = 0; i < count && i < x->cap; i++) {
+		if (!ids[i])
+			continue;
+		rdb_chunk c;
+		rdb_doc d;
+		if ((st = rdb_chunk_get(x->t, ids[i], &c, &x->scratch, err)) ||
+		    (st = rdb_doc_get(x->t, c.doc, &d, err)) ||
+		    (st = rdb_buf_reserve(&x->text, rdb_embed_text_size(d.title, c.heading, c.text_len), err)))
+			goto out_free;
+		size_t len = rdb_embed_text_build(x->text.data, d.title, c.heading, c.text, c.text_len);
+		if (!(x->texts[n] = malloc(len + 1))) {
+			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory re-embedding");
+			goto out_free;
+		}
+		memcpy(x->texts[n], x->text.data, len + 1);
+		x->lens[n++] = len;
+	}
+	size_t bmax = x->work->batch_max ? x->work->batch_max : 64;
+	for (size_t i = 0; i < n && !st; i += bmax)
+		st = rdb_embedder_embed(x->work, (const char *const *)x->texts + i, x->lens + i,
+		                        n - i < bmax ? n - i : bmax, RDB_EMBED_DOCUMENT,
+		                        x->tmp + i * dim, err);
+	for (uint32_t i = 0, j = 0; !st && i < count; i++)
+		if (ids[i])
+			memcpy(vecs + (size_t)i * dim, x->tmp + (size_t)j++ * dim, sizeof(float) * dim);
+	if (!st) {
+		x->done += n;
+		if (x->o && x->o->progress)
+			x->o->progress(x->o->ctx, x->done, x->total);
+	}
+out_free:
+	for (uint32_t i = 0; i < n; i++) {
+		free(x->texts[i]);
+		x->texts[i] = NULL;
+	}
+	return st;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void spec_of(const char *name, const char *model, char *out, size_t cap)
+{
+	if (strcmp(name, "local") == 0 && strcmp(model, RDB_LOCAL_MODEL) == 0)
+		snprintf(out, cap, "local");
+	else
+		snprintf(out, cap, "%s:%s", name, model);
+}
+
+ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_options *opts,
+                           ragdb_reembed_summary *summary)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st == RAGDB_OK)
+		st = rdb_require_writable(db);
+	if (st != RAGDB_OK)
+		return st;
+	if (!spec || !*spec)
+		return rdb_failf(db, RAGDB_EINVAL, "no embedder given; name one, e.g. "
+		                 "openai:text-embedding-3-small or local");
+	if (strcmp(spec, "external") == 0 || strncmp(spec, "external:", 9) == 0)
+		return rdb_failf(db, RAGDB_EINVAL, "the external embedder cannot embed text; "
+		                 "re-embed with local or a provider:model, or import vectors");
+	double t0 = now_s();
+	rdb_err e = {0};
+	ragdb_reembed_summary sum;
+	memset(&sum, 0, sizeof sum);
+	const rdb_meta *m = rdb_store_meta(db->store);
+	spec_of(m->embedder, m->model, sum.embedder_before, sizeof sum.embedder_before);
+	sum.dim_before = m->dim;
+	re_ctx x = {.db = db, .cap = m->block_cap, .o = opts};
+	/* Without a dimension a remote embedder asks its provider; one this
+	 * cache has seen before is known. */
+	uint32_t want = opts ? opts->dim : 0;
+	if (!want && strchr(spec, ':') && strncmp(spec, "local:", 6) != 0)
+		want = rdb_cache_dim_get(db, spec);
+	st = rdb_embedder_open_cfg(spec, want, db->config,
+	                           opts && opts->endpoint && *opts->endpoint ? opts->endpoint : NULL,
+	                           &x.work, &e);
+	if (st != RAGDB_OK)
+		return rdb_fail(db, &e);
+	if (x.work->remote) {
+		x.work->cache = db->ecache;
+		rdb_cache_dim_put(db, spec, x.work->dim);
+	}
+	uint32_t dim = x.work->dim;
+	x.texts = calloc(x.cap, sizeof *x.texts);
+	x.lens = calloc(x.cap, sizeof *x.lens);
+	x.tmp = (size_t)x.cap * dim <= SIZE_MAX / sizeof(float) ? malloc(sizeof(float) * dim * x.cap) : NULL;
+	if (!x.texts || !x.lens || !x.tmp) {
+		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory for a re-embed");
+		goto out_free;
+	}
+	pthread_mutex_lock(&db->write_lock);
+	for (int attempt = 0;; attempt++) {
+		x.done = 0;
+		rdb_store_stats ss;
+		if ((st = rdb_txn_begin(db->store, 1, &x.t, &e)) == RAGDB_OK) {
+			st = rdb_store_stats_get(x.t, &ss, &e);
+			x.total = st == RAGDB_OK ? ss.vectors_live : 0;
+			if (st == RAGDB_OK)
+				st = rdb_store_reembed(x.t, x.work->name, x.work->model, dim, fill_block, &x,
+				                       &sum.index_dropped, &e);
+			if (st == RAGDB_OK)
+				st = rdb_txn_commit(x.t, &e);
+			else
+				rdb_txn_abort(x.t);
+			x.t = NULL;
+		}
+		if (st != RAGDB_EMAPFULL || attempt >= 16)
+			break;
+		/* New blocks need room before the old pages are freed; the texts
+		 * embedded so far are in the cache, so the retry costs no calls. */
+		if ((st = rdb_store_grow(db->store, &e)) != RAGDB_OK)
+			break;
+	}
+	if (st == RAGDB_OK) {
+		/* Committed: this handle now embeds with the new embedder. */
+		rdb_store_reembed_done(db->store, x.work->name, x.work->model, dim);
+		rdb_embedder_close(db->embedder);
+		db->embedder = x.work;
+		x.work = NULL;
+	}
+	db->interrupted = 0;
+	pthread_mutex_unlock(&db->write_lock);
+	sum.vectors = x.done;
+	sum.dim = dim;
+	spec_of(db->embedder->name, db->embedder->model, sum.embedder, sizeof sum.embedder);
+	sum.seconds = now_s() - t0;
+out_free:
+	rdb_embedder_close(x.work);
+	free(x.texts);
+	free(x.lens);
+	free(x.tmp);
+	rdb_buf_free(&x.text);
+	rdb_buf_free(&x.scratch);
+	if (st != RAGDB_OK)
+		return rdb_fail(db, &e);
+	if (summary)
+		*summary = sum;
+	return RAGDB_OK;
+}
