@@ -471,9 +471,20 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 	}
 }
 
+/* Anthropic and Ollama answers end at their end marker: what follows it is
+ * ignored, in whatever chunk it arrives (checked per event and per line,
+ * not only per chunk, so the result does not depend on where the bytes
+ * were cut). */
+static int after_end(const lstate *s)
+{
+	return s->done && s->m->provider != RDB_PROV_GEMINI && s->m->provider != RDB_PROV_OPENAI;
+}
+
 static int on_sse(void *ctx, const char *event, const char *data, size_t len)
 {
 	lstate *s = ctx;
+	if (after_end(s))
+		return 0;
 	if (s->m->provider == RDB_PROV_OPENAI && len == 6 && memcmp(data, "[DONE]", 6) == 0) {
 		s->done = 1;
 		return 0;
@@ -491,6 +502,8 @@ static int on_sse(void *ctx, const char *event, const char *data, size_t len)
 static int on_line(void *ctx, const char *line, size_t len)
 {
 	lstate *s = ctx;
+	if (after_end(s))
+		return 0;
 	size_t i = 0;
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
@@ -507,7 +520,7 @@ static int on_line(void *ctx, const char *line, size_t len)
 static int on_data(void *ctx, const char *p, size_t n)
 {
 	lstate *s = ctx;
-	if (s->done && s->m->provider != RDB_PROV_GEMINI && s->m->provider != RDB_PROV_OPENAI)
+	if (after_end(s))
 		return 0; /* bytes after the end marker are ignored */
 	int rc = s->m->provider == RDB_PROV_OLLAMA ? rdb_lines_feed(&s->lines, p, n)
 	                                           : rdb_sse_feed(&s->sse, p, n);
