@@ -38,16 +38,14 @@ static double gauss(void)
 	return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
 }
 
-static float *g_base, *g_q, *g_cent;
+static float g_base[NV * DIM], g_q[NQ * DIM], g_cent[NC * DIM];
+static int g_made;
 
 /* A Gaussian mixture: NC centres, noise 0.6 per coordinate. */
 static void make_data(void)
 {
-	if (g_base)
+	if (g_made++)
 		return;
-	g_cent = malloc(sizeof(float) * NC * DIM);
-	g_base = malloc(sizeof(float) * NV * DIM);
-	g_q = malloc(sizeof(float) * NQ * DIM);
 	for (int i = 0; i < NC * DIM; i++)
 		g_cent[i] = (float)gauss();
 	for (int i = 0; i < NV; i++) {
