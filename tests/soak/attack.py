@@ -426,12 +426,17 @@ def case_list():
             if got != [check_id]:
                 fail(case, "stored as %r, expected the id %r" % (got, check_id))
             jreq(case + "-cleanup", "DELETE", "/v1/documents/" + check_id.replace("/", "%2f"), b"", 200, key="RW")
-    add("multipart", lambda: upload("upload-dotdot", [("file", "../../soak-upload-x", b"upload text one")],
-                                    {200, 201}, "soak-upload-x"))
-    add("multipart", lambda: upload("upload-absolute", [("file", A.upload_abs, b"upload text two")],
-                                    {200, 201}, os.path.basename(A.upload_abs)))
-    add("multipart", lambda: upload("upload-backslash", [("file", "..\\..\\soak-upload-y", b"upload text three")],
-                                    {200, 201}, "soak-upload-y"))
+    # Names unique per call: two workers may run the same case at once.
+    uniq = lambda: "%08x" % random.getrandbits(32)
+    add("multipart", lambda u=None: (lambda u: upload("upload-dotdot", [("file", "../../soak-upload-x-" + u,
+                                                                          b"upload text one " + u.encode())],
+                                                       {200, 201}, "soak-upload-x-" + u))(uniq()))
+    add("multipart", lambda: (lambda u: upload("upload-absolute", [("file", A.upload_abs + "-" + u,
+                                                                    b"upload text two " + u.encode())],
+                                               {200, 201}, os.path.basename(A.upload_abs) + "-" + u))(uniq()))
+    add("multipart", lambda: (lambda u: upload("upload-backslash", [("file", "..\\..\\soak-upload-y-" + u,
+                                                                     b"upload text three " + u.encode())],
+                                               {200, 201}, "soak-upload-y-" + u))(uniq()))
     add("multipart", lambda: upload("upload-empty-name", [("file", "", b"x")], 400))
     add("multipart", lambda: upload("upload-binary", [("file", "a.bin", b"\x00\x01\x02" * 50)], 415))
     add("multipart", lambda: upload("upload-empty", [("file", "a.txt", b"")], 400))

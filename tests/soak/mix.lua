@@ -58,7 +58,7 @@ end
 
 -- Weighted choice of what to send next.
 local kinds = {
-   { "search", 34 }, { "query", 10 }, { "query_stream", 6 }, { "doc_put", 8 }, { "doc_delete", 6 },
+   { "search", 34 }, { "query", 10 }, { "query_stream", 6 }, { "doc_put", 7 }, { "doc_delete", 7 },
    { "doc_get", 5 }, { "doc_list", 3 }, { "health", 6 }, { "metrics", 3 }, { "embeddings", 8 },
    { "chat", 6 }, { "chat_stream", 3 }, { "ready", 2 },
 }
