@@ -16,6 +16,7 @@
 #include "cli.h"
 
 enum { OPT_CONVERSATION = CLI_OPT_FIRST_COMMAND_OPT, OPT_MODEL, OPT_NO_STREAM };
+enum { OPT_AGENTIC = CLI_OPT_FIRST_COMMAND_OPT + 72 };
 
 #define CHAT_MAX_LINE 65536
 
@@ -52,6 +53,13 @@ static void new_id(char out[32])
 	snprintf(out, 32, "c-%016llx", r);
 }
 
+/* --agentic: each search the model asks for, on stderr. */
+static void on_tool_call(void *ctx, const char *query)
+{
+	(void)ctx;
+	fprintf(stderr, "searching: %s\n", query);
+}
+
 static void print_sources(const ragdb_answer *a)
 {
 	if (!a || a->n_sources == 0) {
@@ -75,11 +83,12 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
 		{ "conversation", required_argument, NULL, OPT_CONVERSATION },
 		{ "model", required_argument, NULL, OPT_MODEL },
 		{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
+		{ "agentic", no_argument, NULL, OPT_AGENTIC },
 		{ NULL, 0, NULL, 0 },
 	};
 	char id[256]; /* ids are at most 255 bytes */
 	const char *model = NULL;
-	int c, rc, no_stream = 0;
+	int c, rc, no_stream = 0, agentic = 0;
 	ragdb *db = NULL;
 	ragdb_answer *last = NULL;
 	char *line = NULL;
@@ -107,6 +116,9 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_NO_STREAM:
 			no_stream = 1;
+			break;
+		case OPT_AGENTIC:
+			agentic = 1;
 			break;
 		default:
 			return cli_getopt_error(ctx, c, argv);
@@ -173,7 +185,8 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		chat_out co = {0, 0};
-		ragdb_query_options qo = {.model = model, .conversation_id = id};
+		ragdb_query_options qo = {.model = model, .conversation_id = id, .agentic = agentic,
+		                          .on_tool_call = on_tool_call};
 		if (!no_stream) {
 			qo.on_delta = on_delta;
 			qo.ctx = &co;
