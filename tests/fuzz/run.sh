@@ -35,7 +35,7 @@ for t in "${targets[@]}"; do names+=("fuzz_$t"); done
 cmake --build "$BUILD" -j"$(nproc)" --target "${names[@]}" >/dev/null
 
 status=0
-printf '%-10s %12s %8s %s\n' target executions seconds result
+printf '%-15s %12s %8s %s\n' target executions seconds result
 for t in "${targets[@]}"; do
 	work="$BUILD/fuzz-corpus/$t"
 	art="$BUILD/fuzz-artifacts/$t/"
@@ -62,6 +62,6 @@ for t in "${targets[@]}"; do
 		status=1
 	done
 	[ "$rc" -ne 0 ] && [ "$result" = ok ] && { result="exit $rc (see $log)"; status=1; }
-	printf '%-10s %12s %8s %s\n' "$t" "${execs:-?}" "$SECONDS_EACH" "$result"
+	printf '%-15s %12s %8s %s\n' "$t" "${execs:-?}" "$SECONDS_EACH" "$result"
 done
 exit $status
