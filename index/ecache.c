@@ -5,7 +5,7 @@
  *   vec   16-byte key -> header + f32[dim]        (embedding vectors)
  *   llm   16-byte key -> header + answer bytes    (language-model answers)
  *   lru   kind byte + 16-byte key -> u64 stamp    (last use, a generation)
- *   meta  "gen" -> u64, the generation counter
+ *   meta  "gen" -> u64, the generation counter; "bytes" -> u64, E3
  * Header (32 bytes, little-endian): u32 magic, u32 kind, u32 n (dim, or
  * payload bytes), u32 ttl seconds, i64 stored-at seconds, u64 XXH3-64 of
  * the first 24 header bytes and the payload.
@@ -15,7 +15,8 @@
  *       record names an entry (verify checks; repair restores).
  *   E2. A value is returned only when its size, kind, dimension and checksum
  *       all agree; anything else is a miss and is overwritten by the next put.
- *   E3. After a put commits, the pages in use are at most max_bytes (the put
+ *   E3. meta "bytes" is the sum of entry_cost() over the entries (repair
+ *       recounts it); after a put commits it is at most max_bytes (the put
  *       evicts the oldest stamps first, down to 3/4 of the cap, in its txn).
  * The stamp of an entry is the generation at its last put or touch; every
  * put txn advances the generation, and a lookup re-stamps a hit only when
@@ -183,17 +184,31 @@ static uint64_t lru_stamp(rdb_ecache *c, MDB_txn *txn, uint32_t kind, const uint
 	return 0;
 }
 
-/* Pages in use by the cache's databases as @p txn sees them. */
+/* What an entry of @p vsize value bytes is charged against the cap: its
+ * value, its key and its lru record with LMDB's node headers. */
+static uint64_t entry_cost(size_t vsize)
+{
+	return (uint64_t)vsize + 96;
+}
+
+/* Bytes of entries stored (meta "bytes"), as @p txn sees them. Charged per
+ * entry rather than measured in pages: deleting entries scattered over
+ * leaf pages frees few pages until LMDB merges them, so a page count would
+ * not fall after an eviction and the next put would evict again. */
 static uint64_t used_bytes(rdb_ecache *c, MDB_txn *txn)
 {
-	MDB_dbi dbs[4] = {c->vec, c->llm, c->lru, c->meta};
-	uint64_t total = 0;
-	for (int i = 0; i < 4; i++) {
-		MDB_stat s;
-		if (mdb_stat(txn, dbs[i], &s) == 0)
-			total += (uint64_t)s.ms_psize * (s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages);
-	}
-	return total;
+	MDB_val k = {5, (void *)"bytes"}, v;
+	if (mdb_get(txn, c->meta, &k, &v) == 0 && v.mv_size == 8)
+		return ld64(v.mv_data);
+	return 0;
+}
+
+static int used_add(rdb_ecache *c, MDB_txn *txn, int64_t delta)
+{
+	uint64_t u = used_bytes(c, txn);
+	u = delta < 0 && (uint64_t)-delta > u ? 0 : u + (uint64_t)delta;
+	MDB_val k = {5, (void *)"bytes"}, v = {8, &u};
+	return mdb_put(txn, c->meta, &k, &v, 0);
 }
 
 typedef struct lru_rec {
@@ -244,17 +259,13 @@ static int evict_in(rdb_ecache *c, MDB_txn *txn, uint64_t target)
 		return rc;
 	}
 	qsort(recs, n, sizeof *recs, lru_cmp);
-	/* Freed bytes are estimated from the value sizes (an overflow value
-	 * frees whole pages); the next put measures again. */
-	unsigned psize = ls.ms_psize ? ls.ms_psize : 4096;
 	uint64_t need = used - target, freed = 0;
 	rc = 0;
 	for (size_t i = 0; i < n && freed < need; i++) {
 		MDB_dbi dbi = recs[i].key[0] == EC_VEC ? c->vec : c->llm;
 		MDB_val ek = {16, recs[i].key + 1}, ev;
-		size_t sz = 0;
-		if (mdb_get(txn, dbi, &ek, &ev) == 0)
-			sz = ev.mv_size;
+		int found = mdb_get(txn, dbi, &ek, &ev) == 0;
+		size_t sz = found ? ev.mv_size : 0;
 		int r = mdb_del(txn, dbi, &ek, NULL);
 		if (r && r != MDB_NOTFOUND) {
 			rc = r;
@@ -265,10 +276,14 @@ static int evict_in(rdb_ecache *c, MDB_txn *txn, uint64_t target)
 			rc = r;
 			break;
 		}
-		freed += sz > psize / 2 ? (sz + 16 + psize - 1) / psize * psize : sz + 64;
-		__atomic_fetch_add(&c->evicted, 1, __ATOMIC_RELAXED);
+		if (found) {
+			freed += entry_cost(sz);
+			__atomic_fetch_add(&c->evicted, 1, __ATOMIC_RELAXED);
+		}
 	}
 	free(recs);
+	if (!rc)
+		rc = used_add(c, txn, -(int64_t)freed);
 	return rc;
 }
 
@@ -300,9 +315,10 @@ static int env_open(rdb_ecache *c)
 	int rc = mdb_env_create(&c->env);
 	if (rc)
 		return rc;
-	/* Twice the cap: copy-on-write needs room for new pages while readers
-	 * keep old ones, and the cap counts pages in use, not the file. */
-	uint64_t map = c->max_bytes * 2 + ((uint64_t)64 << 20);
+	/* Four times the cap: the cap counts entry bytes, pages may be half
+	 * full, and copy-on-write needs room for new pages while readers keep
+	 * old ones. Address space only: the file grows with what is stored. */
+	uint64_t map = c->max_bytes * 4 + ((uint64_t)64 << 20);
 	if ((rc = mdb_env_set_maxdbs(c->env, 8)) || (rc = mdb_env_set_mapsize(c->env, map)) ||
 	    (rc = mdb_env_set_maxreaders(c->env, 512)))
 		return rc;
@@ -492,8 +508,11 @@ static int put_txn(rdb_ecache *c, uint32_t kind, const rdb_ekey *keys, size_t n,
 		const uint8_t *payload = kind == EC_VEC ? (const uint8_t *)data + i * plen : data;
 		uint8_t kb[16];
 		key_bytes(keys[i], kb);
-		MDB_val k = {16, kb}, v = {EC_HDR + plen, NULL};
-		if ((rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE)))
+		MDB_val k = {16, kb}, v = {EC_HDR + plen, NULL}, ov;
+		int64_t delta = (int64_t)entry_cost(EC_HDR + plen);
+		if (mdb_get(txn, dbi, &k, &ov) == 0)
+			delta -= (int64_t)entry_cost(ov.mv_size); /* overwritten */
+		if ((rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE)) || (rc = used_add(c, txn, delta)))
 			break;
 		uint8_t *p = v.mv_data;
 		memcpy(p + EC_HDR, payload, plen);
@@ -609,7 +628,7 @@ typedef struct bad_key {
 /* Collect the bad entries of one database (and entries without an lru
  * record, which are given one on repair). */
 static int scan_db(rdb_ecache *c, MDB_txn *txn, uint32_t kind, bad_key **bad, size_t *nbad,
-                   size_t *cap, uint64_t *entries,
+                   size_t *cap, uint64_t *entries, uint64_t *good_bytes,
                    void (*report)(void *, const char *), void *ctx)
 {
 	MDB_dbi dbi = kind == EC_VEC ? c->vec : c->llm;
@@ -631,8 +650,10 @@ static int scan_db(rdb_ecache *c, MDB_txn *txn, uint32_t kind, bad_key **bad, si
 			if (mdb_get(txn, c->lru, &lkv, &lv) != 0)
 				why = "it has no last-use record";
 		}
-		if (!why)
+		if (!why) {
+			*good_bytes += entry_cost(v.mv_size);
 			continue;
+		}
 		uint64_t lo = 0;
 		if (k.mv_size >= 8)
 			memcpy(&lo, k.mv_data, 8);
@@ -676,13 +697,13 @@ ragdb_status rdb_ecache_verify(const char *dir, int repair,
 		return st;
 	bad_key *bk = NULL;
 	size_t nbad = 0, cap = 0;
-	uint64_t n = 0;
+	uint64_t n = 0, good = 0;
 	MDB_txn *txn = NULL;
 	int rc = mdb_txn_begin(c->env, NULL, repair ? 0 : MDB_RDONLY, &txn);
 	if (!rc)
-		rc = scan_db(c, txn, EC_VEC, &bk, &nbad, &cap, &n, report, ctx);
+		rc = scan_db(c, txn, EC_VEC, &bk, &nbad, &cap, &n, &good, report, ctx);
 	if (!rc)
-		rc = scan_db(c, txn, EC_BLOB, &bk, &nbad, &cap, &n, report, ctx);
+		rc = scan_db(c, txn, EC_BLOB, &bk, &nbad, &cap, &n, &good, report, ctx);
 	/* lru records whose entry is gone. */
 	MDB_cursor *cur = NULL;
 	if (!rc && !(rc = mdb_cursor_open(txn, c->lru, &cur))) {
@@ -728,6 +749,11 @@ ragdb_status rdb_ecache_verify(const char *dir, int repair,
 			}
 			if (!rc && (rc = mdb_del(txn, c->lru, &lk, NULL)) == MDB_NOTFOUND)
 				rc = 0;
+		}
+		if (!rc) {
+			/* The charge is recounted from what is left. */
+			MDB_val bk2 = {5, (void *)"bytes"}, bv = {8, &good};
+			rc = mdb_put(txn, c->meta, &bk2, &bv, 0);
 		}
 		if (!rc) {
 			rc = mdb_txn_commit(txn);

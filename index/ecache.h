@@ -38,7 +38,7 @@ typedef struct rdb_ekey {
 #define RDB_ECACHE_MIN_BYTES ((uint64_t)1 << 20)
 
 /* Open (creating it) the cache environment in @p dir, capped at
- * @p max_bytes of stored pages (0 = the default). A directory already open
+ * @p max_bytes of entries (values, keys, records; 0 = the default). A directory already open
  * in this process is shared (the first opener's cap holds). */
 ragdb_status rdb_ecache_open(const char *dir, uint64_t max_bytes, rdb_ecache **out, rdb_err *err);
 /* Another reference to @p c (close each). */
@@ -64,14 +64,14 @@ void rdb_ecache_put_blob(rdb_ecache *c, rdb_ekey k, const void *data, size_t len
 typedef struct rdb_ecache_stats {
 	uint64_t hits, misses;   /* vector lookups by this process */
 	uint64_t entries;        /* vectors and answers stored */
-	uint64_t bytes;          /* pages in use */
+	uint64_t bytes;          /* entry bytes charged against the cap */
 	uint64_t max_bytes;
 	uint64_t evicted;        /* entries evicted by this process */
 } rdb_ecache_stats;
 void rdb_ecache_stats_get(rdb_ecache *c, rdb_ecache_stats *out);
 
-/* Evict least-recently-used entries until at most @p target bytes of pages
- * are in use (tests; puts do it themselves past the cap). */
+/* Evict least-recently-used entries until at most @p target entry bytes
+ * are charged (tests; puts do it themselves past the cap). */
 void rdb_ecache_evict_to(rdb_ecache *c, uint64_t target);
 
 /* Verify every entry of the cache in @p dir (sizes, checksums, the LRU
