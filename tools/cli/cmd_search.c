@@ -300,6 +300,9 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv)
 			return cli_getopt_error(ctx, c, argv);
 		}
 	}
+	if (so.exact && so.nprobe)
+		return cli_usage_error(ctx, "--exact ignores the IVF index and --nprobe sets how it is "
+		                       "searched; give one of them");
 	so.threads = (int)threads;
 	so.mode = sopt.mode;
 	so.filters = sopt.filters;
