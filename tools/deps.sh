@@ -10,6 +10,7 @@ PACKAGES=(
   libxxhash-dev libutf8proc-dev libstemmer-dev check libsubunit-dev libmicrohttpd-dev
   libgumbo-dev libarchive-dev libxml2-dev libmupdf-dev libmujs-dev libopenjp2-7-dev
   libjbig2dec0-dev libjpeg-dev libfreetype-dev libharfbuzz-dev libbrotli-dev libpng-dev zlib1g-dev
+  libedit-dev
   python3
 )
 [ "$#" -gt 0 ] && PACKAGES+=("$@")

@@ -4,8 +4,10 @@
  * asked within the conversation (ragdb_query with conversation_id, so
  * follow-ups are rewritten and the turns stored); answers stream as they
  * arrive. /sources lists the last answer's sources, /new starts a new
- * conversation, /quit (or end of input) leaves. Input is read with fgets,
- * so a script can pipe questions in; a prompt is shown only on a terminal.
+ * conversation, /quit (or end of input) leaves. On a terminal, input is
+ * read with line editing and history (lineedit.c, libedit); otherwise with
+ * fgets, so a script can pipe questions in; a prompt is shown only on a
+ * terminal.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lineedit.h"
 
 enum { OPT_CONVERSATION = CLI_OPT_FIRST_COMMAND_OPT, OPT_MODEL, OPT_NO_STREAM };
 enum { OPT_AGENTIC = CLI_OPT_FIRST_COMMAND_OPT + 72 };
@@ -92,6 +95,7 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
 	ragdb *db = NULL;
 	ragdb_answer *last = NULL;
 	char *line = NULL;
+	cli_lineedit *le = NULL;
 
 	id[0] = 0;
 	cli_getopt_begin();
@@ -137,20 +141,37 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	int tty = isatty(0);
+	le = tty ? cli_lineedit_open() : NULL;
 	printf("conversation %s\n", id);
 	if (tty)
 		printf("Ask a question; /sources lists the last answer's sources, /new starts a new "
 		       "conversation, /quit leaves.\n");
 	rc = CLI_EXIT_OK;
 	for (;;) {
-		if (tty) {
-			printf("> ");
+		if (le) {
 			fflush(stdout);
+			char *l = cli_lineedit_read(le, "> ");
+			if (!l)
+				break;
+			size_t ll = strlen(l);
+			if (ll > CHAT_MAX_LINE - 2) {
+				free(l);
+				fprintf(stderr, "ragdb chat: a question is at most %d bytes; ask a shorter one\n",
+				        CHAT_MAX_LINE - 2);
+				continue;
+			}
+			memcpy(line, l, ll + 1);
+			free(l);
+		} else {
+			if (tty) {
+				printf("> ");
+				fflush(stdout);
+			}
+			if (!fgets(line, CHAT_MAX_LINE, stdin))
+				break;
 		}
-		if (!fgets(line, CHAT_MAX_LINE, stdin))
-			break;
 		size_t len = strlen(line);
-		if (len == CHAT_MAX_LINE - 1 && line[len - 1] != '\n') {
+		if (!le && len == CHAT_MAX_LINE - 1 && line[len - 1] != '\n') {
 			/* Drop the rest of an overlong line rather than ask half of it. */
 			int ch;
 			while ((ch = getchar()) != EOF && ch != '\n')
@@ -216,6 +237,7 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
 		last = a;
 	}
 out:
+	cli_lineedit_close(le);
 	free(line);
 	ragdb_answer_free(last);
 	ragdb_close(db);
