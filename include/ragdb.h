@@ -958,3 +958,16 @@ typedef struct ragdb_reembed_summary {
  */
 ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_options *opts,
                            ragdb_reembed_summary *summary);
+
+/** The persistent cache of embedding vectors and answers (docs/providers.md,
+ *  "Caches"); enabled = 0 when it is off or could not be opened. */
+typedef struct ragdb_cache_info {
+	int enabled;
+	char dir[1024];         /**< its directory */
+	uint64_t entries;       /**< vectors and answers stored */
+	uint64_t bytes;         /**< bytes charged against the cap */
+	uint64_t max_bytes;     /**< the cap */
+	uint64_t hits, misses;  /**< vector lookups by this process */
+} ragdb_cache_info;
+/** Fill @p out. @return RAGDB_OK, RAGDB_EINVAL (failed handle). */
+ragdb_status ragdb_cache_stats(ragdb *db, ragdb_cache_info *out);

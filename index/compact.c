@@ -180,6 +180,10 @@ static ragdb_status compact_txn(rdb_txn *t, uint64_t *freed, rdb_err *err)
 	/* The quantized blocks follow the renumbered f32 ones (qblocks.c Q1). */
 	if ((st = rdb_qblocks_rebuild(t, err)))
 		goto out_free;
+	/* The IVF lists drop their tombstones too (they name chunk ids, not
+	 * slots, so nothing else in them changes). */
+	if ((st = rdb_ivf_compact(t, err)))
+		goto out_free;
 	*freed = dead * ((uint64_t)dim * 4 + 8);
 	st = RAGDB_OK;
 out_free:

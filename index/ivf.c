@@ -756,6 +756,102 @@ out_free:
 	return st;
 }
 
+/* Rewrite list @p list without its tombstones (when it has any). */
+static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	size_t dim = x->info.dim;
+	uint64_t *ids = NULL;
+	float *vecs = NULL;
+	size_t n = 0, cap = 0, nseg = 0, dead = 0;
+	ragdb_status st = RAGDB_OK;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
+	uint8_t kb[8];
+	seg_key(kb, list, 0);
+	MDB_val k = { 8, kb }, v;
+	/* Copy the live entries out first: the writes below move pages. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
+			break;
+		uint32_t count, live;
+		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, &v, &count,
+		                    &live, err)))
+			goto out;
+		nseg++;
+		dead += count - live;
+		if (n + live > cap) {
+			size_t nc = (n + live) * 2;
+			uint64_t *ni = realloc(ids, nc * sizeof *ni);
+			if (ni)
+				ids = ni;
+			float *nv = realloc(vecs, nc * dim * sizeof *nv);
+			if (nv)
+				vecs = nv;
+			if (!ni || !nv) {
+				st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory compacting IVF list %u", list);
+				goto out;
+			}
+			cap = nc;
+		}
+		const uint8_t *p = v.mv_data;
+		for (uint32_t i = 0; i < count; i++) {
+			uint64_t id = rdb_ld64(p + RDB_BLOCK_HDR + (size_t)i * 8);
+			if (!id)
+				continue;
+			ids[n] = id;
+			memcpy(vecs + n * dim, p + rdb_block_vecs_off(count) + (size_t)i * dim * 4, dim * 4);
+			n++;
+		}
+	}
+	if (rc && rc != MDB_NOTFOUND) {
+		st = rdb_mdb_fail(s, rc, err, "reading the IVF lists");
+		goto out;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if (dead == 0)
+		goto out;
+	for (size_t sg = 0; sg < nseg; sg++) {
+		uint8_t dk[8];
+		seg_key(dk, list, (uint32_t)sg);
+		MDB_val key = { 8, dk };
+		if ((rc = mdb_del(t->txn, s->ivflists, &key, NULL))) {
+			st = rdb_mdb_fail(s, rc, err, "compacting an IVF list");
+			goto out;
+		}
+	}
+	for (size_t i = 0, sg = 0; i < n; i += x->info.seg_cap, sg++) {
+		size_t m = n - i < x->info.seg_cap ? n - i : x->info.seg_cap;
+		if ((st = seg_put(t, list, (uint32_t)sg, ids + i, vecs + i * dim, NULL, (uint32_t)m,
+		                  (uint32_t)m, err)))
+			goto out;
+	}
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	free(ids);
+	free(vecs);
+	return st;
+}
+
+ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err)
+{
+	rdb_ivf_txn *x;
+	ragdb_status st = xt_load(t, &x, err);
+	if (st || x->state != 2 || (st = rdb_ivf_flush(t, err)) || x->info.dead == 0)
+		return st;
+	for (uint32_t l = 0; l < x->info.nlist; l++)
+		if ((st = compact_list(t, x, l, err)))
+			return st;
+	x->info.dead = 0;
+	x->hdr_dirty = 1;
+	return RAGDB_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* check (I1-I3) */
 

@@ -176,6 +176,8 @@ ragdb_status rdb_ivf_on_append(rdb_txn *t, uint64_t id, const float *vec, rdb_er
 ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err *err);
 /* Write the pending appends and the header (before commit and reads). */
 ragdb_status rdb_ivf_flush(rdb_txn *t, rdb_err *err);
+/* Rewrite the lists without tombstones (compact). */
+ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err);
 void rdb_ivf_txn_free(rdb_ivf_txn *x);
 
 /* --- records (records.c) --- */

@@ -103,6 +103,8 @@ for i, r in enumerate(rows):
 PY
 ok ragdb compact --db "$DB"
 check_ok "$DB"
+ok ragdb index stats --db "$DB" --json
+printf '%s' "$OUT" | jcheck 'j["deleted"] == 0 and j["vectors"] == 20025' "stats after compact"
 
 ok ragdb index drop --db "$DB"
 expect_rc 1 ragdb index stats --db "$DB"

@@ -190,7 +190,8 @@ START_TEST(test_recall_and_exact)
 END_TEST
 
 /* Vectors added after the build go to their nearest list and are found;
- * deleted ones disappear; stats show the drift; compact and check agree. */
+ * deleted ones disappear; stats show the drift; compact drops the lists'
+ * tombstones; check agrees throughout. */
 START_TEST(test_add_delete)
 {
 	ragdb *db = fresh();
@@ -234,6 +235,9 @@ START_TEST(test_add_delete)
 	}
 	ck_assert_int_eq(ragdb_compact(db, NULL), RAGDB_OK);
 	check_ok(db);
+	ck_assert_int_eq(ragdb_index_stats_get(db, &s), RAGDB_OK);
+	ck_assert_uint_eq(s.dead, 0);
+	ck_assert_uint_eq(s.vectors, NV + 25);
 	ragdb_results *a = search1(db, g_q, NLIST, 0, NULL), *b = search1(db, g_q, 0, 1, NULL);
 	ck_assert(same_results(a, b));
 	ragdb_results_free(a);
