@@ -862,10 +862,6 @@ ragdb_status ragdb_quantize(ragdb *db, const char *mode);
  *  (static string; "f32" on a NULL or failed handle). */
 const char *ragdb_quantization(ragdb *db);
 
-#ifdef __cplusplus
-}
-#endif
-#endif /* RAGDB_H */
 /* IVF index (added in wave 4; docs/search.md, "IVF index"). */
 
 /** Below this many indexed vectors a search with nprobe 0 scans exactly:
@@ -971,3 +967,8 @@ typedef struct ragdb_cache_info {
 } ragdb_cache_info;
 /** Fill @p out. @return RAGDB_OK, RAGDB_EINVAL (failed handle). */
 ragdb_status ragdb_cache_stats(ragdb *db, ragdb_cache_info *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RAGDB_H */
