@@ -171,3 +171,23 @@ void rdb_cache_check(ragdb *db, int repair, void (*cb)(void *ctx, const char *ms
 	}
 	*n += bad;
 }
+
+ragdb_status ragdb_cache_stats(ragdb *db, ragdb_cache_info *out)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st != RAGDB_OK)
+		return st;
+	memset(out, 0, sizeof *out);
+	if (!db->ecache)
+		return RAGDB_OK;
+	rdb_ecache_stats s;
+	rdb_ecache_stats_get(db->ecache, &s);
+	out->enabled = 1;
+	snprintf(out->dir, sizeof out->dir, "%s", rdb_ecache_dir(db->ecache));
+	out->entries = s.entries;
+	out->bytes = s.bytes;
+	out->max_bytes = s.max_bytes;
+	out->hits = s.hits;
+	out->misses = s.misses;
+	return RAGDB_OK;
+}

@@ -50,6 +50,8 @@ assert_eq "$c1" "$((c0 + 1))" "a new query costs one call"
 ok ragdb search --db "$DB" "rotate the signing keys" -k 2 --json
 assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "keys.md" "top hit from the cached vector"
 assert_eq "$(emb_calls)" "$c1" "embedding calls after a repeated search"
+ok ragdb stats --db "$DB" --json
+printf '%s' "$OUT" | jcheck 'j["cache"]["entries"] >= 4 and j["cache"]["dir"].endswith("/db/cache") and 0 < j["cache"]["bytes"] <= j["cache"]["max_bytes"]' "stats: the cache"
 
 note "a new knowledge base sharing RAGDB_CACHE_DIR: zero calls"
 export RAGDB_CACHE_DIR="$WORK/shared-cache"

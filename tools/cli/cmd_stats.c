@@ -106,6 +106,9 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_api_error(ctx, db, st);
 		goto out_close;
 	}
+	ragdb_cache_info ci;
+	if (ragdb_cache_stats(db, &ci) != RAGDB_OK)
+		ci.enabled = 0;
 	if (json) {
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "db", ctx->db_dir);
@@ -124,6 +127,15 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		cJSON_AddNumberToObject(j, "file_bytes", (double)s.file_bytes);
 		cJSON_AddNumberToObject(j, "map_bytes", (double)s.map_bytes);
 		cJSON_AddStringToObject(j, "kernel", s.kernel);
+		if (ci.enabled) {
+			cJSON *cj = cJSON_AddObjectToObject(j, "cache");
+			cJSON_AddStringToObject(cj, "dir", ci.dir);
+			cJSON_AddNumberToObject(cj, "entries", (double)ci.entries);
+			cJSON_AddNumberToObject(cj, "bytes", (double)ci.bytes);
+			cJSON_AddNumberToObject(cj, "max_bytes", (double)ci.max_bytes);
+		} else {
+			cJSON_AddNullToObject(j, "cache");
+		}
 		rc = cli_json_print(ctx, j, 1);
 	} else {
 		char b1[32], b2[32], b3[32];
@@ -143,6 +155,12 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		printf("data file       %s (map %s)\n", cli_human_bytes(s.file_bytes, b2, sizeof b2),
 		       cli_human_bytes(s.map_bytes, b3, sizeof b3));
 		printf("kernel          %s\n", s.kernel);
+		if (ci.enabled)
+			printf("cache           %s: %llu entries, %s of %s\n", ci.dir,
+			       (unsigned long long)ci.entries, cli_human_bytes(ci.bytes, b1, sizeof b1),
+			       cli_human_bytes(ci.max_bytes, b2, sizeof b2));
+		else
+			printf("cache           off\n");
 		rc = CLI_EXIT_OK;
 	}
 out_close:
