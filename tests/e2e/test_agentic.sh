@@ -116,6 +116,14 @@ for prov in anthropic openai ollama gemini; do
 	done
 done
 
+# ragdb chat --agentic: the same loop inside a conversation.
+fake_ctl '{"reset": true}'
+fake_ctl '{"key": "'"$SECRET"'", "tool_mode": "lookup"}'
+ok sh -c 'printf "%s\n" "$1" | "$RAGDB_BIN" chat --db "$2" --model openai:test-chat-1 --agentic' - "$Q" "$DB"
+assert_contains "$OUT" "(1 tool results)" "chat --agentic answer"
+assert_contains "$ERR" "searching: Lantern group leads" "chat --agentic search shown"
+fake_no_violations
+
 # A model that answers at once, with tools offered: the answer streams
 # through whole, and nothing is searched.
 fake_ctl '{"reset": true}'
