@@ -1057,11 +1057,35 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
+/* libmicrohttpd logs a line for every malformed request, so a client
+ * sending garbage in a loop would fill the disk under the log: at most
+ * SRV_LOG_BURST lines a second, then a count of those left out. */
+#define SRV_LOG_BURST 10
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static time_t g_log_second;
+static unsigned g_log_lines, g_log_dropped;
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	time_t now = time(NULL);
+
 	(void)cls;
-	fputs("ragdb serve: http: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	pthread_mutex_lock(&g_log_mu);
+	if (now != g_log_second) {
+		if (g_log_dropped)
+			fprintf(stderr, "ragdb serve: http: %u more messages like these left out\n",
+			        g_log_dropped);
+		g_log_second = now;
+		g_log_lines = g_log_dropped = 0;
+	}
+	if (g_log_lines < SRV_LOG_BURST) {
+		g_log_lines++;
+		fputs("ragdb serve: http: ", stderr);
+		vfprintf(stderr, fmt, ap);
+	} else {
+		g_log_dropped++;
+	}
+	pthread_mutex_unlock(&g_log_mu);
 }
 
 /* ---------------------------------------------------------------- start, stop */
