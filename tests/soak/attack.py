@@ -463,10 +463,95 @@ def case_list():
                                     b"Transfer-Encoding: chunked\r\n\r\nzzzz\r\n0\r\n\r\n", allow_ok=False))
     add("http_junk", lambda: raw4xx("bad-chunk", b"POST /v1/search HTTP/1.1\r\nHost: x\r\n"
                                     b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"))
+    # --- clients that go away at the worst moments (the server must free
+    # what the request held; ASan sees it): mid-body, before the answer,
+    # during a stream; and two requests pipelined on one connection.
+    add("abort", lambda: abort_case("abort-mid-body", b"POST /v1/documents HTTP/1.1\r\nHost: x\r\n"
+                                    b"Authorization: Bearer " + A.rw_key.encode() + b"\r\nContent-Type: "
+                                    b"application/json\r\nContent-Length: 5000\r\n\r\n{\"id\": \"ab", 0))
+    add("abort", lambda: abort_case("abort-before-answer", request_bytes(
+        "POST", "/v1/query", json.dumps({"question": "How do I restore from backup?", "k": 8}), A.ro_key), 0))
+    add("abort", lambda: abort_case("abort-mid-stream", request_bytes(
+        "POST", "/v1/query", json.dumps({"question": "How do I rotate the signing keys?", "stream": True}),
+        A.ro_key), 64))
+    add("abort", lambda: abort_case("abort-mid-chat-stream", request_bytes(
+        "POST", "/v1/chat/completions", json.dumps({"stream": True, "messages": [
+            {"role": "user", "content": "What is the backup retention?"}]}), A.ro_key), 64))
+    add("abort", lambda: abort_case("abort-mid-upload", b"POST /v1/documents HTTP/1.1\r\nHost: x\r\n"
+                                    b"Authorization: Bearer " + A.rw_key.encode() + b"\r\nContent-Type: "
+                                    b"multipart/form-data; boundary=zz\r\nContent-Length: 9000\r\n\r\n"
+                                    b"--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\""
+                                    b"\r\n\r\nhalf a file", 0))
+    add("pipelined", pipelined_case)
     add("cors", lambda: jreq("cors-foreign-origin", "OPTIONS", "/v1/search", b"", 403,
                              headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
                              etype="cors_error"))
     return cases
+
+
+def request_bytes(method, path, body, key, keep_alive=False):
+    body = body.encode() if isinstance(body, str) else body
+    return (b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sAuthorization: Bearer %s\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" %
+            (method.encode(), path.encode(), b"" if keep_alive else b"Connection: close\r\n",
+             key.encode(), len(body))) + body
+
+
+def abort_case(case, raw, read_bytes):
+    """Send @raw, read @read_bytes of the answer (0: none), then reset the
+    connection. Nothing to check on this connection; the probe is the next
+    request: the server must answer it."""
+    try:
+        s = socket.create_connection(("127.0.0.1", ARGS.port), timeout=10)
+        s.sendall(raw)
+        got = b""
+        while len(got) < read_bytes:
+            c = s.recv(read_bytes - len(got))
+            if not c:
+                break
+            got += c
+        # RST rather than FIN: the harshest way to go.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+        count(case, "aborted")
+    except OSError as e:
+        fail(case, "could not send: %s" % e)
+    jreq(case + "-after", "GET", "/health", b"", 200)
+
+
+def pipelined_case():
+    """Two requests in one write on a keep-alive connection: two answers, in order."""
+    case = "pipelined"
+    raw = (request_bytes("POST", "/v1/search", json.dumps({"query": "backup", "k": 1}), ARGS.ro_key, True) +
+           request_bytes("POST", "/v1/search", b'{"query": 5}', ARGS.ro_key, False))
+    try:
+        s = socket.create_connection(("127.0.0.1", ARGS.port), timeout=20)
+        s.sendall(raw)
+        # The second request closes the connection: read to the end, then
+        # split the two answers (both have a Content-Length).
+        data = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            data += c
+        s.close()
+        answers = []
+        while data and len(answers) < 2:
+            head, _, rest = data.partition(b"\r\n\r\n")
+            n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+            answers.append(int(head.split(b" ")[1]))
+            data = rest[n:]
+        if len(answers) != 2:
+            raise ValueError("%d answers" % len(answers))
+        st1, st2 = answers
+    except (OSError, ConnectionError, ValueError, IndexError) as e:
+        fail(case, "no answers: %s" % e)
+        return
+    count(case, st1)
+    count(case, st2)
+    if st1 != 200 or st2 != 400:
+        fail(case, "pipelined answers %d, %d (expected 200, 400)" % (st1, st2))
 
 
 def head405():
