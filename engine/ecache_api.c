@@ -11,12 +11,14 @@
  * the local embedder computes a vector faster than a lookup, so it is never
  * given the cache) and the LLM answer cache's second level. The cache is
  * opened read-write even on a read-only handle: it never touches the
- * knowledge base's environment. Failing to open it is not an error.
+ * knowledge base's environment (but a read-only handle does not create the
+ * default DIR/cache). Failing to open it is not an error.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 #define XXH_INLINE_ALL
@@ -109,6 +111,18 @@ void rdb_cache_attach(ragdb *db, const char *kb_dir)
 	file_settings(db->config, cdir, sizeof cdir, &max_bytes);
 	char path[PATH_MAX];
 	if (rdb_ecache_path(kb_dir, cdir, path, sizeof path) != 0)
+		return;
+	/* The default DIR/cache is made by writable handles (init, ingest): a
+	 * read-only one (search, query, stats, the verification of a backup
+	 * copy) uses it when it is there but leaves the directory as it is. A
+	 * cache named by RAGDB_CACHE_DIR or the file is always made. */
+	const char *env = getenv("RAGDB_CACHE_DIR");
+	int named = (env && *env) || cdir[0];
+	char probe[PATH_MAX + 16];
+	struct stat sb;
+	if (!named && (db->flags & RAGDB_RDONLY) &&
+	    (snprintf(probe, sizeof probe, "%s/data.mdb", path) >= (int)sizeof probe ||
+	     stat(probe, &sb) != 0))
 		return;
 	if (rdb_ecache_open(path, max_bytes, &db->ecache, &e) != RAGDB_OK) {
 		db->ecache = NULL;
