@@ -4,8 +4,9 @@
  * the tuned nprobe against the exact scan, nprobe = nlist giving exactly the
  * exact results, the exact default below RAGDB_IVF_MIN_VECTORS, vectors
  * added after the build found, deleted ones gone, filters, a quantized
- * knowledge base keeping exact scores, compact, drop, argument errors, and
- * the check passing throughout and catching a corrupted list count.
+ * knowledge base keeping exact scores, compact, drop, argument errors, text
+ * searches (vector, hybrid, batch) on the IVF path, and the check passing
+ * throughout and catching a corrupted list count.
  */
 #include <check.h>
 #include <lmdb.h>
@@ -367,6 +368,63 @@ START_TEST(test_check_detects)
 }
 END_TEST
 
+/* Text searches take the IVF path too (local embedder): vector and hybrid
+ * modes and a batch, each equal to the exact search with every list probed. */
+START_TEST(test_text_modes)
+{
+	char *dir = tu_tmpdir("ivf_text");
+	ragdb *db = NULL;
+	ck_assert_int_eq(ragdb_create(dir, NULL, &db), RAGDB_OK);
+	static const char *words[] = { "walrus", "glacier", "signing", "keys", "rotation", "backup",
+	                               "restore", "ocean", "tokens", "vault", "ice", "server" };
+	enum { ND = 60 };
+	ragdb_document docs[ND];
+	char ids[ND][16], texts[ND][200];
+	for (int i = 0; i < ND; i++) {
+		snprintf(ids[i], sizeof ids[i], "t%d", i);
+		snprintf(texts[i], sizeof texts[i], "%s %s %s and the %s of %s", words[i % 12],
+		         words[(i * 5 + 1) % 12], words[(i * 7 + 3) % 12], words[(i + 4) % 12],
+		         words[(i * 3 + 2) % 12]);
+		docs[i] = (ragdb_document){ .id = ids[i], .text = texts[i], .text_len = (size_t)-1 };
+	}
+	ck_assert_int_eq(ragdb_ingest_text(db, docs, ND, NULL, NULL), RAGDB_OK);
+	ragdb_index_options io = { .nlist = 4 };
+	ck_assert_msg(ragdb_index_build(db, &io, NULL) == RAGDB_OK, "%s", ragdb_errmsg(db));
+	const char *qs[2] = { "walrus on the glacier", "rotation of signing keys" };
+	ragdb_search_mode modes[2] = { RAGDB_MODE_VECTOR, RAGDB_MODE_HYBRID };
+	for (int m = 0; m < 2; m++) {
+		ragdb_search_options ex = { .k = 5, .mode = modes[m], .exact = 1 };
+		ragdb_search_options iv = { .k = 5, .mode = modes[m], .nprobe = 4 };
+		for (int q = 0; q < 2; q++) {
+			ragdb_results *a = NULL, *b = NULL;
+			ck_assert_int_eq(ragdb_search(db, qs[q], &ex, &a), RAGDB_OK);
+			ck_assert_int_eq(ragdb_search(db, qs[q], &iv, &b), RAGDB_OK);
+			ck_assert_uint_eq(a->n, 5);
+			ck_assert(same_results(a, b));
+			ragdb_results_free(a);
+			ragdb_results_free(b);
+		}
+		ragdb_results *ba = NULL, *bb = NULL;
+		ck_assert_int_eq(ragdb_search_batch(db, qs, NULL, 2, &iv, &bb), RAGDB_OK);
+		for (int q = 0; q < 2; q++) {
+			ck_assert_int_eq(ragdb_search(db, qs[q], &iv, &ba), RAGDB_OK);
+			ck_assert(same_results(ba, &bb[q]));
+			ragdb_results_free(ba);
+		}
+		ragdb_results_free_array(bb, 2);
+	}
+	check_ok(db);
+	/* The option reaches the text path: without an index it is refused. */
+	ck_assert_int_eq(ragdb_index_drop(db), RAGDB_OK);
+	ragdb_search_options iv = { .k = 5, .mode = RAGDB_MODE_HYBRID, .nprobe = 4 };
+	ragdb_results *r = NULL;
+	ck_assert_int_eq(ragdb_search(db, qs[0], &iv, &r), RAGDB_EINVAL);
+	ragdb_close(db);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("engine_ivf");
@@ -378,6 +436,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_quantized);
 	tcase_add_test(tc, test_errors_and_drop);
 	tcase_add_test(tc, test_check_detects);
+	tcase_add_test(tc, test_text_modes);
 	suite_add_tcase(s, tc);
 	return s;
 }
