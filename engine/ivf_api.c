@@ -43,7 +43,10 @@
 #define IVF_MAX_ITERS 1000u
 #define IVF_MAX_NLIST (1u << 20)
 #define IVF_HOLDOUT 256u
-#define IVF_TILE 8192u  /* rows gathered per batch-kernel call */
+/* Rows gathered per batch-kernel call: 8,192, fewer at large dims so the
+ * tile stays within 32 MiB. */
+#define IVF_TILE_ROWS 8192u
+#define IVF_TILE_BYTES ((size_t)32 << 20)
 
 static double now_s(void)
 {
@@ -78,7 +81,7 @@ typedef struct build {
 	ragdb_index_stats out;
 	rdb_err *e;
 	/* per attempt */
-	size_t n, dim;
+	size_t n, dim, tile;
 	uint64_t *ids;
 	const float **vp;
 	uint32_t *perm, *assign;
@@ -136,10 +139,10 @@ static ragdb_status kmeans(build *b, size_t sample, uint32_t nlist, uint32_t ite
 	for (uint32_t it = 0; it < iters; it++) {
 		memset(b->sums, 0, (size_t)nlist * dim * sizeof *b->sums);
 		memset(b->counts, 0, (size_t)nlist * sizeof *b->counts);
-		for (size_t lo = 0; lo < sample; lo += IVF_TILE) {
+		for (size_t lo = 0; lo < sample; lo += b->tile) {
 			if (b->db->interrupted)
 				return rdb_err_set(b->e, RAGDB_EINTR, "interrupted");
-			size_t m = sample - lo < IVF_TILE ? sample - lo : IVF_TILE;
+			size_t m = sample - lo < b->tile ? sample - lo : b->tile;
 			ragdb_status st = assign_tile(b, b->perm + lo, 0, m, nlist);
 			if (st)
 				return st;
@@ -335,10 +338,12 @@ static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
 	b->assign = malloc(n * sizeof *b->assign);
 	b->cent = malloc((size_t)nlist * dim * sizeof *b->cent);
 	b->sums = malloc((size_t)nlist * dim * sizeof *b->sums);
-	b->X = malloc((size_t)IVF_TILE * dim * sizeof *b->X);
+	b->tile = IVF_TILE_BYTES / (dim * sizeof(float));
+	b->tile = b->tile > IVF_TILE_ROWS ? IVF_TILE_ROWS : b->tile < 64 ? 64 : b->tile;
+	b->X = malloc(b->tile * dim * sizeof *b->X);
 	b->counts = malloc((size_t)nlist * sizeof *b->counts);
-	b->res = malloc((size_t)IVF_TILE * sizeof *b->res);
-	b->nres = malloc((size_t)IVF_TILE * sizeof *b->nres);
+	b->res = malloc(b->tile * sizeof *b->res);
+	b->nres = malloc(b->tile * sizeof *b->nres);
 	b->cids = malloc((size_t)nlist * sizeof *b->cids);
 	blocks = malloc((nv ? nv : 1) * sizeof *blocks);
 	off = calloc((size_t)nlist + 1, sizeof *off);
@@ -375,12 +380,12 @@ static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
 	if ((st = kmeans(b, sample, nlist, iters)))
 		goto out;
 	/* Step 3: every vector to its nearest centroid. */
-	for (size_t lo = 0; lo < n; lo += IVF_TILE) {
+	for (size_t lo = 0; lo < n; lo += b->tile) {
 		if (b->db->interrupted) {
 			st = rdb_err_set(e, RAGDB_EINTR, "interrupted");
 			goto out;
 		}
-		size_t mm = n - lo < IVF_TILE ? n - lo : IVF_TILE;
+		size_t mm = n - lo < b->tile ? n - lo : b->tile;
 		if ((st = assign_tile(b, NULL, lo, mm, nlist)))
 			goto out;
 		for (size_t i = 0; i < mm; i++)
