@@ -313,6 +313,7 @@ for set in "${SET_LIST[@]}"; do
 			"$HNSW_SWEEP" "$THREADS" "$SINGLE_S" 10
 		rm -f "$idx"
 	elif has_peer usearch; then row_error "$set" usearch "not available: $(grep '^usearch' "$OUT/peers.txt" | cut -d' ' -f3-)"; fi
+	rm -rf "$W"
 done
 
 # --- 4 and 5: the table, the curves, the ratios -------------------------------
