@@ -35,6 +35,7 @@
 #include "engine/internal.h"
 #include "engine/ivf_api.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/pool.h"
 
 #define IVF_DEFAULT_ITERS 10
 #define IVF_DEFAULT_TARGET 0.95f
@@ -632,5 +633,140 @@ out:
 	free(top);
 	free(views);
 	free(blocks);
+	return st;
+}
+
+/* The batch: phase 1 (parallel) picks each query's lists, phase 2 (calling
+ * thread) lists the segments of every list picked, phase 3 (parallel) scans
+ * each query's lists on one thread per part. */
+typedef struct ivf_batch {
+	const rdb_ivf_snap *ix;
+	const float *Q;
+	size_t n, k, parts;
+	uint32_t nprobe;
+	uint32_t *probes;          /* n x nprobe lists (UINT32_MAX: none) */
+	const rdb_block_view *views;
+	const size_t *first;       /* list l's segments: views[first[l] .. first[l+1]) */
+	rdb_scored *out;
+	size_t *n_out;
+	ragdb_status st[RDB_POOL_MAX];
+} ivf_batch;
+
+static void batch_probe(void *arg, size_t part)
+{
+	ivf_batch *b = arg;
+	uint32_t nlist = b->ix->info.nlist, dim = b->ix->info.dim;
+	float *sc = malloc((size_t)nlist * sizeof *sc);
+	rdb_scored *top = malloc((size_t)b->nprobe * sizeof *top);
+	if (!sc || !top) {
+		b->st[part] = RAGDB_ENOMEM;
+		goto out;
+	}
+	for (size_t i = b->n * part / b->parts; i < b->n * (part + 1) / b->parts; i++) {
+		rdb_kernel_dot()(b->Q + i * dim, b->ix->cent, nlist, dim, sc);
+		rdb_topk tk;
+		rdb_topk_init(&tk, top, b->nprobe);
+		for (uint32_t l = 0; l < nlist; l++)
+			rdb_topk_push(&tk, isnan(sc[l]) ? -INFINITY : sc[l], (uint64_t)l + 1);
+		size_t np = rdb_topk_drain(&tk, top);
+		for (size_t j = 0; j < b->nprobe; j++)
+			b->probes[i * b->nprobe + j] = j < np ? (uint32_t)(top[j].id - 1) : UINT32_MAX;
+	}
+out:
+	free(sc);
+	free(top);
+}
+
+static void batch_scan(void *arg, size_t part)
+{
+	ivf_batch *b = arg;
+	uint32_t dim = b->ix->info.dim;
+	size_t cap = 0;
+	rdb_vblock *blocks = NULL;
+	for (size_t i = b->n * part / b->parts; i < b->n * (part + 1) / b->parts; i++) {
+		size_t nb = 0;
+		for (size_t j = 0; j < b->nprobe; j++) {
+			uint32_t l = b->probes[i * b->nprobe + j];
+			if (l == UINT32_MAX)
+				continue;
+			size_t need = nb + (b->first[l + 1] - b->first[l]);
+			if (need > cap) {
+				size_t nc = need * 2;
+				rdb_vblock *nbk = realloc(blocks, nc * sizeof *nbk);
+				if (!nbk) {
+					b->st[part] = RAGDB_ENOMEM;
+					goto out;
+				}
+				blocks = nbk;
+				cap = nc;
+			}
+			for (size_t v = b->first[l]; v < b->first[l + 1]; v++)
+				blocks[nb++] = (rdb_vblock){ b->views[v].ids, b->views[v].vecs,
+				                             b->views[v].count };
+		}
+		rdb_err e2 = { 0 };
+		ragdb_status st = rdb_scan_topk(b->Q + i * dim, dim, blocks, nb, b->k, 1, NULL, NULL,
+		                                b->out + i * b->k, &b->n_out[i], &e2);
+		if (st) {
+			b->st[part] = st;
+			goto out;
+		}
+	}
+out:
+	free(blocks);
+}
+
+ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const float *Q, size_t n,
+                                  uint32_t nprobe, size_t k, int threads, rdb_scored *out,
+                                  size_t *n_out, rdb_err *e)
+{
+	uint32_t nlist = ix->info.nlist;
+	if (nprobe > nlist)
+		nprobe = nlist;
+	if (n == 0)
+		return RAGDB_OK;
+	ivf_batch b = { .ix = ix, .Q = Q, .n = n, .k = k, .nprobe = nprobe, .out = out,
+	                .n_out = n_out };
+	size_t parts = threads > 0 ? (size_t)threads : (size_t)rdb_ncores();
+	parts = parts > RDB_POOL_MAX ? RDB_POOL_MAX : parts;
+	b.parts = parts > n ? n : parts;
+	ragdb_status st = RAGDB_OK;
+	uint8_t *need = calloc(nlist, 1);
+	size_t *first = malloc(((size_t)nlist + 1) * sizeof *first);
+	rdb_block_view *views = NULL;
+	size_t nv = 0, cap = 0;
+	if (n > SIZE_MAX / sizeof *b.probes / nprobe ||
+	    !(b.probes = malloc(n * nprobe * sizeof *b.probes)) || !need || !first) {
+		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF batch of %zu queries", n);
+		goto out;
+	}
+	rdb_pool_run(batch_probe, &b, b.parts);
+	for (size_t p = 0; p < b.parts; p++)
+		if (b.st[p]) {
+			st = rdb_err_set(e, b.st[p], "out of memory for an IVF batch of %zu queries", n);
+			goto out;
+		}
+	for (size_t i = 0; i < n * nprobe; i++)
+		if (b.probes[i] != UINT32_MAX)
+			need[b.probes[i]] = 1;
+	for (uint32_t l = 0; l < nlist; l++) {
+		first[l] = nv;
+		if (need[l] && (st = rdb_ivf_list_views(t, l, &views, &nv, &cap, e)))
+			goto out;
+	}
+	first[nlist] = nv;
+	b.views = views;
+	b.first = first;
+	rdb_pool_run(batch_scan, &b, b.parts);
+	for (size_t p = 0; p < b.parts; p++)
+		if (b.st[p]) {
+			st = rdb_err_set(e, b.st[p], "out of memory for an IVF batch of %zu queries", n);
+			goto out;
+		}
+out:
+	free(b.probes);
+	free(need);
+	free(first);
+	free(views);
 	return st;
 }

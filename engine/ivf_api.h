@@ -29,4 +29,11 @@ ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, 
                             size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
                             rdb_scored *out, size_t *n_out, rdb_err *e);
 
+/* rdb_ivf_search for @p n queries (Q, n x dim) without filters: the queries
+ * are split across the pool (each part one thread), LMDB is read only on
+ * the calling thread. out is n x k, n_out[n]. */
+ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const float *Q, size_t n,
+                                  uint32_t nprobe, size_t k, int threads, rdb_scored *out,
+                                  size_t *n_out, rdb_err *e);
+
 #endif

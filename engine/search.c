@@ -435,13 +435,11 @@ static ragdb_status vector_topk_batch(const plan *p, snap *s, const float *Q, si
                                       uint32_t dim, size_t depth, rdb_scored *vl, size_t *nvec,
                                       rdb_err *e)
 {
-	/* With the IVF index each query probes its own lists. */
-	for (size_t i = 0; s->ivf_use && i < n; i++) {
-		ragdb_status st = rdb_ivf_search(s->t, &s->ivf, Q + i * dim, s->ivf_use, depth,
-		                                 p->threads, NULL, NULL, vl + i * depth, &nvec[i], e);
-		if (st || i + 1 == n)
-			return st;
-	}
+	/* With the IVF index each query probes its own lists (queries spread
+	 * over the pool). */
+	if (s->ivf_use)
+		return rdb_ivf_search_batch(s->t, &s->ivf, Q, n, s->ivf_use, depth, p->threads, vl,
+		                            nvec, e);
 	return rdb_scan_topk_batch(Q, n, dim, s->blocks, s->nb, depth, p->threads, vl, nvec, e);
 }
 
