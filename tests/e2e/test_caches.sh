@@ -65,6 +65,26 @@ printf '%s' "$OUT" | jcheck 'j["added"] == 3 and j["failed"] == 0' "ingest into 
 assert_eq "$(emb_calls)" "$c2" "embedding calls for a second knowledge base sharing the cache"
 [ -f "$WORK/shared-cache/data.mdb" ] || fail "no shared cache in RAGDB_CACHE_DIR"
 [ ! -e "$WORK/db3/cache" ] || fail "db3 made its own cache although RAGDB_CACHE_DIR is set"
+note "two processes ingesting at once into one shared cache"
+MORE="$WORK/more"
+mkdir -p "$MORE"
+for i in $(seq 1 40); do
+	echo "Document $i talks about topic $((i * 7)) and the number $((i * 13)) in some detail." >"$MORE/d$i.md"
+done
+ok ragdb init --db "$WORK/db4" --embedder openai:test-embed-1 --dim 48
+ok ragdb init --db "$WORK/db5" --embedder openai:test-embed-1 --dim 48
+"$RAGDB_BIN" ingest --db "$WORK/db4" "$MORE" --json >"$WORK/i4.json" 2>"$WORK/i4.err" &
+p4=$!
+"$RAGDB_BIN" ingest --db "$WORK/db5" "$MORE" --json >"$WORK/i5.json" 2>"$WORK/i5.err" &
+p5=$!
+wait "$p4" || fail "concurrent ingest into db4 failed: $(cat "$WORK/i4.err")"
+wait "$p5" || fail "concurrent ingest into db5 failed: $(cat "$WORK/i5.err")"
+jcheck 'j["added"] == 40 and j["failed"] == 0' "concurrent ingest db4" <"$WORK/i4.json"
+jcheck 'j["added"] == 40 and j["failed"] == 0' "concurrent ingest db5" <"$WORK/i5.json"
+ok ragdb check --db "$WORK/db4"
+ok ragdb check --db "$WORK/db5"
+ok ragdb search --db "$WORK/db5" "Document 17 talks about topic 119" -k 1 --json
+assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "d17.md" "top hit after concurrent ingests"
 unset RAGDB_CACHE_DIR
 
 note "ragdb query twice: the second answer comes from the disk cache"
