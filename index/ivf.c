@@ -53,12 +53,23 @@ static int ivf_open(rdb_store *s, int create)
 	int rc = 0;
 	pthread_mutex_lock(&ivf_open_lock);
 	if (s->ivf_open)
-		goto out;
+		goto out_unlock;
+	/* Held shared like every txn's, so the map is not resized under this
+	 * one (store_int.h; reader-preferring, so a caller inside a txn of its
+	 * own cannot deadlock). */
+	pthread_rwlock_rdlock(&s->maplock);
 	MDB_txn *txn;
 	rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
-	if (rc == MDB_MAP_RESIZED) {
+	if (rc == MDB_MAP_RESIZED && create) {
+		/* Another process grew the map: adopt its size, alone (create is
+		 * called outside any txn of this process; readers inside one have
+		 * adopted it already when their txn began). */
+		pthread_rwlock_unlock(&s->maplock);
+		pthread_rwlock_wrlock(&s->maplock);
 		mdb_env_set_mapsize(s->env, 0);
-		rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+		pthread_rwlock_unlock(&s->maplock);
+		pthread_rwlock_rdlock(&s->maplock);
+		rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	}
 	if (rc)
 		goto out;
@@ -72,6 +83,8 @@ static int ivf_open(rdb_store *s, int create)
 		goto out;
 	s->ivf_open = 1;
 out:
+	pthread_rwlock_unlock(&s->maplock);
+out_unlock:
 	pthread_mutex_unlock(&ivf_open_lock);
 	return rc;
 }
