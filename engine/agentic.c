@@ -391,6 +391,19 @@ ragdb_status rdb_agentic_answer(ragdb *db, const char *model, const char *prompt
 				goto out_free;
 			a->tool_calls += used > before;
 		}
+		if (used >= max) {
+			/* The next request switches the tools off; say why, so the
+			 * model answers instead of trying to search. */
+			char **lr = &cur->results[r.n_calls - 1];
+			char *nr = dupf("%s\n\n(No more searches: the limit of %u is reached. Answer now "
+			                "from the sources you have.)", *lr, max);
+			if (!nr) {
+				st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory");
+				goto out_free;
+			}
+			free(*lr);
+			*lr = nr;
+		}
 		rounds[n_rounds - 1] = (rdb_llm_round){.text = r.text, .calls = r.calls,
 		                                       .n_calls = r.n_calls,
 		                                       .results = (const char *const *)cur->results,

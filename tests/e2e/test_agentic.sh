@@ -87,6 +87,8 @@ for prov in anthropic openai ollama gemini; do
 		assert_eq "$(fake_stats 'sum(j["paths"].values())')" "5" "$M $stream model calls with the bound (2 + 3)"
 		ok ragdb query --db "$DB" "$Q" -k 1 --model "$M" --agentic --max-tool-calls 3 --json
 		printf '%s' "$OUT" | jcheck 'j["tool_calls"] == 3 and j["answer"].startswith("After 3 tool results") and j["input_tokens"] == 4000 and [s["n"] for s in j["sources"]] == list(range(1, len(j["sources"]) + 1))' "$M bounded json"
+		# The last request says why there are no more searches, and switched the tools off.
+		assert_contains "$(fake_stats 'j["last"]["'"$P"'"]')" "No more searches: the limit of" "$M $stream limit note"
 		# The last request switched the tools off.
 		case $prov in
 		anthropic) fake_stats 'j["last"]["'"$P"'"]' | jcheck 'j["tool_choice"] == {"type": "none"}' "$M tools off" ;;
