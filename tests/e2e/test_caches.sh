@@ -102,6 +102,13 @@ printf '%s' "$OUT" | jcheck 'j["cached"] is False' "--no-cache answer"
 assert_eq "$(chat_calls)" "$((k1 + 1))" "chat calls with --no-cache"
 
 if ragdb help 2>&1 | grep -q reembed; then
+	note "a reembed the provider refuses changes nothing"
+	fake_ctl '{"faults": [], "sticky": "400"}'
+	expect_rc 1 ragdb reembed --db "$DB" --embedder openai:test-embed-9 --dim 48
+	fake_ctl '{"faults": [], "sticky": null}'
+	ok ragdb stats --db "$DB" --json
+	printf '%s' "$OUT" | jcheck 'j["embedder_model"] == "test-embed-1" and j["dim"] == 48' "stats after a failed reembed"
+	ok ragdb check --db "$DB"
 	note "reembed to another model and back"
 	c3=$(emb_calls)
 	ok ragdb reembed --db "$DB" --embedder openai:test-embed-2
