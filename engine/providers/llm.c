@@ -244,10 +244,19 @@ static void set_stop(lstate *s, cJSON *v)
 		snprintf(s->stop, sizeof s->stop, "%s", v->valuestring);
 }
 
+/* Converting a double outside the target type's range is undefined: a
+ * count past 2^64 reads as 0, an index outside 0..2^31-1 as -1. */
 static uint64_t num(cJSON *o, const char *k)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (uint64_t)v->valuedouble : 0;
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 18446744073709551616.0
+	       ? (uint64_t)v->valuedouble : 0;
+}
+
+static long index_key(const cJSON *ix)
+{
+	return cJSON_IsNumber(ix) && ix->valuedouble >= 0 && ix->valuedouble <= 2147483647.0
+	       ? (long)ix->valuedouble : -1;
 }
 
 static int provider_error(lstate *s, cJSON *j, const char *raw, size_t len)
@@ -319,7 +328,7 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 			cJSON *cb = item(j, "content_block"), *ix = item(j, "index");
 			cJSON *cbt = item(cb, "type");
 			if (cJSON_IsString(cbt) && strcmp(cbt->valuestring, "tool_use") == 0) {
-				pcall *c = call_new(s, cJSON_IsNumber(ix) ? (long)ix->valuedouble : -1);
+				pcall *c = call_new(s, index_key(ix));
 				if (!c || call_str(s, &c->id, item(cb, "id"), 0) ||
 				    call_str(s, &c->name, item(cb, "name"), 0))
 					return -1;
@@ -329,10 +338,10 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 			cJSON *tx = cJSON_GetObjectItemCaseSensitive(d, "text");
 			cJSON *pj = item(d, "partial_json"), *ix = item(j, "index");
 			if (cJSON_IsString(pj)) {
-				pcall *c = cJSON_IsNumber(ix) ? call_find(s, (long)ix->valuedouble) : NULL;
+				pcall *c = index_key(ix) >= 0 ? call_find(s, index_key(ix)) : NULL;
 				if (!c) {
 					rdb_err_set(&s->err, RAGDB_EIO, "%s: tool input for content block %ld, which is not a tool_use block",
-					            s->m->name, cJSON_IsNumber(ix) ? (long)ix->valuedouble : -1L);
+					            s->m->name, index_key(ix));
 					return -1;
 				}
 				if (call_args(s, c, pj->valuestring, strlen(pj->valuestring)))
@@ -370,7 +379,7 @@ static int handle_json(lstate *s, cJSON *j, const char *raw, size_t rawlen, int 
 				/* Streamed pieces name their call by index; a whole reply
 				 * lists each call once. */
 				cJSON *ti = item(tc, "index"), *fn = item(tc, "function");
-				long key = whole ? -1 : cJSON_IsNumber(ti) ? (long)ti->valuedouble : pos;
+				long key = whole ? -1 : cJSON_IsNumber(ti) ? index_key(ti) : pos;
 				pos++;
 				pcall *pc = whole ? NULL : call_find(s, key);
 				if (!pc && !(pc = call_new(s, key)))
