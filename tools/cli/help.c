@@ -339,7 +339,7 @@ static const char usage_tune[] =
 	"  -h, --help  show this help\n";
 
 static const char usage_chat[] =
-	"usage: ragdb chat [--conversation ID] [--model M] [--no-stream]\n"
+	"usage: ragdb chat [--conversation ID] [--model M] [--no-stream] [--agentic]\n"
 	"\n"
 	"Ask questions in a conversation kept in the knowledge base, one per line of\n"
 	"input (a script may pipe them in). Follow-up questions are rewritten into\n"
@@ -354,6 +354,8 @@ static const char usage_chat[] =
 	"  --model M         provider:model or a configured name (default: ragdb.json's\n"
 	"                    default_model, else the extractive answerer)\n"
 	"  --no-stream       print each answer when it is complete\n"
+	"  --agentic         the model may search again before it answers (as query\n"
+	"                    --agentic; needs a language model)\n"
 	"  --db DIR          knowledge base directory\n"
 	"  -h, --help        show this help\n";
 
