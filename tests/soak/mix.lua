@@ -53,7 +53,8 @@ function init(args)
    c2, c4, c5, other, sent, writes = 0, 0, 0, 0, 0, 0
    by_status = {}
    created = 0
-   next_delete = 1
+   confirmed = {}   -- ids whose write was answered, in answer order
+   next_delete = 1  -- the next of them to delete
 end
 
 -- Weighted choice of what to send next.
@@ -83,9 +84,12 @@ local function text(n)
    return table.concat(t, " ")
 end
 
--- Write ids are per thread; a delete names an id written DELAY writes
--- earlier (long answered, whatever the order of the connections).
-local DELAY = 40
+-- Write ids are per thread; a delete names an id whose write was answered
+-- (response() reads it from the answer: wrk does not say which request an
+-- answer is for), each once, oldest first, keeping KEEP of them stored. So
+-- a 404 on a delete is the server's doing, whatever the order in which
+-- connections and server threads got their turns.
+local KEEP = 20
 
 function request()
    local k = pick()
@@ -100,7 +104,7 @@ function request()
       local body = '{"question": ' .. jstr(q) .. ', "k": ' .. math.random(1, 6) ..
          (k == "query_stream" and ', "stream": true' or "") .. "}"
       return wrk.format("POST", "/v1/query", json_h, body)
-   elseif k == "doc_put" or (k == "doc_delete" and next_delete > created - DELAY) then
+   elseif k == "doc_put" or (k == "doc_delete" and #confirmed - next_delete < KEEP) then
       created = created + 1
       writes = writes + 1
       local body = '{"id": "soak-' .. tid .. "-" .. created .. '", "title": "Soak ' .. created ..
@@ -108,10 +112,9 @@ function request()
          created .. "\\n\\n" .. text(math.random(20, 200)) .. '"}'
       return wrk.format("POST", "/v1/documents", json_rw, body)
    elseif k == "doc_delete" then
-      -- Each id once, DELAY writes after it was written.
       writes = writes + 1
       next_delete = next_delete + 1
-      return wrk.format("DELETE", "/v1/documents/soak-" .. tid .. "-" .. (next_delete - 1), auth_rw)
+      return wrk.format("DELETE", "/v1/documents/" .. confirmed[next_delete - 1], auth_rw)
    elseif k == "doc_get" then
       local ids = { "faq.md", "backups.md", "gen-0001", "gen-0042", "gen-0117" }
       return wrk.format("GET", "/v1/documents/" .. ids[math.random(#ids)], auth_ro)
@@ -139,6 +142,10 @@ end
 
 function response(status, headers, body)
    local s = tostring(status)
+   if status == 200 or status == 201 then
+      local id, action = body:match('^{"documents":%[{"id":"(soak%-%d+%-%d+)","action":"(%a+)"')
+      if id and action ~= "failed" then table.insert(confirmed, id) end
+   end
    by_status[s] = (by_status[s] or 0) + 1
    if status >= 500 then c5 = c5 + 1
    elseif status >= 400 then c4 = c4 + 1

@@ -119,7 +119,9 @@ cat >"$WORK/serve.json" <<JSON
 JSON
 find "$WORK" -path "$KB" -prune -o -path "$LOGS" -prune -o -print | sort >"$LOGS/files.before"
 : >"$LOGS/serve.out"
-(cd "$CWD" && exec "$RAGDB" serve --db "$KB" --config "$WORK/serve.json" --listen 127.0.0.1:0 \
+# --access-log: a line per request in serve.err, to find the request
+# behind an unexpected status.
+(cd "$CWD" && exec "$RAGDB" serve --db "$KB" --config "$WORK/serve.json" --listen 127.0.0.1:0 --access-log \
 	>"$LOGS/serve.out" 2>"$LOGS/serve.err") &
 SERVE_PID=$!
 URL=""
@@ -199,6 +201,12 @@ MDB_AFTER=$(stat -c %s "$KB/data.mdb")
 
 # --- checks
 MIX=$(sed -n 's/^MIX //p' "$LOGS/wrk.run")
+# The requests of the valid mix (ids soak-*, the searches...) answered other
+# than 2xx, from the access log: the soak's documents, with their history.
+grep -E ' (GET|POST|DELETE) /v1/documents/soak-[0-9]+-[0-9]+ [^2][0-9][0-9] ' "$LOGS/serve.err" >"$LOGS/mix.non2xx" || true
+while read -r _ _ _ _ path _; do
+	grep -F -- " ${path##*/} " "$LOGS/serve.err" | head -5 >&2 || true
+done < <(head -3 "$LOGS/mix.non2xx")
 [ "$WRK_RC" = 0 ] && [ -n "$MIX" ] || violation "wrk failed (exit $WRK_RC): $(tail -5 "$LOGS/wrk.run")"
 [ -n "$MIX" ] || MIX='{"requests":0,"2xx":0,"4xx":0,"5xx":0,"socket_errors":{}}'
 echo "$MIX" >"$LOGS/mix.json"
