@@ -33,16 +33,23 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static centry *g_head, *g_tail;
 static size_t g_entries, g_bytes;
 static rdb_ecache *g_disk; /* under g_mu; a reference of its own */
+static int g_disk_users;   /* handles attached to g_disk */
 
 /* A disk entry: the stop reason (32 bytes) then the answer. */
 #define DISK_STOP 32u
 
 void rdb_llm_cache_attach_disk(rdb_ecache *c)
 {
-	rdb_ecache *ref = rdb_ecache_ref(c), *old;
+	rdb_ecache *ref = rdb_ecache_ref(c), *old = NULL;
 	pthread_mutex_lock(&g_mu);
-	old = g_disk;
-	g_disk = ref;
+	if (g_disk == c && c) {
+		g_disk_users++; /* another handle on the same cache */
+		old = ref;      /* the global holds one reference already */
+	} else {
+		old = g_disk;
+		g_disk = ref;
+		g_disk_users = c ? 1 : 0;
+	}
 	pthread_mutex_unlock(&g_mu);
 	rdb_ecache_close(old);
 }
@@ -51,7 +58,7 @@ void rdb_llm_cache_detach_disk(rdb_ecache *c)
 {
 	rdb_ecache *old = NULL;
 	pthread_mutex_lock(&g_mu);
-	if (c && g_disk == c) {
+	if (c && g_disk == c && --g_disk_users == 0) {
 		old = g_disk;
 		g_disk = NULL;
 	}

@@ -58,7 +58,8 @@ void rdb_llm_cache_size(size_t *entries, size_t *bytes);
  * looked up there (their stored TTL honoured) and every put is written
  * through, so a one-shot CLI run answers a repeated question from disk.
  * One per process: the last attached wins (the cache takes a reference);
- * detach drops it if it is still @p c. Query vectors (remote_embed.c) use
+ * handles attaching the same cache are counted, and the last detach of it
+ * drops it. Query vectors (remote_embed.c) use
  * this level only when no persistent cache is attached to their embedder,
  * and are never written through. */
 struct rdb_ecache;
