@@ -304,8 +304,10 @@ static void env_free(rdb_ecache *c)
 {
 	if (!c)
 		return;
-	if (c->env)
+	if (c->env) {
+		mdb_env_sync(c->env, 1);
 		mdb_env_close(c->env);
+	}
 	free(c->dir);
 	free(c);
 }
@@ -322,9 +324,14 @@ static int env_open(rdb_ecache *c)
 	if ((rc = mdb_env_set_maxdbs(c->env, 8)) || (rc = mdb_env_set_mapsize(c->env, map)) ||
 	    (rc = mdb_env_set_maxreaders(c->env, 512)))
 		return rc;
-	/* NOMETASYNC: a system crash may lose the last few cache txns, never
-	 * the environment's integrity; a cache needs no more. */
-	if ((rc = mdb_env_open(c->env, c->dir, MDB_NOTLS | MDB_NOMETASYNC, 0644)))
+	/* NOSYNC, synced once at close: a commit per embedding call with an
+	 * fsync each cost a bulk ingest of 3,000 one-chunk records 6.1 s
+	 * instead of 4.2 s (no cache); without the fsync, 4.6 s. A killed
+	 * process loses nothing (the pages are in the OS); a system crash
+	 * during a run may lose recent entries or, where the filesystem
+	 * reorders writes, damage the cache: entries carry checksums, check
+	 * reports it, and the directory can be deleted. */
+	if ((rc = mdb_env_open(c->env, c->dir, MDB_NOTLS | MDB_NOSYNC, 0644)))
 		return rc;
 	MDB_txn *txn;
 	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)))
