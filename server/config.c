@@ -396,6 +396,9 @@ int rdb_srv_config_load(rdb_srv_config *cfg, const char *path, char *err, size_t
 		cfg_fail(err, cap, "%s is larger than %u bytes; is it the right file?", path, CFG_MAX_FILE);
 		goto out_close;
 	}
+	/* The error message quotes from the error position with %.40s: the
+	 * text must end within the buffer. */
+	buf[n] = '\0';
 	root = cJSON_ParseWithLength(buf, n);
 	if (!cJSON_IsObject(root)) {
 		cfg_fail(err, cap, "%s is not a JSON object (a syntax error near: %.40s)", path,
