@@ -43,6 +43,10 @@ printf '%s' "$OUT" | jcheck '[s["id"] for s in j["sources"]] == ["zephyr.md"]' "
 expect_rc 1 ragdb query --db "$DB" "$Q" --agentic --model extractive
 assert_contains "$ERR" "need a language model" "agentic without a model"
 assert_contains "$ERR" "default_model" "agentic without a model names the setting"
+# --max-tool-calls only with --agentic, and within 1..16.
+expect_rc 2 ragdb query --db "$DB" "$Q" --max-tool-calls 2 --model openai:test-chat-1
+assert_contains "$ERR" "--max-tool-calls applies with --agentic" "max-tool-calls alone"
+expect_rc 2 ragdb query --db "$DB" "$Q" --agentic --max-tool-calls 17 --model openai:test-chat-1
 
 for prov in anthropic openai ollama gemini; do
 	M="$prov:test-chat-1"
