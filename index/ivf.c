@@ -11,8 +11,9 @@
  * that much per list it touches.
  *
  * The nearest list of an appended vector is computed here (the index layer
- * has no kernels) by one fixed dot product, so a vector appended and later
- * deleted finds the same list. Vectors assigned by the build (the engine's
+ * has no kernels) by one dot product per process (AVX-512F, AVX2+FMA or
+ * scalar, by cpuid), so a vector appended and later deleted finds the same
+ * list. Vectors assigned by the build (the engine's
  * batch kernel, another summation order) may differ on a near-tie: a delete
  * then looks in every list before it reports the index corrupt.
  */
@@ -37,6 +38,7 @@ struct rdb_ivf_txn {
 	rdb_ivf_info info;
 	int hdr_dirty;
 	float *cent;         /* nlist x dim, a copy (map pointers die at writes) */
+	float *sc;           /* nlist scores (scratch of nearest) */
 	size_t n, cap;       /* pending appends */
 	uint32_t *plist;
 	uint64_t *pid;
@@ -108,34 +110,132 @@ uint32_t rdb_ivf_seg_cap(uint32_t dim, uint32_t block_cap)
 	return cap;
 }
 
-static float ivf_dot(const float *a, const float *b, size_t n)
+/* Scores of @p v against the centroids, out[l] for l < nlist. Three paths
+ * (AVX-512F, AVX2+FMA, scalar), one chosen per process from cpuid: a
+ * vector appended and later deleted on the same machine get the same
+ * scores, hence the same list (elsewhere the delete falls back to looking
+ * in every list). Each path's score of a centroid does not depend on the
+ * others (4 are scored per pass only to reuse the loads of v). */
+typedef void (*ivf_scores_fn)(const float *cent, uint32_t nlist, uint32_t dim, const float *v,
+                              float *out);
+
+static void scores_scalar(const float *cent, uint32_t nlist, uint32_t dim, const float *v,
+                          float *out)
 {
-	float acc[16] = { 0 };
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16)
+	for (uint32_t l = 0; l < nlist; l++) {
+		const float *c = cent + (size_t)l * dim;
+		float acc[16] = { 0 };
+		size_t i = 0;
+		for (; i + 16 <= dim; i += 16)
+			for (size_t j = 0; j < 16; j++)
+				acc[j] += c[i + j] * v[i + j];
+		float s = 0;
+		for (; i < dim; i++)
+			s += c[i] * v[i];
 		for (size_t j = 0; j < 16; j++)
-			acc[j] += a[i + j] * b[i + j];
-	float s = 0;
-	for (; i < n; i++)
-		s += a[i] * b[i];
-	for (size_t j = 0; j < 16; j++)
-		s += acc[j];
-	return s;
+			s += acc[j];
+		out[l] = s;
+	}
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static void scores_avx512(const float *cent, uint32_t nlist,
+                                                             uint32_t dim, const float *v,
+                                                             float *out)
+{
+	uint32_t l = 0;
+	size_t d16 = dim / 16 * 16;
+	for (; l + 4 <= nlist; l += 4) {
+		const float *c0 = cent + (size_t)l * dim, *c1 = c0 + dim, *c2 = c1 + dim, *c3 = c2 + dim;
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (size_t i = 0; i < d16; i += 16) {
+			__m512 x = _mm512_loadu_ps(v + i);
+			a0 = _mm512_fmadd_ps(_mm512_loadu_ps(c0 + i), x, a0);
+			a1 = _mm512_fmadd_ps(_mm512_loadu_ps(c1 + i), x, a1);
+			a2 = _mm512_fmadd_ps(_mm512_loadu_ps(c2 + i), x, a2);
+			a3 = _mm512_fmadd_ps(_mm512_loadu_ps(c3 + i), x, a3);
+		}
+		float s0 = _mm512_reduce_add_ps(a0), s1 = _mm512_reduce_add_ps(a1);
+		float s2 = _mm512_reduce_add_ps(a2), s3 = _mm512_reduce_add_ps(a3);
+		for (size_t i = d16; i < dim; i++) {
+			s0 += c0[i] * v[i];
+			s1 += c1[i] * v[i];
+			s2 += c2[i] * v[i];
+			s3 += c3[i] * v[i];
+		}
+		out[l] = s0;
+		out[l + 1] = s1;
+		out[l + 2] = s2;
+		out[l + 3] = s3;
+	}
+	for (; l < nlist; l++) {
+		const float *c = cent + (size_t)l * dim;
+		__m512 a = _mm512_setzero_ps();
+		for (size_t i = 0; i < d16; i += 16)
+			a = _mm512_fmadd_ps(_mm512_loadu_ps(c + i), _mm512_loadu_ps(v + i), a);
+		float s = _mm512_reduce_add_ps(a);
+		for (size_t i = d16; i < dim; i++)
+			s += c[i] * v[i];
+		out[l] = s;
+	}
+}
+
+__attribute__((target("avx2,fma"))) static float hsum256(__m256 a)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) static void scores_avx2(const float *cent, uint32_t nlist,
+                                                            uint32_t dim, const float *v,
+                                                            float *out)
+{
+	size_t d8 = dim / 8 * 8;
+	for (uint32_t l = 0; l < nlist; l++) {
+		const float *c = cent + (size_t)l * dim;
+		__m256 a = _mm256_setzero_ps();
+		for (size_t i = 0; i < d8; i += 8)
+			a = _mm256_fmadd_ps(_mm256_loadu_ps(c + i), _mm256_loadu_ps(v + i), a);
+		float s = hsum256(a);
+		for (size_t i = d8; i < dim; i++)
+			s += c[i] * v[i];
+		out[l] = s;
+	}
+}
+#endif
+
+static ivf_scores_fn g_scores = scores_scalar;
+static pthread_once_t g_scores_once = PTHREAD_ONCE_INIT;
+
+static void scores_choose(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		g_scores = scores_avx512;
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		g_scores = scores_avx2;
+#endif
 }
 
 /* The list whose centroid has the largest inner product with @p v (ties:
- * the smaller list). */
-static uint32_t nearest(const float *cent, uint32_t nlist, uint32_t dim, const float *v)
+ * the smaller list); @p sc holds nlist scores of scratch. */
+static uint32_t nearest(const float *cent, uint32_t nlist, uint32_t dim, const float *v,
+                        float *sc)
 {
+	pthread_once(&g_scores_once, scores_choose);
+	g_scores(cent, nlist, dim, v, sc);
 	uint32_t best = 0;
 	float bs = -INFINITY;
-	for (uint32_t l = 0; l < nlist; l++) {
-		float s = ivf_dot(cent + (size_t)l * dim, v, dim);
-		if (s > bs) {
-			bs = s;
+	for (uint32_t l = 0; l < nlist; l++)
+		if (sc[l] > bs) {
+			bs = sc[l];
 			best = l;
 		}
-	}
 	return best;
 }
 
@@ -413,6 +513,7 @@ out_close:
 static void xt_reset(rdb_ivf_txn *x)
 {
 	free(x->cent);
+	free(x->sc);
 	free(x->plist);
 	free(x->pid);
 	free(x->pvec);
@@ -500,8 +601,14 @@ static ragdb_status xt_load(rdb_txn *t, rdb_ivf_txn **out, rdb_err *err)
 	if ((st = rdb_ivf_centroids(t, &c, err)))
 		return st;
 	size_t bytes = (size_t)x->info.nlist * x->info.dim * 4;
-	if (!(x->cent = malloc(bytes)))
+	x->cent = malloc(bytes);
+	x->sc = malloc((size_t)x->info.nlist * sizeof *x->sc);
+	if (!x->cent || !x->sc) {
+		free(x->cent);
+		free(x->sc);
+		x->cent = x->sc = NULL;
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory for the IVF centroids");
+	}
 	memcpy(x->cent, c, bytes);
 	x->state = 2;
 	return RAGDB_OK;
@@ -531,7 +638,7 @@ ragdb_status rdb_ivf_on_append(rdb_txn *t, uint64_t id, const float *vec, rdb_er
 			return rdb_err_set(err, RAGDB_ENOMEM, "out of memory for IVF list appends");
 		x->cap = nc;
 	}
-	x->plist[x->n] = nearest(x->cent, x->info.nlist, x->info.dim, vec);
+	x->plist[x->n] = nearest(x->cent, x->info.nlist, x->info.dim, vec, x->sc);
 	x->pid[x->n] = id;
 	memcpy(x->pvec + x->n * dim, vec, dim * 4);
 	x->n++;
@@ -625,7 +732,7 @@ ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err 
 		return RAGDB_OK;
 	}
 	/* The slot's vector was copied by the caller: list writes may move pages. */
-	uint32_t l0 = nearest(x->cent, x->info.nlist, x->info.dim, vec);
+	uint32_t l0 = nearest(x->cent, x->info.nlist, x->info.dim, vec, x->sc);
 	int r = kill_in_list(t, l0, id, err);
 	for (uint32_t l = 0; r == 0 && l < x->info.nlist; l++)
 		if (l != l0)
