@@ -243,12 +243,6 @@ static const char usage_import_vectors[] =
 	"  --db DIR          knowledge base directory\n"
 	"  -h, --help        show this help\n";
 
-static const char usage_quantize[] =
-	"usage: ragdb quantize MODE [--json]\n"
-	"\n"
-	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
-	"write transaction. Searches scan them, then rescore the best k x oversample\n"
-	"candidates from the f32 vectors (always kept), so scores are exact.\n"
 static const char usage_index[] =
 	"usage: ragdb index build --ivf NLIST [--recall-target R] [--sample N] [--iters N]\n"
 	"                         [--threads N] [--json]\n"
@@ -270,6 +264,12 @@ static const char usage_index[] =
 	"  --json              {\"nlist\",\"nprobe\",\"vectors\",\"list_min\",\"list_median\",\n"
 	"                      \"list_max\",\"imbalance\",\"bytes\",\"recall\",...}\n";
 
+static const char usage_quantize[] =
+	"usage: ragdb quantize MODE [--json]\n"
+	"\n"
+	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, in one\n"
+	"write transaction. Searches scan them, then rescore the best k x oversample\n"
+	"candidates from the f32 vectors (always kept), so scores are exact.\n"
 	"\n"
 	"  --json      {\"before\",\"quantize\",\"took_ms\"}\n"
 	"  --db DIR    knowledge base directory\n"
@@ -448,6 +448,7 @@ const cli_command cli_commands[] = {
 	  cli_cmd_import_vectors },
 	{ "quantize", "set the quantized blocks (f32, bf16, int8, binary)", usage_quantize,
 	  cli_cmd_quantize },
+	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },
 	{ "backup", "copy the knowledge base while it is in use", usage_backup, cli_cmd_backup },
 	{ "restore", "put a backup back in place", usage_restore, cli_cmd_restore },
 	{ "eval", "measure retrieval quality on a BEIR set", usage_eval, cli_cmd_eval },
@@ -455,7 +456,6 @@ const cli_command cli_commands[] = {
 	{ "reembed", "re-embed every chunk with another embedder", usage_reembed, cli_cmd_reembed },
 	{ "chat", "ask questions in a stored conversation", usage_chat, cli_cmd_chat },
 	{ "conversations", "list, show or delete conversations", usage_conversations,
-	{ "index", "build, show or drop the IVF index", usage_index, cli_cmd_index },
 	  cli_cmd_conversations },
 	{ "export-finetune", "write conversations as fine-tuning data", usage_export_finetune,
 	  cli_cmd_export_finetune },
