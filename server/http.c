@@ -83,6 +83,7 @@ struct rdb_srv {
 	pthread_t reaper;
 	int reaper_running, reaper_stop;
 	atomic_long reaped;         /* connections shut down for slowness */
+	srv_ready_cache ready;
 };
 
 struct srv_stream {
@@ -133,6 +134,11 @@ void srv_get_gauges(rdb_srv *srv, long *in_flight, long *streams, long *connecti
 	*in_flight = atomic_load(&srv->in_flight);
 	*streams = atomic_load(&srv->streams);
 	*connections = atomic_load(&srv->connections);
+}
+
+srv_ready_cache *srv_get_ready_cache(rdb_srv *srv)
+{
+	return &srv->ready;
 }
 
 long srv_get_slow_dropped(rdb_srv *srv)
@@ -1099,6 +1105,7 @@ static void srv_free(rdb_srv *srv)
 	rdb_srv_config_free(&srv->cfg);
 	pthread_cond_destroy(&srv->reaper_cv);
 	pthread_mutex_destroy(&srv->conn_mu);
+	pthread_mutex_destroy(&srv->ready.mu);
 	free(srv);
 }
 
@@ -1149,6 +1156,7 @@ int rdb_srv_start(ragdb *db, const rdb_srv_config *cfg, rdb_srv **out, char *err
 	if (srv) {
 		pthread_mutex_init(&srv->conn_mu, NULL);
 		pthread_cond_init(&srv->reaper_cv, NULL);
+		pthread_mutex_init(&srv->ready.mu, NULL);
 	}
 	if (!srv || config_copy(&srv->cfg, cfg)) {
 		snprintf(err, errcap, "out of memory");

@@ -12,6 +12,7 @@
 #ifndef RDB_SRV_INTERNAL_H
 #define RDB_SRV_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -214,6 +215,16 @@ void srv_metrics_free(srv_metrics *m);
 srv_metrics *srv_get_metrics(rdb_srv *srv);
 ragdb *srv_get_db(rdb_srv *srv);
 void srv_get_gauges(rdb_srv *srv, long *in_flight, long *streams, long *connections);
+/* /ready's last probe of the embedder, reused for READY_EMBED_EVERY_S:
+ * /ready is public and not rate limited, and with a remote embedder each
+ * probe is a (paid) call, so polling it must not multiply calls. */
+typedef struct srv_ready_cache {
+	pthread_mutex_t mu;  /* held during a probe: one at a time */
+	double at;           /* monotonic seconds of the last probe; 0 = none */
+	ragdb_status st;
+	char msg[512];
+} srv_ready_cache;
+srv_ready_cache *srv_get_ready_cache(rdb_srv *srv);
 /* Connections closed because their headers or body came too slowly. */
 long srv_get_slow_dropped(rdb_srv *srv);
 

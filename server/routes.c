@@ -143,6 +143,36 @@ static int llm_ready(ragdb *db, char *why, size_t cap)
 	return st == RAGDB_OK ? 1 : st == RAGDB_ENOTFOUND ? 0 : -1;
 }
 
+/* The embedder probe of /ready: embed a word as a document (query vectors
+ * are cached, and this must reach the embedder), at most once every
+ * READY_EMBED_EVERY_S per server, the result reused in between. */
+#define READY_EMBED_EVERY_S 1.0
+static ragdb_status embed_ready(srv_req *rq, uint32_t dim, char *why, size_t cap)
+{
+	srv_ready_cache *rc = srv_get_ready_cache(rq->srv);
+	struct timespec ts;
+	double now;
+	ragdb_status st;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	pthread_mutex_lock(&rc->mu);
+	if (rc->at == 0 || now - rc->at >= READY_EMBED_EVERY_S) {
+		const char *text = "ready", *m;
+		float *probe = malloc(sizeof(float) * (dim ? dim : 1));
+		rc->st = probe ? ragdb_embed(rq->db, &text, 1, 0, probe) : RAGDB_ENOMEM;
+		free(probe);
+		m = ragdb_errmsg(rq->db);
+		snprintf(rc->msg, sizeof rc->msg, "%s", rc->st == RAGDB_OK ? ""
+		         : (m && *m) ? m : ragdb_strerror(rc->st));
+		rc->at = now;
+	}
+	st = rc->st;
+	snprintf(why, cap, "%s", rc->msg);
+	pthread_mutex_unlock(&rc->mu);
+	return st;
+}
+
 /* Ready when the knowledge base answers (its statistics can be read), its
  * embedder embeds (a remote one is reachable: a server that cannot embed a
  * query cannot search) and the default language model, when one is
@@ -154,14 +184,12 @@ static void h_ready(srv_req *rq, srv_resp *rs)
 	ragdb_stats s;
 	ragdb_status st = ragdb_get_stats(rq->db, &s);
 	cJSON *j = cJSON_CreateObject(), *c;
-	float *probe = NULL;
 
-	if (st == RAGDB_OK) {
-		const char *text = "ready";
-		probe = malloc(sizeof(float) * (s.dim ? s.dim : 1));
-		/* As a document: query vectors are cached, and this must reach the embedder. */
-		st = probe ? ragdb_embed(rq->db, &text, 1, 0, probe) : RAGDB_ENOMEM;
-		free(probe);
+	if (st != RAGDB_OK) {
+		const char *m = ragdb_errmsg(rq->db);
+		snprintf(why, sizeof why, "%s", (m && *m) ? m : ragdb_strerror(st));
+	} else {
+		st = embed_ready(rq, s.dim, why, sizeof why);
 	}
 	if (st == RAGDB_OK && (llm = llm_ready(rq->db, why, sizeof why)) < 0) {
 		cJSON_AddStringToObject(j, "status", "unavailable");
@@ -171,9 +199,8 @@ static void h_ready(srv_req *rq, srv_resp *rs)
 		return;
 	}
 	if (st != RAGDB_OK) {
-		const char *m = ragdb_errmsg(rq->db);
 		cJSON_AddStringToObject(j, "status", "unavailable");
-		cJSON_AddStringToObject(j, "reason", (m && *m) ? m : ragdb_strerror(st));
+		cJSON_AddStringToObject(j, "reason", why);
 		srv_json(rs, 503, j);
 		srv_resp_header(rs, "Retry-After", "5");
 		return;
