@@ -23,6 +23,9 @@
  * its stamp lags by more than TOUCH_SLACK generations, so repeated hits do
  * not each cost a write transaction.
  *
+ * A child process after fork() never uses its parent's environment: it
+ * opens its own (the registry matches the process id).
+ *
  * Best effort: no function here fails its caller; a write that cannot be
  * made (map full twice, an I/O error) is dropped.
  */
@@ -51,6 +54,7 @@
 struct rdb_ecache {
 	struct rdb_ecache *next;
 	int refs;
+	pid_t pid; /* the process that opened it: LMDB environments do not cross fork() */
 	char *dir;
 	MDB_env *env;
 	MDB_dbi vec, llm, lru, meta;
@@ -366,7 +370,7 @@ ragdb_status rdb_ecache_open(const char *dir, uint64_t max_bytes, rdb_ecache **o
 	pthread_mutex_lock(&g_reg_mu);
 	rdb_ecache *c;
 	for (c = g_reg; c; c = c->next)
-		if (strcmp(c->dir, real) == 0)
+		if (c->pid == getpid() && strcmp(c->dir, real) == 0)
 			break;
 	if (c) {
 		c->refs++;
@@ -381,6 +385,7 @@ ragdb_status rdb_ecache_open(const char *dir, uint64_t max_bytes, rdb_ecache **o
 	}
 	c->max_bytes = max_bytes;
 	c->refs = 1;
+	c->pid = getpid();
 	int rc = env_open(c);
 	if (rc) {
 		st = rdb_err_set(err, rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH
@@ -423,7 +428,9 @@ void rdb_ecache_close(rdb_ecache *c)
 			}
 	}
 	pthread_mutex_unlock(&g_reg_mu);
-	if (last)
+	/* An environment inherited through fork() is left alone: its parent
+	 * still uses it. */
+	if (last && c->pid == getpid())
 		env_free(c);
 }
 

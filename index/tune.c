@@ -83,12 +83,22 @@ ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err)
 	if (rc)
 		return rdb_mdb_fail(t->s, rc, err, "reading the embedder model");
 	const char *cur = t->s->m.model;
-	if (v.mv_size == strlen(cur) && memcmp(v.mv_data, cur, v.mv_size) == 0)
+	/* `ragdb reembed` (reembed.c) may keep the model and change the
+	 * dimension or the provider: those are compared too. */
+	MDB_val dk = key_of("dim"), dv, ek = key_of("embedder"), ev;
+	const char *curname = t->s->m.embedder;
+	int same = v.mv_size == strlen(cur) && memcmp(v.mv_data, cur, v.mv_size) == 0 &&
+	           mdb_get(t->txn, t->s->meta, &dk, &dv) == 0 && dv.mv_size == 8 &&
+	           rdb_ld64(dv.mv_data) == t->s->m.dim &&
+	           mdb_get(t->txn, t->s->meta, &ek, &ev) == 0 && ev.mv_size == strlen(curname) &&
+	           memcmp(ev.mv_data, curname, ev.mv_size) == 0;
+	if (same)
 		return RAGDB_OK;
 	return rdb_err_set(err, RAGDB_EEMBEDDER, "the embedder of %s changed to %.*s since it was "
-	                   "opened here (with %s): `ragdb tune` ran in another process; open the "
-	                   "knowledge base again", t->s->dir, (int)(v.mv_size < 64 ? v.mv_size : 64),
-	                   (const char *)v.mv_data, cur);
+	                   "opened here (with %s:%s, dim %u): `ragdb tune` or `ragdb reembed` ran in "
+	                   "another process; open the knowledge base again", t->s->dir,
+	                   (int)(v.mv_size < 64 ? v.mv_size : 64), (const char *)v.mv_data, curname,
+	                   cur, t->s->m.dim);
 }
 
 ragdb_status rdb_vectors_rewrite(rdb_txn *t, rdb_rewrite_fn fill, void *ctx, uint64_t *n_live,

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ragdb.h"
 #include "testutil.h"
@@ -132,6 +134,43 @@ START_TEST(test_reembed_refused)
 }
 END_TEST
 
+/* A handle opened before another process re-embedded at another dimension
+ * (same model) is refused writes: it would add vectors of the old size. */
+START_TEST(test_reembed_other_process)
+{
+	char *dir = tu_tmpdir("reembed_proc"), path[4096];
+	snprintf(path, sizeof path, "%s/kb", dir);
+	ragdb *db = NULL;
+	ck_assert_int_eq(ragdb_create(path, NULL, &db), RAGDB_OK);
+	ingest(db, 0, 3);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		ragdb *other = NULL;
+		ragdb_reembed_options o = {.dim = 128};
+		int ok = ragdb_open(path, 0, &other) == RAGDB_OK &&
+		         ragdb_reembed(other, "local", &o, NULL) == RAGDB_OK;
+		ragdb_close(other);
+		_exit(ok ? 0 : 1);
+	}
+	int ws = 0;
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "the reembed in the child failed");
+	ragdb_document d = {.id = "late", .text = "a late document", .text_len = (size_t)-1};
+	ck_assert_int_eq(ragdb_ingest_text(db, &d, 1, NULL, NULL), RAGDB_EEMBEDDER);
+	ck_assert_msg(strstr(ragdb_errmsg(db), "open the knowledge base again"), "%s",
+	              ragdb_errmsg(db));
+	ragdb_close(db);
+	ck_assert_int_eq(ragdb_open(path, 0, &db), RAGDB_OK);
+	ck_assert_uint_eq(dim_of(db), 128);
+	ck_assert_int_eq(ragdb_ingest_text(db, &d, 1, NULL, NULL), RAGDB_OK);
+	ck_assert_uint_eq(problems(db), 0);
+	ragdb_close(db);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *reembed_suite(void)
 {
 	Suite *s = suite_create("engine_reembed");
@@ -139,6 +178,7 @@ static Suite *reembed_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_reembed_dim_change);
 	tcase_add_test(tc, test_reembed_refused);
+	tcase_add_test(tc, test_reembed_other_process);
 	suite_add_tcase(s, tc);
 	return s;
 }
