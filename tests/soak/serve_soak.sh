@@ -266,6 +266,8 @@ grep -qE 'LeakSanitizer|AddressSanitizer|runtime error' "$LOGS/serve.err" &&
 grep -q "$MARKER" "$LOGS/serve.err" && violation "the sentinel is in the server's log"
 
 # --- summary
+echo "== wrk =="
+sed '/^MIX /d' "$LOGS/wrk.run"
 "$PY" - "$LOGS/mix.json" "$LOGS/attack.json" "$RSS_BEFORE" "$RSS_MAX" "$RSS_AFTER" "$HWM_AFTER" "$ASAN" \
 	"$NDOCS" "$DURATION" "${#VIOLATIONS[@]}" "$JSON_OUT" "$ANON_BEFORE" "$ANON_AFTER" "$MDB_BEFORE" "$MDB_AFTER" <<'EOF'
 import json, sys
