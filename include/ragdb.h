@@ -806,10 +806,6 @@ typedef struct ragdb_model_info {
 ragdb_status ragdb_configured_models(ragdb *db,
                                      int (*cb)(void *ctx, const ragdb_model_info *m), void *ctx);
 
-#if defined(__GNUC__)
-#pragma GCC visibility pop
-#endif
-
 /* ------------------------------------------------------------------ */
 /** @name Own vectors and quantized blocks (added in wave 3) */
 
@@ -967,6 +963,10 @@ typedef struct ragdb_cache_info {
 } ragdb_cache_info;
 /** Fill @p out. @return RAGDB_OK, RAGDB_EINVAL (failed handle). */
 ragdb_status ragdb_cache_stats(ragdb *db, ragdb_cache_info *out);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
