@@ -87,7 +87,9 @@ static ragdb_results *search(ragdb *db, const float *q, uint32_t oversample)
 }
 
 /* Recall of r against the exact lists ex; also asserts every returned score
- * equals the exact score of that id (the rescoring is exact). */
+ * equals the exact score of that id (the rescoring is exact; the bit-exact
+ * equality of rescored and f32 scores is tested on single queries in
+ * test_kernels_quant). */
 static double recall_and_exact(const ragdb_results *ex, const ragdb_results *r)
 {
 	size_t found = 0, total = 0;
@@ -97,7 +99,10 @@ static double recall_and_exact(const ragdb_results *ex, const ragdb_results *r)
 			for (size_t j = 0; j < ex[q].n; j++)
 				if (strcmp(r[q].hits[i].id, ex[q].hits[j].id) == 0) {
 					found++;
-					ck_assert_float_eq(r[q].hits[i].score, ex[q].hits[j].score);
+					/* Several query vectors go through the f32 batch
+					 * kernel, whose sums may round differently by block
+					 * layout (compacted or not): equal to float rounding. */
+					ck_assert_float_eq_tol(r[q].hits[i].score, ex[q].hits[j].score, 2e-6f);
 				}
 			/* Sorted best first, and never above the exact k-th best when
 			 * it is not in the exact list. */
