@@ -8,7 +8,8 @@
 #                  [--ragdb PATH] [--threads T] [--single-seconds S]
 #                  [--ef-construction E] [--row-timeout S] [--sift DIR]
 #
-#   --quick        sets syn100k384,sift5k, shorter timings: a few minutes
+#   --quick        sets syn100k384,sift5k, shorter timings: a few minutes on a
+#                  quiet machine (12-15 min at load 12-19 on 2 cores)
 #   --sets LIST    of syn1m384 (1M x 384), syn100k768, syn100k384, sift5k
 #                  (default syn1m384,syn100k768,sift5k)
 #   --peers LIST   of ragdb, faiss, hnswlib, sqlite-vec, usearch (default all)
@@ -52,7 +53,7 @@ ROW_TIMEOUT=""
 SIFT=$ROOT/../shared/data/vectors/sift5k
 ARGS="$*"
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;

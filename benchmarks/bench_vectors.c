@@ -8,6 +8,8 @@
  *                file in the page cache (the caller reads it first);
  *   single QPS   ragdb_search_vectors with n = 1 in a loop, one query after
  *                another, until every query ran or --single-seconds passed;
+ *                with --threads T other than 1, again on one thread (qps1_1t,
+ *                to compare with libraries that search one query on one);
  *   batch QPS    all queries in one ragdb_search_vectors call, after an
  *                untimed batch of a few queries: the first batch of a
  *                process picks its kernel path by timing them once
@@ -130,6 +132,30 @@ static long bv_status_kb(const char *key)
 	return v;
 }
 
+/* Single queries one after another from the first, until all ran or
+ * @p seconds passed (at least 5). Returns the count, or 0 on a failure. */
+static uint32_t bv_single(ragdb *db, const float *q, uint32_t nq, uint32_t dim,
+                          const ragdb_search_options *so, double seconds, const int32_t *gt,
+                          uint32_t kgt, uint64_t *hits, double *elapsed)
+{
+	uint32_t n = 0;
+	double t0 = bv_now(), t = 0;
+	*hits = 0;
+	while (n < nq && (n < 5 || t < seconds)) {
+		ragdb_results *r = NULL;
+		if (ragdb_search_vectors(db, q + (size_t)n * dim, 1, dim, so, &r) != RAGDB_OK) {
+			fprintf(stderr, "bench_vectors: single query %u: %s\n", n, ragdb_errmsg(db));
+			return 0;
+		}
+		*hits += bv_hits(r, gt + (size_t)n * kgt, so->k);
+		ragdb_results_free(r);
+		n++;
+		t = bv_now() - t0;
+	}
+	*elapsed = t;
+	return n;
+}
+
 static int bv_usage(void)
 {
 	fprintf(stderr, "usage: bench_vectors --db DIR --queries Q.fbin --gt GT.ibin [-k K] "
@@ -215,24 +241,21 @@ int main(int argc, char **argv)
 	ragdb_results_free(r);
 	r = NULL;
 
-	/* Single queries, one after another, bounded in time. */
-	uint64_t single_hits = 0;
-	uint32_t n_single = 0;
-	t0 = bv_now();
-	double t_single = 0;
-	while (n_single < nq && (n_single < 5 || t_single < o.single_seconds)) {
-		st = ragdb_search_vectors(db, q + (size_t)n_single * dim, 1, dim, &so, &r);
-		if (st != RAGDB_OK) {
-			fprintf(stderr, "bench_vectors: single query %u: %s\n", n_single,
-			        ragdb_errmsg(db));
+	/* Single queries, one after another, bounded in time; on one thread too. */
+	uint64_t single_hits, hits_1t;
+	double t_single, t_1t = 0;
+	uint32_t n_single = bv_single(db, q, nq, dim, &so, o.single_seconds, gt, kgt,
+	                              &single_hits, &t_single);
+	uint32_t n_1t = 0;
+	if (n_single && o.threads != 1) {
+		ragdb_search_options so1 = so;
+		so1.threads = 1;
+		n_1t = bv_single(db, q, nq, dim, &so1, o.single_seconds, gt, kgt, &hits_1t, &t_1t);
+		if (!n_1t)
 			goto out_close;
-		}
-		single_hits += bv_hits(r, gt + (size_t)n_single * kgt, o.k);
-		ragdb_results_free(r);
-		r = NULL;
-		n_single++;
-		t_single = bv_now() - t0;
 	}
+	if (!n_single)
+		goto out_close;
 
 	/* The first batch of the process, with its one-time path choice. */
 	uint32_t n_warm = nq < 16 ? nq : 16;
@@ -262,11 +285,12 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	printf("{\"label\":\"%s\",\"quantize\":\"%s\",\"nprobe\":%u,\"exact\":%d,"
 	       "\"threads\":%d,\"k\":%u,\"queries\":%u,"
-	       "\"dim\":%u,\"cold_ms\":%.3f,\"n_single\":%u,\"qps1\":%.3f,\"qps_batch\":%.3f,"
+	       "\"dim\":%u,\"cold_ms\":%.3f,\"n_single\":%u,\"qps1\":%.3f,\"qps1_1t\":%.3f,\"qps_batch\":%.3f,"
 	       "\"batch_s\":%.4f,\"first_batch_ms\":%.3f,\"recall\":%.5f,\"recall_single\":%.5f,\"rss_mb\":%.1f,"
 	       "\"rss_anon_mb\":%.1f,\"rss_file_mb\":%.1f}\n",
 	       o.label, ragdb_quantization(db), o.nprobe, o.exact, o.threads, o.k, nq, dim,
-	       cold * 1e3, n_single, n_single / t_single, nq / t_batch, t_batch, t_warm * 1e3,
+	       cold * 1e3, n_single, n_single / t_single,
+	       n_1t ? n_1t / t_1t : n_single / t_single, nq / t_batch, t_batch, t_warm * 1e3,
 	       (double)batch_hits / ((double)nq * o.k),
 	       (double)single_hits / ((double)n_single * o.k), ru.ru_maxrss / 1024.0,
 	       bv_status_kb("RssAnon") / 1024.0, bv_status_kb("RssFile") / 1024.0);

@@ -128,6 +128,7 @@ def main():
             for p in r["points"]:
                 csv_rows.append({"set": sname, "row": rn, "param": p["param"],
                                  "threads": p.get("threads"), "qps1": p.get("qps1"),
+                                 "qps1_1t": p.get("qps1_1t"),
                                  "n_single": p.get("n_single"), "qps_batch": p.get("qps_batch"),
                                  "batch_n": p.get("batch_n", p.get("queries")),
                                  "recall": p.get("recall"), "recall_single": p.get("recall_single"),
@@ -174,6 +175,10 @@ def main():
             rt["cold_faiss_flat_over_ragdb"] = ratio(ff.get("cold_ms"), f32.get("cold_ms"))
             print(f"  ragdb f32 / FAISS IndexFlatIP, single query QPS: {rt['f32_vs_faiss_flat_single']}"
                   f"   (issue target >= 3x)")
+            if f32.get("qps1_1t"):
+                rt["f32_1t_vs_faiss_flat_single"] = ratio(f32["qps1_1t"], ff["qps1"])
+                print(f"    the same with ragdb on 1 thread, as FAISS: {rt['f32_1t_vs_faiss_flat_single']}"
+                      f" ({fmt(f32['qps1_1t'])} QPS)")
             print(f"  ragdb f32 / FAISS IndexFlatIP, batch of 1,000 QPS: {rt['f32_vs_faiss_flat_batch']}"
                   f"   (target > 1x)")
             print(f"  cold start (open + first query): ragdb {f32['cold_ms']:.1f} ms, FAISS read_index "
@@ -210,7 +215,7 @@ def main():
             print(f"  ragdb IVF / FAISS IVFFlat at recall >= {TARGET}: single {rt['ivf_vs_faiss_ivf_single']}, "
                   f"batch {rt['ivf_vs_faiss_ivf_batch']}   (target >= 1x)")
         ratios[sname] = rt
-    fields = ["set", "row", "param", "threads", "qps1", "n_single", "qps_batch", "batch_n", "recall",
+    fields = ["set", "row", "param", "threads", "qps1", "qps1_1t", "n_single", "qps_batch", "batch_n", "recall",
               "recall_single", "build_s", "build_rss_mb", "disk_mb", "cold_ms", "rss_mb", "rss_anon_mb",
               "rss_file_mb", "error"]
     with open(os.path.join(o.out, "results.csv"), "w", newline="") as f:
