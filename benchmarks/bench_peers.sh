@@ -33,7 +33,7 @@
 # cannot be installed or fails is reported as such, never left out.
 #
 # Installs what is missing: Debian python3-faiss, python3-hnswlib,
-# python3-numpy, sqlite3 (apt-get) and the npm packages sqlite-vec and
+# python3-numpy (apt-get) and the npm packages sqlite-vec and
 # usearch (into OUT/npm). Uses /usr/bin/python3 (Debian's, where those
 # packages live), not a python3 earlier on PATH.
 set -uo pipefail
@@ -53,7 +53,7 @@ ROW_TIMEOUT=""
 SIFT=$ROOT/../shared/data/vectors/sift5k
 ARGS="$*"
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
