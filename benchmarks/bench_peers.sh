@@ -9,7 +9,7 @@
 #                  [--ef-construction E] [--row-timeout S] [--sift DIR]
 #
 #   --quick        sets syn100k384,sift5k, shorter timings: a few minutes on a
-#                  quiet machine (12-15 min at load 12-19 on 2 cores)
+#                  quiet machine (5 min at load 3, 12 min at load 12-19, 2 cores)
 #   --sets LIST    of syn1m384 (1M x 384), syn100k768, syn100k384, sift5k
 #                  (default syn1m384,syn100k768,sift5k)
 #   --peers LIST   of ragdb, faiss, hnswlib, sqlite-vec, usearch (default all)

@@ -169,6 +169,11 @@ def main():
             print(f"  ragdb f32 single query: {1e3 / f32['qps1']:.2f} ms, {gbs:.2f} GB/s of vectors "
                   f"scanned ({o.threads} threads; compare with the read bandwidth bench_search measures)")
             rt["f32_gbs"] = round(gbs, 3)
+            if f32.get("qps_batch"):
+                gf = 2.0 * n * d * f32["qps_batch"] / 1e9
+                rt["f32_batch_gflops"] = round(gf, 1)
+                print(f"  ragdb f32 batch of {m.get('nq', '?')}: {gf:.1f} GFLOP/s on {o.threads} threads "
+                      f"(compare with the one-core FMA peak bench_search measures, x threads)")
         if f32 and ff:
             rt["f32_vs_faiss_flat_single"] = ratio(f32["qps1"], ff["qps1"])
             rt["f32_vs_faiss_flat_batch"] = ratio(f32.get("qps_batch"), ff.get("qps_batch"))
