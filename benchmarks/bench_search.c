@@ -945,9 +945,13 @@ int main(int argc, char **argv)
 	printf("batch of %zu queries over the store (GFLOP/s = 2 x Q x N x D / time; per CPU "
 	       "second = over the process's CPU time; median of %zu):\n",
 	       o.queries, o.batch_reps);
-	printf("  auto path: %s (one-time calibration on one core: own %.1f GFLOP/s, cblas %.1f; "
-	       "openblas core %s)\n",
-	       rdb_batch_path_name(chosen), own_gf, blas_gf, openblas_get_corename());
+	if (own_gf > 0 || blas_gf > 0)
+		printf("  auto path: %s (one-time calibration on one core: own %.1f GFLOP/s, cblas "
+		       "%.1f; openblas core %s)\n",
+		       rdb_batch_path_name(chosen), own_gf, blas_gf, openblas_get_corename());
+	else
+		printf("  auto path: %s (not measured: forced, or openblas core %s runs SSE-era "
+		       "kernels)\n", rdb_batch_path_name(chosen), openblas_get_corename());
 	double flops = 2.0 * (double)o.queries * (double)o.n * (double)o.dim;
 	double bt[16], bc[16];
 	size_t breps = o.batch_reps < 16 ? o.batch_reps : 16;

@@ -8,8 +8,10 @@
  *         enter a heap, so no score matrix exists (see batch_impl.h);
  *   blas  S = Q_tile . V_runᵀ by cblas_sgemm per tile of RDB_BATCH_TILE
  *         queries, then each row of S pushed into its query's heap.
- * Which one runs is decided by measurement, once per process (see
- * choose_path): OpenBLAS speed depends on whether it recognises the CPU.
+ * Which one runs is decided once per process (see choose_path): OpenBLAS
+ * speed depends on whether it recognises the CPU. When it reports an
+ * SSE-era core our kernel runs without asking; otherwise a short
+ * measurement decides.
  * Debian's 0.3.21 takes a Sapphire Rapids for a Prescott and runs SSE3
  * kernels at ~30 GFLOP/s per core, where our AVX-512 kernel does several
  * times that; with a correct core type sgemm is close to peak and may win.
@@ -175,8 +177,25 @@ static double time_path(rdb_batch_path path, const float *Q, size_t nq, size_t d
 	return 2.0 * (double)nq * (double)n * (double)dim / (t > 0 ? t : 1e-9) / 1e9;
 }
 
-/* Pick the batch path once: RAGDB_BATCH if set and supported, else our
- * best micro-kernel against cblas_sgemm on one core, measured on a small
+/* Whether OpenBLAS's kernels for the core it detected use at most SSE
+ * registers (cores before Sandy Bridge, and its generic targets). */
+static int blas_core_is_sse_only(const char *core)
+{
+	static const char *const sse[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+	                                  "Atom", "Katmai", "Coppermine", "Northwood", "Banias",
+	                                  "Opteron", "Barcelona", "Bobcat", "generic", "Generic",
+	                                  "Unknown", "unknown"};
+	if (!core || !*core)
+		return 1;
+	for (size_t i = 0; i < sizeof sse / sizeof *sse; i++)
+		if (strncmp(core, sse[i], strlen(sse[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/* Pick the batch path once: RAGDB_BATCH if set and supported; our best
+ * micro-kernel when OpenBLAS runs SSE-era kernels; else our micro-kernel
+ * against cblas_sgemm on one core, measured on a small
  * problem (192 queries x 2048 vectors x dim 256: ~200 MFLOP, 1-2 ms for
  * our kernel, ~8 ms for a Prescott sgemm), the faster one winning. Smaller
  * problems favour sgemm unfairly: our packing and the heaps' warm-up
@@ -201,6 +220,15 @@ static void choose_path(void)
 	                                                                : RDB_BATCH_BLAS;
 	if (own == RDB_BATCH_BLAS)
 		return;
+	/* An OpenBLAS that runs SSE-era kernels (it did not recognise the CPU,
+	 * as Debian's 0.3.21 does not recognise Sapphire Rapids) cannot beat a
+	 * micro-kernel on AVX2 or AVX-512 registers: measured 11-30 against
+	 * 75-140 GFLOP/s here. Skip the measurement then; it cost every process
+	 * ~70-140 ms at its first batch, mostly in the slow sgemm. */
+	if (blas_core_is_sse_only(openblas_get_corename())) {
+		g_auto = own;
+		return;
+	}
 	enum { NQ = 192, N = 2048, D = 256 };
 	float *Q = malloc((size_t)NQ * D * sizeof *Q), *V = malloc((size_t)N * D * sizeof *V);
 	uint64_t *ids = malloc(N * sizeof *ids);

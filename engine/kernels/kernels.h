@@ -99,10 +99,11 @@ ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_
 const char *rdb_batch_path_name(rdb_batch_path path);
 int rdb_batch_path_supported(rdb_batch_path path);
 /* The path AUTO stands for: RAGDB_BATCH=blas|avx2|avx512 if set and
- * supported, else whichever of our best micro-kernel and cblas_sgemm was
- * faster in a one-time measurement (a few ms, at the first call) on one
- * core; their GFLOP/s there go to the out-params (may be NULL; 0 when not
- * measured). */
+ * supported; our best micro-kernel when OpenBLAS reports an SSE-era core
+ * (openblas_get_corename(): it did not recognise the CPU); else whichever
+ * of the two was faster in a one-time measurement (tens of ms, at the
+ * first call) on one core; their GFLOP/s there go to the out-params (may
+ * be NULL; 0 when not measured). */
 rdb_batch_path rdb_batch_chosen(double *own_gflops, double *blas_gflops);
 
 /* Number of online cores (cached). */
