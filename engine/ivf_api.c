@@ -636,7 +636,7 @@ out:
 	return st;
 }
 
-/* The batch: phase 1 (parallel) picks each query's lists, phase 2 (calling
+/* The batch: phase 1 (the batch kernel) picks each query's lists, phase 2 (calling
  * thread) lists the segments of every list picked, phase 3 (parallel) scans
  * each query's lists on one thread per part. */
 typedef struct ivf_batch {
@@ -652,29 +652,33 @@ typedef struct ivf_batch {
 	ragdb_status st[RDB_POOL_MAX];
 } ivf_batch;
 
-static void batch_probe(void *arg, size_t part)
+static ragdb_status batch_probe_all(ivf_batch *b, int threads, rdb_err *e)
 {
-	ivf_batch *b = arg;
 	uint32_t nlist = b->ix->info.nlist, dim = b->ix->info.dim;
-	float *sc = malloc((size_t)nlist * sizeof *sc);
-	rdb_scored *top = malloc((size_t)b->nprobe * sizeof *top);
-	if (!sc || !top) {
-		b->st[part] = RAGDB_ENOMEM;
+	ragdb_status st = RAGDB_OK;
+	uint64_t *ids = malloc((size_t)nlist * sizeof *ids);
+	rdb_scored *top = NULL;
+	size_t *ntop = malloc(b->n * sizeof *ntop);
+	if (b->n <= SIZE_MAX / sizeof *top / b->nprobe)
+		top = malloc(b->n * b->nprobe * sizeof *top);
+	if (!ids || !top || !ntop) {
+		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF batch of %zu queries", b->n);
 		goto out;
 	}
-	for (size_t i = b->n * part / b->parts; i < b->n * (part + 1) / b->parts; i++) {
-		rdb_kernel_dot()(b->Q + i * dim, b->ix->cent, nlist, dim, sc);
-		rdb_topk tk;
-		rdb_topk_init(&tk, top, b->nprobe);
-		for (uint32_t l = 0; l < nlist; l++)
-			rdb_topk_push(&tk, isnan(sc[l]) ? -INFINITY : sc[l], (uint64_t)l + 1);
-		size_t np = rdb_topk_drain(&tk, top);
+	for (uint32_t l = 0; l < nlist; l++)
+		ids[l] = (uint64_t)l + 1;
+	rdb_vblock cb = { ids, b->ix->cent, nlist };
+	if ((st = rdb_scan_topk_batch(b->Q, b->n, dim, &cb, 1, b->nprobe, threads, top, ntop, e)))
+		goto out;
+	for (size_t i = 0; i < b->n; i++)
 		for (size_t j = 0; j < b->nprobe; j++)
-			b->probes[i * b->nprobe + j] = j < np ? (uint32_t)(top[j].id - 1) : UINT32_MAX;
-	}
+			b->probes[i * b->nprobe + j] =
+				j < ntop[i] ? (uint32_t)(top[i * b->nprobe + j].id - 1) : UINT32_MAX;
 out:
-	free(sc);
+	free(ids);
 	free(top);
+	free(ntop);
+	return st;
 }
 
 static void batch_scan(void *arg, size_t part)
@@ -740,12 +744,13 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
 		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF batch of %zu queries", n);
 		goto out;
 	}
-	rdb_pool_run(batch_probe, &b, b.parts);
-	for (size_t p = 0; p < b.parts; p++)
-		if (b.st[p]) {
-			st = rdb_err_set(e, b.st[p], "out of memory for an IVF batch of %zu queries", n);
-			goto out;
-		}
+	/* Each query's nprobe nearest centroids through the batch kernel: the
+	 * centroids are read once per tile of queries instead of once per
+	 * query, which made the probe phase cost more than the list scans
+	 * (nlist x dim multiply-adds per query against ~2 lists of ~n/nlist
+	 * vectors). */
+	if ((st = batch_probe_all(&b, threads, e)) != RAGDB_OK)
+		goto out;
 	for (size_t i = 0; i < n * nprobe; i++)
 		if (b.probes[i] != UINT32_MAX)
 			need[b.probes[i]] = 1;
