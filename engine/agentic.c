@@ -34,6 +34,7 @@
 #include "engine/providers/llm.h"
 #include "engine/providers/text.h"
 #include "engine/rag/rag.h"
+#include "engine/rag/sbuf.h"
 
 #define TOOL_NAME "search_knowledge_base"
 #define DEFAULT_K 5
@@ -58,69 +59,6 @@ static const char TOOL_SCHEMA[] =
 	"\"k\":{\"type\":\"integer\",\"description\":\"how many passages to retrieve (1-20; "
 	"default 5)\"}},"
 	"\"required\":[\"query\"]}";
-
-/* A growing string that remembers a failed allocation. */
-typedef struct abuf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-} abuf;
-
-static void ab_put(abuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (n > SIZE_MAX / 2 - b->len) {
-		b->failed = true;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t nc = b->cap ? b->cap : 512;
-		while (nc < b->len + n + 1)
-			nc *= 2;
-		char *ns = realloc(b->s, nc);
-		if (!ns) {
-			b->failed = true;
-			return;
-		}
-		b->s = ns;
-		b->cap = nc;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = 0;
-}
-
-static void ab_printf(abuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ab_printf(abuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		ab_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* Append document text with "<source" / "</source" defused, as the prompt
- * does (engine/rag/prompt.c): a passage cannot close its own block. With
- * @p one_line, line breaks become spaces. */
-static void ab_data(abuf *b, const char *s, size_t len, bool one_line)
-{
-	size_t from = 0;
-	for (size_t i = 0; i < len; i++) {
-		bool tag = s[i] == '<' && ((i + 7 <= len && strncasecmp(s + i, "<source", 7) == 0) ||
-		                           (i + 8 <= len && strncasecmp(s + i, "</source", 8) == 0));
-		bool nl = one_line && (s[i] == '\n' || s[i] == '\r');
-		if (!tag && !nl)
-			continue;
-		ab_put(b, s + from, i - from);
-		ab_put(b, tag ? "&lt;" : " ", tag ? 4 : 1);
-		from = i + 1;
-	}
-	ab_put(b, s + from, len - from);
-}
 
 static char *xstrdup(const char *s)
 {
@@ -182,7 +120,7 @@ static ragdb_status run_search(ragdb *db, const ragdb_query_options *o, const ch
 	rdb_hit_in *hits = NULL;
 	rdb_passage *ps = NULL;
 	size_t nps = 0, fresh = 0, dropped = 0;
-	abuf b = {0};
+	rdb_sbuf b = {0};
 	ragdb_status st = rdb_search_internal(db, query, &so, &r, &docs);
 	if (st != RAGDB_OK) {
 		rdb_err_set(e, st, "%s", ragdb_errmsg(db));
@@ -203,16 +141,16 @@ static ragdb_status run_search(ragdb *db, const ragdb_query_options *o, const ch
 	                       &ps, &nps, e);
 	if (st != RAGDB_OK)
 		goto out_free;
-	ab_printf(&b, "Search results for \"");
-	ab_data(&b, query, strlen(query), true);
-	ab_printf(&b, "\":\n");
+	rdb_sbuf_printf(&b, "Search results for \"");
+	rdb_sbuf_data(&b, query, strlen(query), true);
+	rdb_sbuf_printf(&b, "\":\n");
 	if (nps == 0)
-		ab_printf(&b, "No passages were found for this search.\n");
+		rdb_sbuf_printf(&b, "No passages were found for this search.\n");
 	for (size_t i = 0; i < nps; i++) {
 		const ragdb_hit *h = ps[i].user;
 		uint32_t n = known_source(a, h->id, &ps[i]);
 		if (n) {
-			ab_printf(&b, "\n[%u] (you have this source already)\n", n);
+			rdb_sbuf_printf(&b, "\n[%u] (you have this source already)\n", n);
 			continue;
 		}
 		if (a->n_sources >= RDB_AGENTIC_MAX_SOURCES) {
@@ -222,17 +160,17 @@ static ragdb_status run_search(ragdb *db, const ragdb_query_options *o, const ch
 		if ((st = add_source(a, &ps[i], cap, &n, e)) != RAGDB_OK)
 			goto out_free;
 		fresh++;
-		ab_printf(&b, "\n[%u] ", n);
+		rdb_sbuf_printf(&b, "\n[%u] ", n);
 		const char *title = h->title && *h->title ? h->title : h->id;
-		ab_data(&b, title, strlen(title), true);
-		ab_printf(&b, "\n<source n=\"%u\">\n", n);
-		ab_data(&b, ps[i].text, ps[i].text_len, false);
+		rdb_sbuf_data(&b, title, strlen(title), true);
+		rdb_sbuf_printf(&b, "\n<source n=\"%u\">\n", n);
+		rdb_sbuf_data(&b, ps[i].text, ps[i].text_len, false);
 		if (ps[i].text_len == 0 || ps[i].text[ps[i].text_len - 1] != '\n')
-			ab_put(&b, "\n", 1);
-		ab_printf(&b, "</source>\n");
+			rdb_sbuf_put(&b, "\n", 1);
+		rdb_sbuf_printf(&b, "</source>\n");
 	}
 	if (dropped)
-		ab_printf(&b, "\n(%zu more passages were left out: the answer already has %u sources.)\n",
+		rdb_sbuf_printf(&b, "\n(%zu more passages were left out: the answer already has %u sources.)\n",
 		          dropped, RDB_AGENTIC_MAX_SOURCES);
 	(void)fresh;
 	if (b.failed) {

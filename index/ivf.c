@@ -331,7 +331,7 @@ ragdb_status rdb_ivf_info_get(rdb_txn *t, rdb_ivf_info *out, rdb_err *err)
 ragdb_status rdb_ivf_centroids(rdb_txn *t, const float **out, rdb_err *err)
 {
 	rdb_store *s = t->s;
-	rdb_ivf_info info;
+	rdb_ivf_info info = {0};
 	ragdb_status st = hdr_read(t, &info, err);
 	if (st)
 		return st;
@@ -431,7 +431,7 @@ ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, rdb_block_view **view
 		}
 		if (rdb_get_be32(k.mv_data) != list)
 			break;
-		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4), count, live;
+		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4), count = 0, live = 0;
 		if ((st = seg_parse(s, list, seg, 0, &v, &count, &live, err)))
 			goto out_close;
 		const uint8_t *p = v.mv_data;
@@ -490,7 +490,7 @@ ragdb_status rdb_ivf_list_sizes(rdb_txn *t, uint32_t nlist, uint64_t *sizes, uin
 			st = rdb_corrupt(s, err, "an IVF list key is %zu bytes, expected 8", k.mv_size);
 			goto out_close;
 		}
-		uint32_t list = rdb_get_be32(k.mv_data), count, live;
+		uint32_t list = rdb_get_be32(k.mv_data), count = 0, live = 0;
 		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, &v, &count,
 		                    &live, err)))
 			goto out_close;
@@ -665,7 +665,7 @@ static int kill_in_list(rdb_txn *t, uint32_t list, uint64_t id, rdb_err *err)
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
 			break;
-		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4), count, live;
+		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4), count = 0, live = 0;
 		if (seg_parse(s, list, seg, 0, &v, &count, &live, err)) {
 			found = -1;
 			break;
@@ -897,7 +897,7 @@ static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
 			break;
-		uint32_t count, live;
+		uint32_t count = 0, live = 0;
 		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, &v, &count,
 		                    &live, err)))
 			goto out;
