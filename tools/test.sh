@@ -10,7 +10,9 @@ ROOT=$(pwd)
 FAST=0
 [ "${1:-}" = "--fast" ] && FAST=1
 
-bash tools/deps.sh
+# Beyond what builds ragdb: the tools some tests drive (valgrind memcheck,
+# wrk for the server soak); each test also skips with a message without it.
+bash tools/deps.sh valgrind wrk
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 run_suite() { # build-dir, extra cmake args...
