@@ -20,6 +20,41 @@
 
 #include <stdlib.h>
 
+ragdb_status rdb_block_numbers(rdb_txn *t, uint32_t **nos, size_t *n, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	MDB_stat ms;
+	int rc;
+	if ((rc = mdb_stat(t->txn, s->vectors, &ms)))
+		return rdb_mdb_fail(s, rc, err, "counting vector blocks");
+	size_t nb = 0, cap = ms.ms_entries ? ms.ms_entries : 1;
+	uint32_t *a = malloc(cap * sizeof *a);
+	if (!a)
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing %zu vector blocks", cap);
+	MDB_cursor *cur;
+	if ((rc = mdb_cursor_open(t->txn, s->vectors, &cur))) {
+		free(a);
+		return rdb_mdb_fail(s, rc, err, "listing vector blocks");
+	}
+	MDB_val k, v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && nb < cap;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 4) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		a[nb++] = rdb_get_be32(k.mv_data);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND) {
+		free(a);
+		return rdb_mdb_fail(s, rc, err, "listing vector blocks");
+	}
+	*nos = a;
+	*n = nb;
+	return RAGDB_OK;
+}
+
 ragdb_status rdb_block_parse(const rdb_store *s, uint32_t block_no, const MDB_val *v,
                              uint32_t *count, uint32_t *live, rdb_err *err)
 {

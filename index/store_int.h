@@ -136,6 +136,11 @@ static inline size_t rdb_block_size(uint32_t count, uint32_t dim)
 	return rdb_block_vecs_off(count) + (size_t)count * dim * 4;
 }
 /* Validate a block value's header; on success fill count/live. */
+/* The numbers of every vector block, ascending, into a malloc'd array (*nos,
+ * *n; free it). For the passes that rewrite the blocks (compact, tune,
+ * reembed): they list first because the loop rewrites the database it
+ * walks. */
+ragdb_status rdb_block_numbers(rdb_txn *t, uint32_t **nos, size_t *n, rdb_err *err);
 ragdb_status rdb_block_parse(const rdb_store *s, uint32_t block_no, const MDB_val *v,
                              uint32_t *count, uint32_t *live, rdb_err *err);
 /* Append one vector with chunk id @p id; reports where it went. */

@@ -114,34 +114,14 @@ ragdb_status rdb_vectors_rewrite(rdb_txn *t, rdb_rewrite_fn fill, void *ctx, uin
 	if ((st = rdb_tail_flush(t, err)) || (st = rdb_ivf_drop(t, err)))
 		return st;
 	/* The block numbers first: the loop rewrites the database it walks. */
-	MDB_stat ms;
-	if ((rc = mdb_stat(t->txn, s->vectors, &ms)))
-		return rdb_mdb_fail(s, rc, err, "counting vector blocks");
-	size_t nb = 0, nb_cap = ms.ms_entries ? ms.ms_entries : 1;
-	uint32_t *nos = malloc(nb_cap * sizeof *nos);
+	size_t nb = 0;
+	uint32_t *nos = NULL;
+	if ((st = rdb_block_numbers(t, &nos, &nb, err)))
+		return st;
 	uint8_t *buf = malloc(rdb_block_size(s->m.block_cap, dim));
 	uint64_t live_total = 0;
-	if (!nos || !buf) {
+	if (!buf) {
 		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory re-embedding %s", s->dir);
-		goto out_free;
-	}
-	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(t->txn, s->vectors, &cur))) {
-		st = rdb_mdb_fail(s, rc, err, "listing vector blocks");
-		goto out_free;
-	}
-	MDB_val k, v;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && nb < nb_cap;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 4) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		nos[nb++] = rdb_get_be32(k.mv_data);
-	}
-	mdb_cursor_close(cur);
-	if (rc && rc != MDB_NOTFOUND) {
-		st = rdb_mdb_fail(s, rc, err, "listing vector blocks");
 		goto out_free;
 	}
 	for (size_t b = 0; b < nb; b++) {
