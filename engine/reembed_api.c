@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "engine/internal.h"
+#include "engine/block_embed.h"
 #include "engine/providers/text.h"
 #include "index/reembed.h"
 
@@ -37,47 +38,17 @@ static ragdb_status fill_block(void *vctx, const uint64_t *ids, uint32_t count, 
                                rdb_err *err)
 {
 	re_ctx *x = vctx;
-	uint32_t dim = x->work->dim, n = 0;
-	ragdb_status st = RAGDB_OK;
-	if (x->db->interrupted)
-		return rdb_err_set(err, RAGDB_EINTR, "interrupted; nothing was changed");
-	for (uint32_t i = 0; i < count && i < x->cap; i++) {
-		if (!ids[i])
-			continue;
-		rdb_chunk c;
-		rdb_doc d;
-		if ((st = rdb_chunk_get(x->t, ids[i], &c, &x->scratch, err)) ||
-		    (st = rdb_doc_get(x->t, c.doc, &d, err)) ||
-		    (st = rdb_buf_reserve(&x->text, rdb_embed_text_size(d.title, c.heading, c.text_len), err)))
-			goto out_free;
-		size_t len = rdb_embed_text_build(x->text.data, d.title, c.heading, c.text, c.text_len);
-		if (!(x->texts[n] = malloc(len + 1))) {
-			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory re-embedding");
-			goto out_free;
-		}
-		memcpy(x->texts[n], x->text.data, len + 1);
-		x->lens[n++] = len;
-	}
-	size_t bmax = x->work->batch_max ? x->work->batch_max : 64;
-	for (size_t i = 0; i < n && !st; i += bmax)
-		st = rdb_embedder_embed(x->work, (const char *const *)x->texts + i, x->lens + i,
-		                        n - i < bmax ? n - i : bmax, RDB_EMBED_DOCUMENT,
-		                        x->tmp + i * dim, err);
-	for (uint32_t i = 0, j = 0; !st && i < count; i++)
-		if (ids[i])
-			memcpy(vecs + (size_t)i * dim, x->tmp + (size_t)j++ * dim, sizeof(float) * dim);
+	rdb_block_embed_bufs b = { &x->text, &x->scratch, x->texts, x->lens, x->tmp, x->cap };
+	uint32_t n = 0;
+	ragdb_status st = rdb_block_embed(x->db, x->t, x->work, &b, ids, count, vecs, &n, err);
 	if (!st) {
 		x->done += n;
 		if (x->o && x->o->progress)
 			x->o->progress(x->o->ctx, x->done, x->total);
 	}
-out_free:
-	for (uint32_t i = 0; i < n; i++) {
-		free(x->texts[i]);
-		x->texts[i] = NULL;
-	}
 	return st;
 }
+
 
 static double now_s(void)
 {
