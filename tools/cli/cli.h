@@ -111,6 +111,11 @@ int cli_getopt_error(const cli_ctx *ctx, int c, char **argv);
  * stop: --help prints the usage and gives 0), 0 otherwise. */
 int cli_common_option(cli_ctx *ctx, int c, const char *arg, int *exit_now);
 
+/* The whole option scan of a command whose only own option is --json
+ * (sets *json): returns -1 to go on (positional arguments from optind), or
+ * the exit code when the command must stop (--help, a usage error). */
+int cli_parse_json_only(cli_ctx *ctx, int argc, char **argv, int *json);
+
 /* Parse a decimal integer in [min, max] given to option @p opt; on failure
  * print a usage error and return CLI_EXIT_USAGE, else 0. */
 int cli_parse_u32(const cli_ctx *ctx, const char *opt, const char *s, uint32_t min, uint32_t max,

@@ -118,30 +118,15 @@ static int on_doc(void *vctx, const ragdb_doc_info *d)
 
 int cli_cmd_list(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{ "json", no_argument, NULL, CLI_OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	list_run run;
 	ragdb *db = NULL;
 	ragdb_status st;
-	int c, rc;
+	int rc;
 
 	memset(&run, 0, sizeof run);
 	run.ctx = ctx;
-	cli_getopt_begin();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (cli_common_option(ctx, c, optarg, &rc)) {
-			if (rc >= 0)
-				return rc;
-			continue;
-		}
-		if (c == CLI_OPT_JSON)
-			run.json = 1;
-		else
-			return cli_getopt_error(ctx, c, argv);
-	}
+	if ((rc = cli_parse_json_only(ctx, argc, argv, &run.json)) >= 0)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error(ctx, "unexpected argument '%s' (use ragdb show ID for one "
 		                       "document)", argv[optind]);

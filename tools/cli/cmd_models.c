@@ -166,26 +166,11 @@ static int one(void *ctx, const ragdb_model_info *m)
 
 int cli_cmd_models(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{ "json", no_argument, NULL, CLI_OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, rc, json = 0;
+	int rc, json = 0;
 	ragdb *db = NULL;
 
-	cli_getopt_begin();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (cli_common_option(ctx, c, optarg, &rc)) {
-			if (rc >= 0)
-				return rc;
-			continue;
-		}
-		if (c == CLI_OPT_JSON)
-			json = 1;
-		else
-			return cli_getopt_error(ctx, c, argv);
-	}
+	if ((rc = cli_parse_json_only(ctx, argc, argv, &json)) >= 0)
+		return rc;
 	const char *sub = optind < argc ? argv[optind] : "list";
 	if (strcmp(sub, "list") != 0 && strcmp(sub, "check") != 0)
 		return cli_usage_error(ctx, "unknown subcommand '%s'; use list or check", sub);

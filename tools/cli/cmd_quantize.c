@@ -9,26 +9,11 @@
 
 int cli_cmd_quantize(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{ "json", no_argument, NULL, CLI_OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
 	ragdb *db = NULL;
-	int c, rc, json = 0;
+	int rc, json = 0;
 
-	cli_getopt_begin();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (cli_common_option(ctx, c, optarg, &rc)) {
-			if (rc >= 0)
-				return rc;
-			continue;
-		}
-		if (c == CLI_OPT_JSON)
-			json = 1;
-		else
-			return cli_getopt_error(ctx, c, argv);
-	}
+	if ((rc = cli_parse_json_only(ctx, argc, argv, &json)) >= 0)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error(ctx, "which mode? give f32, bf16, int8 or binary");
 	if (optind + 1 < argc)

@@ -53,6 +53,28 @@ int cli_getopt_error(const cli_ctx *ctx, int c, char **argv)
 	return cli_usage_error(ctx, "unknown option '%s'", word);
 }
 
+int cli_parse_json_only(cli_ctx *ctx, int argc, char **argv, int *json)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+	cli_getopt_begin();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (cli_common_option(ctx, c, optarg, &rc)) {
+			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		if (c != CLI_OPT_JSON)
+			return cli_getopt_error(ctx, c, argv);
+		*json = 1;
+	}
+	return -1;
+}
+
 int cli_common_option(cli_ctx *ctx, int c, const char *arg, int *exit_now)
 {
 	*exit_now = -1;
