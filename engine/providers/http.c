@@ -168,12 +168,12 @@ static const char *slot_url(const slot *s)
 	return s->url ? s->url : s->req->url;
 }
 
-static void slot_report(slot *s, rdb_bal_outcome o)
+static void slot_report(slot *s, rdb_bal_outcome o, rdb_bal_err k)
 {
 	if (!s->bal || !s->ep_active)
 		return;
 	double now = now_ms();
-	rdb_balancer_report(s->bal, (size_t)s->ep, o, now - s->t_start, now);
+	rdb_balancer_report_err(s->bal, (size_t)s->ep, o, k, now - s->t_start, now);
 	s->ep_active = 0;
 	s->ep_failed = o == RDB_BAL_FAIL;
 }
@@ -322,7 +322,7 @@ static ragdb_status slot_start(slot *s, CURLM *m, const rdb_http_opts *o)
 	}
 	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
 	if (curl_multi_add_handle(m, h) != CURLM_OK) {
-		slot_report(s, RDB_BAL_NEUTRAL);
+		slot_report(s, RDB_BAL_NEUTRAL, RDB_BAL_E_OTHER);
 		return rdb_err_set(&s->err, RAGDB_ENOMEM, "%s: cannot start an HTTP request",
 		                   r->what ? r->what : r->url);
 	}
@@ -385,6 +385,27 @@ static ragdb_status status_code(long st)
 	return RAGDB_EIO;
 }
 
+/* How a finished attempt ended, for the per-endpoint metrics: the same
+ * kinds of error whatever the balancer makes of them. */
+static rdb_bal_err attempt_err(const slot *s, long status)
+{
+	if (s->cb_failed || s->too_big)
+		return RDB_BAL_E_OTHER;
+	if (s->rc == CURLE_OPERATION_TIMEDOUT)
+		return RDB_BAL_E_TIMEOUT;
+	if (s->rc == CURLE_COULDNT_CONNECT || s->rc == CURLE_COULDNT_RESOLVE_HOST)
+		return RDB_BAL_E_CONNECT;
+	if (s->rc != CURLE_OK)
+		return RDB_BAL_E_NETWORK;
+	if (status == 429)
+		return RDB_BAL_E_RATE_LIMITED;
+	if (status >= 500)
+		return RDB_BAL_E_HTTP_5XX;
+	if (status >= 400)
+		return RDB_BAL_E_HTTP_4XX;
+	return status >= 200 && status < 300 ? RDB_BAL_E_NONE : RDB_BAL_E_OTHER;
+}
+
 /* Decide what a finished attempt means: done, retry (state WAITING with a
  * due time) or failed (err set). */
 static void slot_finish(slot *s, const rdb_http_opts *o, double now)
@@ -397,14 +418,15 @@ static void slot_finish(slot *s, const rdb_http_opts *o, double now)
 	s->resp->attempts = s->attempt;
 	int retry = 0;
 	/* What the attempt says of the server, for the balancer. */
+	rdb_bal_err k = attempt_err(s, status);
 	if (s->rc == CURLE_OK && status >= 200 && status < 300 && !s->cb_failed)
-		slot_report(s, RDB_BAL_OK);
+		slot_report(s, RDB_BAL_OK, k);
 	else if (s->rc != CURLE_OK && !s->cb_failed && !s->too_big)
-		slot_report(s, RDB_BAL_FAIL);
+		slot_report(s, RDB_BAL_FAIL, k);
 	else if (s->rc == CURLE_OK && status_retryable(status))
-		slot_report(s, RDB_BAL_FAIL);
+		slot_report(s, RDB_BAL_FAIL, k);
 	else
-		slot_report(s, RDB_BAL_NEUTRAL);
+		slot_report(s, RDB_BAL_NEUTRAL, k);
 	if (s->rc == CURLE_OK && status >= 200 && status < 300) {
 		s->st = RAGDB_OK;
 	} else if (s->cb_failed) {
@@ -610,7 +632,7 @@ ragdb_status rdb_http_run(const rdb_http_req *reqs, rdb_http_resp *resps, size_t
 	}
 out_free:
 	for (size_t i = 0; slots && i < n; i++) {
-		slot_report(&slots[i], RDB_BAL_NEUTRAL);
+		slot_report(&slots[i], RDB_BAL_NEUTRAL, RDB_BAL_E_OTHER);
 		free(slots[i].url);
 		if (slots[i].h) {
 			if (slots[i].state == SLOT_RUNNING)

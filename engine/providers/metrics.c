@@ -18,11 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/providers/balance.h"
 #include "engine/providers/llm_cache.h"
 
 static const double BUCKETS_S[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                    1,     2.5,  5,     10,   30,  60,   120};
 #define N_BUCKETS (sizeof BUCKETS_S / sizeof BUCKETS_S[0])
+_Static_assert(N_BUCKETS == RDB_METRICS_N_BUCKETS, "metrics.h names the bucket count");
 
 static const char *const ERR_NAMES[RAGDB_MERR_COUNT] = {
 	"timeout", "http_4xx", "http_5xx", "rate_limited", "network", "malformed", "stream_cut", "other",
@@ -133,10 +135,7 @@ void rdb_metrics_record(const char *model, rdb_metric_kind kind, size_t requests
 			m->errs[rdb_metrics_classify(st, http_status, msg)]++;
 		}
 		m->calls++;
-		size_t b = 0;
-		while (b < N_BUCKETS && ms / 1e3 > BUCKETS_S[b])
-			b++;
-		m->hist[b]++;
+		m->hist[rdb_metrics_bucket(ms)]++;
 		m->sum_ms += ms;
 		m->ring[m->ring_next] = ms;
 		m->ring_next = (m->ring_next + 1) % RDB_METRICS_RESERVOIR;
@@ -153,6 +152,19 @@ void rdb_metrics_record(const char *model, rdb_metric_kind kind, size_t requests
 		m->sec_count[slot] += requests;
 	}
 	pthread_mutex_unlock(&g_mu);
+}
+
+size_t rdb_metrics_bucket(double ms)
+{
+	size_t b = 0;
+	while (b < N_BUCKETS && ms / 1e3 > BUCKETS_S[b])
+		b++;
+	return b;
+}
+
+double rdb_metrics_bucket_le(size_t k)
+{
+	return k < N_BUCKETS ? BUCKETS_S[k] : 1e300;
 }
 
 void rdb_metrics_cache(const char *model, int hit)
@@ -341,6 +353,72 @@ static void esc(const char *in, char *out, size_t cap)
 	out[o] = 0;
 }
 
+/* Per endpoint of each model with several (balance.h): how the balancer's
+ * attempts went. Models with one endpoint have no rows; their model's
+ * figures are the endpoint's. */
+static void render_endpoints(pbuf *b)
+{
+	rdb_endpoint_metrics *r = NULL;
+	size_t n = 0;
+	char (*lab)[800] = NULL;
+	if (rdb_balancer_metrics_all(&r, &n, rdb_metrics_now_ms()) != RAGDB_OK) {
+		b->oom = 1;
+		return;
+	}
+	if (n && !(lab = calloc(n, sizeof *lab))) {
+		b->oom = 1;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char em[260], ee[520];
+		esc(r[i].model, em, sizeof em);
+		esc(r[i].endpoint, ee, sizeof ee);
+		snprintf(lab[i], sizeof lab[i], "model=\"%s\",endpoint=\"%s\"", em, ee);
+	}
+	head(b, "ragdb_model_endpoint_requests_total", "counter",
+	     "Attempts sent to each endpoint of a balanced model (a retry is another attempt).");
+	for (size_t i = 0; i < n; i++)
+		pb_printf(b, "ragdb_model_endpoint_requests_total{%s} %llu\n", lab[i],
+		          (unsigned long long)r[i].s.requests);
+	head(b, "ragdb_model_endpoint_errors_total", "counter",
+	     "Attempts to each endpoint that failed, by kind of error.");
+	for (size_t i = 0; i < n; i++)
+		for (int k = RDB_BAL_E_NONE + 1; k < RDB_BAL_E_COUNT; k++)
+			pb_printf(b, "ragdb_model_endpoint_errors_total{%s,error=\"%s\"} %llu\n", lab[i],
+			          rdb_bal_err_name((rdb_bal_err)k), (unsigned long long)r[i].s.ended[k]);
+	head(b, "ragdb_model_endpoint_in_flight", "gauge", "Attempts to each endpoint not finished yet.");
+	for (size_t i = 0; i < n; i++)
+		pb_printf(b, "ragdb_model_endpoint_in_flight{%s} %u\n", lab[i], r[i].s.in_flight);
+	head(b, "ragdb_model_endpoint_skipped", "gauge",
+	     "1 while the endpoint is skipped after consecutive failures (its cool-down).");
+	for (size_t i = 0; i < n; i++)
+		pb_printf(b, "ragdb_model_endpoint_skipped{%s} %d\n", lab[i], r[i].s.ejected ? 1 : 0);
+	head(b, "ragdb_model_endpoint_latency_seconds", "histogram",
+	     "Duration of the attempts to each endpoint, failed ones included.");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t cum = 0;
+		for (size_t k = 0; k < N_BUCKETS; k++) {
+			cum += r[i].s.hist[k];
+			pb_printf(b, "ragdb_model_endpoint_latency_seconds_bucket{%s,le=\"%g\"} %llu\n", lab[i],
+			          BUCKETS_S[k], (unsigned long long)cum);
+		}
+		pb_printf(b, "ragdb_model_endpoint_latency_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lab[i],
+		          (unsigned long long)r[i].s.latency_count);
+		pb_printf(b, "ragdb_model_endpoint_latency_seconds_sum{%s} %.6f\n", lab[i],
+		          r[i].s.latency_sum_ms / 1e3);
+		pb_printf(b, "ragdb_model_endpoint_latency_seconds_count{%s} %llu\n", lab[i],
+		          (unsigned long long)r[i].s.latency_count);
+	}
+	head(b, "ragdb_model_endpoint_latency_ewma_seconds", "gauge",
+	     "Moving average of successful attempts' latency, as least_latency ranks them (0 = none yet).");
+	for (size_t i = 0; i < n; i++)
+		pb_printf(b, "ragdb_model_endpoint_latency_ewma_seconds{%s} %.6f\n", lab[i],
+		          r[i].s.ewma_ms / 1e3);
+out_free:
+	free(lab);
+	free(r);
+}
+
 char *ragdb_model_metrics_prometheus(size_t *len)
 {
 	ragdb_model_metrics *r = NULL;
@@ -410,6 +488,7 @@ char *ragdb_model_metrics_prometheus(size_t *len)
 	pb_printf(&b, "ragdb_llm_cache_entries %zu\n", ce);
 	head(&b, "ragdb_llm_cache_bytes", "gauge", "Bytes held in the LLM answer cache.");
 	pb_printf(&b, "ragdb_llm_cache_bytes %zu\n", cb);
+	render_endpoints(&b);
 out_free:
 	free(lab);
 	free(r);

@@ -19,6 +19,7 @@
 
 #define RDB_METRICS_MAX_MODELS 64
 #define RDB_METRICS_RESERVOIR 1024 /* latest latencies kept for the percentiles */
+#define RDB_METRICS_N_BUCKETS 14    /* latency histogram upper bounds, 5 ms .. 120 s */
 
 typedef enum rdb_metric_kind { RDB_METRIC_LLM = 0, RDB_METRIC_EMBED = 1 } rdb_metric_kind;
 
@@ -37,6 +38,12 @@ void rdb_metrics_record(const char *model, rdb_metric_kind kind, size_t requests
 void rdb_metrics_cache(const char *model, int hit);
 /* A cache lookup of another kind (RDB_METRIC_EMBED: the query-vector cache). */
 void rdb_metrics_cache_kind(const char *model, rdb_metric_kind kind, int hit);
+
+/* The histogram bucket of a latency of @p ms: the first whose bound holds
+ * it, RDB_METRICS_N_BUCKETS when above them all. */
+size_t rdb_metrics_bucket(double ms);
+/* The upper bound of bucket @p k in seconds. */
+double rdb_metrics_bucket_le(size_t k);
 
 /* Forget every counter (tests). */
 void rdb_metrics_reset(void);
