@@ -36,6 +36,7 @@
 #include "engine/ivf_api.h"
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/pool.h"
+#include "engine/kernels/quant.h"
 
 #define IVF_DEFAULT_ITERS 10
 #define IVF_DEFAULT_TARGET 0.95f
@@ -91,6 +92,12 @@ typedef struct build {
 	rdb_scored *res;
 	size_t *nres;
 	uint64_t *cids;
+	/* held-out queries of step 4, kept for the quantized measurement */
+	size_t hn;
+	float *hq;
+	rdb_scored *hex; /* hn x 11 exact neighbours */
+	size_t *hnex;
+	uint64_t *hself;  /* each held-out query's own id */
 } build;
 
 static void build_free(build *b)
@@ -106,6 +113,14 @@ static void build_free(build *b)
 	free(b->res);
 	free(b->nres);
 	free(b->cids);
+	free(b->hq);
+	free(b->hex);
+	free(b->hnex);
+	free(b->hself);
+	b->hself = NULL;
+	b->hq = NULL;
+	b->hex = NULL;
+	b->hnex = NULL;
 	b->ids = NULL;
 	b->vp = NULL;
 	b->perm = b->assign = NULL;
@@ -223,7 +238,9 @@ static ragdb_status tune_nprobe(build *b, const rdb_vblock *blocks, size_t nb, u
 	uint32_t *rank = malloc((size_t)nlist * sizeof *rank);
 	uint64_t *hist = calloc((size_t)nlist + 1, sizeof *hist);
 	rank_sort *rs = malloc((size_t)nlist * sizeof *rs);
-	if (!Q || !sc || !ex || !nex || !map || !rank || !hist || !rs) {
+	free(b->hself);
+	b->hself = malloc(h * sizeof *b->hself);
+	if (!Q || !sc || !ex || !nex || !map || !rank || !hist || !rs || !b->hself) {
 		rdb_err_set(b->e, RAGDB_ENOMEM, "out of memory tuning nprobe");
 		goto out;
 	}
@@ -241,6 +258,7 @@ static ragdb_status tune_nprobe(build *b, const rdb_vblock *blocks, size_t nb, u
 	for (size_t i = 0; i < h; i++) {
 		const float *q = Q + i * dim;
 		uint64_t self = b->ids[b->perm[b->n - 1 - i]];
+		b->hself[i] = self;
 		dot(q, b->cent, nlist, dim, sc);
 		for (uint32_t l = 0; l < nlist; l++)
 			rs[l] = (rank_sort){ isnan(sc[l]) ? -INFINITY : sc[l], l };
@@ -273,6 +291,14 @@ static ragdb_status tune_nprobe(build *b, const rdb_vblock *blocks, size_t nb, u
 	}
 	*nprobe = p;
 	*recall = rec;
+	/* Kept for tune_quant. */
+	b->hn = h;
+	b->hq = Q;
+	b->hex = ex;
+	b->hnex = nex;
+	Q = NULL;
+	ex = NULL;
+	nex = NULL;
 	st = RAGDB_OK;
 out:
 	free(Q);
@@ -284,6 +310,60 @@ out:
 	free(hist);
 	free(rs);
 	return st;
+}
+
+/* Step 4 on quantized lists, after they are written (in this txn): the
+ * analytic nprobe above counts a neighbour found once its list is probed,
+ * which holds for exact list scans only; here each held-out query runs the
+ * search path itself (quantized scan of the probed lists, default
+ * oversample, exact rescoring) and nprobe grows from that lower bound until
+ * the measured recall@10 reaches the target (or every list is probed). */
+static ragdb_status tune_quant(build *b, rdb_txn *t, const rdb_ivf_info *info, float target,
+                               uint32_t *nprobe, float *recall)
+{
+	const size_t kk = 11;
+	rdb_scored res[11];
+	rdb_ivf_snap ix = { .present = 1, .info = *info, .cent = b->cent };
+	uint32_t p = *nprobe, nlist = info->nlist;
+	for (;;) {
+		uint64_t found = 0, total = 0;
+		for (size_t i = 0; i < b->hn; i++) {
+			if (b->db->interrupted)
+				return rdb_err_set(b->e, RAGDB_EINTR, "interrupted");
+			const float *q = b->hq + i * b->dim;
+			uint64_t self = b->hself[i];
+			size_t nr = 0;
+			ragdb_status st = rdb_ivf_search(t, &ix, q, p, kk, 0, b->o.threads, NULL, NULL, res,
+			                                 &nr, b->e);
+			if (st)
+				return st;
+			size_t used = 0;
+			for (size_t j = 0; j < b->hnex[i] && used < 10; j++) {
+				uint64_t id = b->hex[i * kk + j].id;
+				if (id == self)
+					continue;
+				used++;
+				total++;
+				for (size_t r = 0, got = 0; r < nr && got < 10; r++) {
+					if (res[r].id == self)
+						continue;
+					got++;
+					if (res[r].id == id) {
+						found++;
+						break;
+					}
+				}
+			}
+		}
+		float rec = total ? (float)((double)found / (double)total) : 1.0f;
+		if ((double)found >= (double)target * (double)total - 1e-9 || p >= nlist) {
+			*nprobe = p;
+			*recall = rec;
+			return RAGDB_OK;
+		}
+		uint32_t nx = p + (p / 4 > 1 ? p / 4 : 1);
+		p = nx < nlist ? nx : nlist;
+	}
 }
 
 static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
@@ -420,16 +500,23 @@ static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
 	if ((st = rdb_ivf_drop(t, e)))
 		goto out;
 	uint32_t seg_cap = rdb_ivf_seg_cap((uint32_t)dim, m->block_cap);
+	/* The lists hold the knowledge base's quantized codes (ivf.h). */
+	uint32_t kind = rdb_txn_quant(t);
 	for (uint32_t c = 0; c < nlist; c++)
-		if ((st = rdb_ivf_write_list(t, c, seg_cap, lid + off[c], lvp + off[c], off[c + 1] - off[c],
-		                             e)))
+		if ((st = rdb_ivf_write_list(t, c, seg_cap, kind, lid + off[c], lvp + off[c],
+		                             off[c + 1] - off[c], e)))
 			goto out;
 	rdb_ivf_info info = {
 		.nlist = nlist, .dim = (uint32_t)dim, .nprobe = nprobe, .seg_cap = seg_cap,
 		.built = n, .added = 0, .live = n, .dead = 0, .sample = (uint32_t)sample,
 		.iters = iters, .recall_target = target, .recall = recall,
-		.created = (int64_t)time(NULL), .build_seconds = now_s() - t0,
+		.created = (int64_t)time(NULL), .qkind = kind,
 	};
+	if (kind && (st = tune_quant(b, t, &info, target, &info.nprobe, &info.recall)))
+		goto out;
+	nprobe = info.nprobe;
+	recall = info.recall;
+	info.build_seconds = now_s() - t0;
 	if ((st = rdb_ivf_write_header(t, &info, b->cent, e)))
 		goto out;
 	/* Statistics of what was just built (sizes from the assignment). */
@@ -595,41 +682,113 @@ ragdb_status rdb_ivf_plan(const rdb_ivf_snap *ix, uint32_t nprobe, int exact, ui
 	return RAGDB_OK;
 }
 
-ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, uint32_t nprobe,
-                            size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
-                            rdb_scored *out, size_t *n_out, rdb_err *e)
+uint32_t rdb_ivf_oversample(uint32_t qkind, uint32_t asked)
 {
-	uint32_t nlist = ix->info.nlist, dim = ix->info.dim;
-	if (nprobe > nlist)
-		nprobe = nlist;
-	ragdb_status st = RAGDB_ENOMEM;
+	/* The exact scan's defaults (engine/search.c, rdb_oversample_default). */
+	static const uint32_t def[4] = { 1, 2, 4, 16 };
+	return asked ? asked : def[qkind & 3];
+}
+
+/* The nprobe lists nearest to q (ids l + 1 in top[0..*np)). */
+static ragdb_status probe_lists(const rdb_ivf_snap *ix, const float *q, uint32_t nprobe,
+                                rdb_scored *top, size_t *np, rdb_err *e)
+{
+	uint32_t nlist = ix->info.nlist;
 	float *sc = malloc((size_t)nlist * sizeof *sc);
-	rdb_scored *top = malloc((size_t)nprobe * sizeof *top);
-	rdb_block_view *views = NULL;
-	rdb_vblock *blocks = NULL;
-	size_t nv = 0, cap = 0;
-	if (!sc || !top) {
-		rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF search");
-		goto out;
-	}
-	rdb_kernel_dot()(q, ix->cent, nlist, dim, sc);
+	if (!sc)
+		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF search");
+	rdb_kernel_dot()(q, ix->cent, nlist, ix->info.dim, sc);
 	rdb_topk tk;
 	rdb_topk_init(&tk, top, nprobe);
 	for (uint32_t l = 0; l < nlist; l++)
 		rdb_topk_push(&tk, isnan(sc[l]) ? -INFINITY : sc[l], (uint64_t)l + 1);
-	size_t np = rdb_topk_drain(&tk, top);
+	*np = rdb_topk_drain(&tk, top);
+	free(sc);
+	return RAGDB_OK;
+}
+
+/* The f32 vector of a quantized candidate, from the blocks (the calling
+ * thread's txn). */
+typedef struct ivec_ctx {
+	rdb_txn *t;
+	float *buf;
+	rdb_err e;
+} ivec_ctx;
+
+static const float *ivec_of(void *ctx, uint64_t id)
+{
+	ivec_ctx *c = ctx;
+	const float *v = NULL;
+	return rdb_ivf_vector(c->t, id, c->buf, &v, &c->e) == RAGDB_OK ? v : NULL;
+}
+
+/* A rescoring failure that was not a missing vector (an I/O error, say)
+ * is reported as itself rather than as rdb_rescore_list's corruption. */
+static ragdb_status ivec_status(const ivec_ctx *c, ragdb_status st, rdb_err *e)
+{
+	if (st && c->e.status && c->e.status != RAGDB_ENOTFOUND)
+		return rdb_err_set(e, c->e.status, "%s", c->e.msg);
+	return st;
+}
+
+static void qblocks_of(const rdb_ivf_view *views, size_t nv, rdb_qblock *qb)
+{
+	for (size_t i = 0; i < nv; i++)
+		qb[i] = (rdb_qblock){ views[i].ids, views[i].rows, views[i].scales, views[i].count };
+}
+
+ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, uint32_t nprobe,
+                            size_t k, uint32_t oversample, int threads, rdb_keep_fn keep,
+                            void *keep_ctx, rdb_scored *out, size_t *n_out, rdb_err *e)
+{
+	uint32_t nlist = ix->info.nlist, dim = ix->info.dim, kind = ix->info.qkind;
+	if (nprobe > nlist)
+		nprobe = nlist;
+	ragdb_status st = RAGDB_ENOMEM;
+	rdb_scored *top = malloc((size_t)nprobe * sizeof *top);
+	rdb_ivf_view *views = NULL;
+	rdb_vblock *blocks = NULL;
+	rdb_qblock *qb = NULL;
+	rdb_qquery *qq = NULL;
+	ivec_ctx vc = { .t = t };
+	size_t nv = 0, cap = 0, np = 0;
+	if (!top) {
+		rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF search");
+		goto out;
+	}
+	if ((st = probe_lists(ix, q, nprobe, top, &np, e)))
+		goto out;
 	for (size_t i = 0; i < np; i++)
-		if ((st = rdb_ivf_list_views(t, (uint32_t)(top[i].id - 1), &views, &nv, &cap, e)))
+		if ((st = rdb_ivf_list_views(t, (uint32_t)(top[i].id - 1), kind, &views, &nv, &cap, e)))
 			goto out;
-	if (!(blocks = malloc((nv ? nv : 1) * sizeof *blocks))) {
+	if (kind == 0) {
+		if (!(blocks = malloc((nv ? nv : 1) * sizeof *blocks))) {
+			st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF search");
+			goto out;
+		}
+		for (size_t i = 0; i < nv; i++)
+			blocks[i] = (rdb_vblock){ views[i].ids, views[i].rows, views[i].count };
+		st = rdb_scan_topk(q, dim, blocks, nv, k, threads, keep, keep_ctx, out, n_out, e);
+		goto out;
+	}
+	/* Quantized lists: the exact quantized path's scan and rescoring over
+	 * the probed lists' codes. */
+	qb = malloc((nv ? nv : 1) * sizeof *qb);
+	vc.buf = malloc((size_t)dim * sizeof *vc.buf);
+	if (!qb || !vc.buf) {
 		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF search");
 		goto out;
 	}
-	for (size_t i = 0; i < nv; i++)
-		blocks[i] = (rdb_vblock){ views[i].ids, views[i].vecs, views[i].count };
-	st = rdb_scan_topk(q, dim, blocks, nv, k, threads, keep, keep_ctx, out, n_out, e);
+	qblocks_of(views, nv, qb);
+	if ((st = rdb_qquery_create((rdb_quant)kind, q, dim, &qq, e)))
+		goto out;
+	st = rdb_qsearch_rescore(qq, q, qb, nv, k, rdb_ivf_oversample(kind, oversample), threads,
+	                         keep, keep_ctx, ivec_of, &vc, out, n_out, e);
+	st = ivec_status(&vc, st, e);
 out:
-	free(sc);
+	rdb_qquery_free(qq);
+	free(vc.buf);
+	free(qb);
 	free(top);
 	free(views);
 	free(blocks);
@@ -638,17 +797,23 @@ out:
 
 /* The batch: phase 1 (the batch kernel) picks each query's lists, phase 2 (calling
  * thread) lists the segments of every list picked, phase 3 (parallel) scans
- * each query's lists on one thread per part. */
+ * each query's lists on one thread per part; on quantized lists phase 3
+ * keeps each query's candidates and phase 4 (calling thread, which owns
+ * the txn) rescores them exactly. */
 typedef struct ivf_batch {
 	const rdb_ivf_snap *ix;
 	const float *Q;
 	size_t n, k, parts;
 	uint32_t nprobe;
 	uint32_t *probes;          /* n x nprobe lists (UINT32_MAX: none) */
-	const rdb_block_view *views;
+	const rdb_ivf_view *views;
 	const size_t *first;       /* list l's segments: views[first[l] .. first[l+1]) */
 	rdb_scored *out;
 	size_t *n_out;
+	size_t os;                 /* quantized: oversample; cand is n x nc */
+	size_t nc;
+	rdb_scored *cand;
+	size_t *ncand;
 	ragdb_status st[RDB_POOL_MAX];
 } ivf_batch;
 
@@ -684,11 +849,12 @@ out:
 static void batch_scan(void *arg, size_t part)
 {
 	ivf_batch *b = arg;
-	uint32_t dim = b->ix->info.dim;
+	uint32_t dim = b->ix->info.dim, kind = b->ix->info.qkind;
 	size_t cap = 0;
 	rdb_vblock *blocks = NULL;
+	rdb_qblock *qb = NULL;
 	for (size_t i = b->n * part / b->parts; i < b->n * (part + 1) / b->parts; i++) {
-		size_t nb = 0;
+		size_t nb = 0, total = 0;
 		for (size_t j = 0; j < b->nprobe; j++) {
 			uint32_t l = b->probes[i * b->nprobe + j];
 			if (l == UINT32_MAX)
@@ -697,20 +863,39 @@ static void batch_scan(void *arg, size_t part)
 			if (need > cap) {
 				size_t nc = need * 2;
 				rdb_vblock *nbk = realloc(blocks, nc * sizeof *nbk);
-				if (!nbk) {
+				if (nbk)
+					blocks = nbk;
+				rdb_qblock *nq = realloc(qb, nc * sizeof *nq);
+				if (nq)
+					qb = nq;
+				if (!nbk || !nq) {
 					b->st[part] = RAGDB_ENOMEM;
 					goto out;
 				}
-				blocks = nbk;
 				cap = nc;
 			}
-			for (size_t v = b->first[l]; v < b->first[l + 1]; v++)
-				blocks[nb++] = (rdb_vblock){ b->views[v].ids, b->views[v].vecs,
-				                             b->views[v].count };
+			for (size_t v = b->first[l]; v < b->first[l + 1]; v++, nb++) {
+				const rdb_ivf_view *w = &b->views[v];
+				blocks[nb] = (rdb_vblock){ w->ids, w->rows, w->count };
+				qb[nb] = (rdb_qblock){ w->ids, w->rows, w->scales, w->count };
+				total += w->count;
+			}
 		}
 		rdb_err e2 = { 0 };
-		ragdb_status st = rdb_scan_topk(b->Q + i * dim, dim, blocks, nb, b->k, 1, NULL, NULL,
-		                                b->out + i * b->k, &b->n_out[i], &e2);
+		ragdb_status st;
+		if (kind == 0) {
+			st = rdb_scan_topk(b->Q + i * dim, dim, blocks, nb, b->k, 1, NULL, NULL,
+			                   b->out + i * b->k, &b->n_out[i], &e2);
+		} else {
+			/* The candidates rdb_qsearch_rescore takes: as many, by the same
+			 * scan, so a batch returns what single searches do. */
+			rdb_qquery *qq = NULL;
+			st = rdb_qquery_create((rdb_quant)kind, b->Q + i * dim, dim, &qq, &e2);
+			if (!st)
+				st = rdb_qscan_topk(qq, qb, nb, rdb_rescore_candidates(b->k, b->os, total), 1,
+				                    NULL, NULL, b->cand + i * b->nc, &b->ncand[i], &e2);
+			rdb_qquery_free(qq);
+		}
 		if (st) {
 			b->st[part] = st;
 			goto out;
@@ -718,13 +903,14 @@ static void batch_scan(void *arg, size_t part)
 	}
 out:
 	free(blocks);
+	free(qb);
 }
 
 ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const float *Q, size_t n,
-                                  uint32_t nprobe, size_t k, int threads, rdb_scored *out,
-                                  size_t *n_out, rdb_err *e)
+                                  uint32_t nprobe, size_t k, uint32_t oversample, int threads,
+                                  rdb_scored *out, size_t *n_out, rdb_err *e)
 {
-	uint32_t nlist = ix->info.nlist;
+	uint32_t nlist = ix->info.nlist, kind = ix->info.qkind, dim = ix->info.dim;
 	if (nprobe > nlist)
 		nprobe = nlist;
 	if (n == 0)
@@ -737,12 +923,25 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
 	ragdb_status st = RAGDB_OK;
 	uint8_t *need = calloc(nlist, 1);
 	size_t *first = malloc(((size_t)nlist + 1) * sizeof *first);
-	rdb_block_view *views = NULL;
+	rdb_ivf_view *views = NULL;
+	ivec_ctx vc = { .t = t };
 	size_t nv = 0, cap = 0;
 	if (n > SIZE_MAX / sizeof *b.probes / nprobe ||
 	    !(b.probes = malloc(n * nprobe * sizeof *b.probes)) || !need || !first) {
 		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for an IVF batch of %zu queries", n);
 		goto out;
+	}
+	if (kind) {
+		b.os = rdb_ivf_oversample(kind, oversample);
+		b.nc = rdb_rescore_candidates(k, b.os, SIZE_MAX);
+		if (b.nc > SIZE_MAX / sizeof *b.cand / n ||
+		    !(b.cand = malloc(n * b.nc * sizeof *b.cand)) ||
+		    !(b.ncand = malloc(n * sizeof *b.ncand)) ||
+		    !(vc.buf = malloc((size_t)dim * sizeof *vc.buf))) {
+			st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for the candidates of an IVF "
+			                 "batch of %zu queries; lower k or the oversample", n);
+			goto out;
+		}
 	}
 	/* Each query's nprobe nearest centroids through the batch kernel: the
 	 * centroids are read once per tile of queries instead of once per
@@ -756,7 +955,7 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
 			need[b.probes[i]] = 1;
 	for (uint32_t l = 0; l < nlist; l++) {
 		first[l] = nv;
-		if (need[l] && (st = rdb_ivf_list_views(t, l, &views, &nv, &cap, e)))
+		if (need[l] && (st = rdb_ivf_list_views(t, l, kind, &views, &nv, &cap, e)))
 			goto out;
 	}
 	first[nlist] = nv;
@@ -768,7 +967,16 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
 			st = rdb_err_set(e, b.st[p], "out of memory for an IVF batch of %zu queries", n);
 			goto out;
 		}
+	for (size_t i = 0; kind && i < n; i++) {
+		st = rdb_rescore_list(dim, Q + i * dim, b.cand + i * b.nc, b.ncand[i], k, ivec_of, &vc,
+		                      out + i * k, &n_out[i], e);
+		if ((st = ivec_status(&vc, st, e)))
+			goto out;
+	}
 out:
+	free(vc.buf);
+	free(b.cand);
+	free(b.ncand);
 	free(b.probes);
 	free(need);
 	free(first);

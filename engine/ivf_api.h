@@ -24,16 +24,24 @@ ragdb_status rdb_ivf_plan(const rdb_ivf_snap *ix, uint32_t nprobe, int exact, ui
                           rdb_err *e);
 
 /* Top-k of @p q over the @p nprobe lists nearest to it, on the pool (one
- * heap per part, merged). Scores are exact cosines (f32 list vectors). */
+ * heap per part, merged). Scores are exact cosines: f32 lists are scanned
+ * directly; quantized lists by the quantized kernels, the top k x
+ * oversample (0: the kind's default) rescored from the f32 vectors of the
+ * blocks, as the exact quantized scan does. */
 ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, uint32_t nprobe,
-                            size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
-                            rdb_scored *out, size_t *n_out, rdb_err *e);
+                            size_t k, uint32_t oversample, int threads, rdb_keep_fn keep,
+                            void *keep_ctx, rdb_scored *out, size_t *n_out, rdb_err *e);
 
 /* rdb_ivf_search for @p n queries (Q, n x dim) without filters: the queries
  * are split across the pool (each part one thread), LMDB is read only on
- * the calling thread. out is n x k, n_out[n]. */
+ * the calling thread (which rescores quantized candidates). out is n x k,
+ * n_out[n]; each query's list equals its rdb_ivf_search list. */
 ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const float *Q, size_t n,
-                                  uint32_t nprobe, size_t k, int threads, rdb_scored *out,
-                                  size_t *n_out, rdb_err *e);
+                                  uint32_t nprobe, size_t k, uint32_t oversample, int threads,
+                                  rdb_scored *out, size_t *n_out, rdb_err *e);
+
+/* Candidates rescored per result on lists of @p qkind: @p asked, or the
+ * kind's default (the exact scan's: 1, 2, 4, 16 for f32 .. binary). */
+uint32_t rdb_ivf_oversample(uint32_t qkind, uint32_t asked);
 
 #endif

@@ -406,8 +406,8 @@ static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t
                                 rdb_keep_fn keep, rdb_scored *out, size_t *n_out, rdb_err *e)
 {
 	if (s->ivf_use)
-		return rdb_ivf_search(s->t, &s->ivf, q, s->ivf_use, p->depth, p->threads, keep, &s->set,
-		                      out, n_out, e);
+		return rdb_ivf_search(s->t, &s->ivf, q, s->ivf_use, p->depth, p->oversample, p->threads,
+		                      keep, &s->set, out, n_out, e);
 	if (!s->qkind)
 		return rdb_scan_topk(q, dim, s->blocks, s->nb, p->depth, p->threads, keep, &s->set,
 		                     out, n_out, e);
@@ -438,8 +438,8 @@ static ragdb_status vector_topk_batch(const plan *p, snap *s, const float *Q, si
 	/* With the IVF index each query probes its own lists (queries spread
 	 * over the pool). */
 	if (s->ivf_use)
-		return rdb_ivf_search_batch(s->t, &s->ivf, Q, n, s->ivf_use, depth, p->threads, vl,
-		                            nvec, e);
+		return rdb_ivf_search_batch(s->t, &s->ivf, Q, n, s->ivf_use, depth, p->oversample,
+		                            p->threads, vl, nvec, e);
 	return rdb_scan_topk_batch(Q, n, dim, s->blocks, s->nb, depth, p->threads, vl, nvec, e);
 }
 

@@ -26,12 +26,132 @@
 #include <time.h>
 
 #define IVF_MAGIC 0x58424452u  /* "RDBX": the header */
-#define SEG_MAGIC 0x4c424452u  /* "RDBL": a list segment */
-#define IVF_VERSION 1u
-#define IVF_HDR_SIZE 88u
+#define SEG_MAGIC 0x4c424452u  /* "RDBL": an f32 list segment */
+#define QSEG_MAGIC 0x4b424452u /* "RDBK": a quantized list segment */
+#define QSEG_HDR 24u
+/* Version 1 (88-byte header) had f32 lists only; version 2 adds the lists'
+ * encoding. Both are read; version 2 is written. */
+#define IVF_VERSION 2u
+#define IVF_HDR_SIZE_V1 88u
+#define IVF_HDR_SIZE 96u
 #define IVF_SEG_BYTES (256u << 10)
 /* Pending appends per txn before they are written early (memory cap). */
 #define IVF_PENDING_MAX 65536u
+
+static const char *const g_kind_names[] = { "f32", "bf16", "int8", "binary" };
+
+static const char *kind_name(uint32_t kind)
+{
+	return kind < 4 ? g_kind_names[kind] : "unknown";
+}
+
+/* Bytes of one entry's row: the f32 vector, or its code (the encodings of
+ * engine/kernels/quant.h, as qblocks.c writes them). */
+static size_t row_bytes(uint32_t kind, size_t dim)
+{
+	return kind == 1 ? dim * 2 : kind == 2 ? dim : kind == 3 ? (dim + 63) / 64 * 8 : dim * 4;
+}
+
+static size_t seg_ids_off(uint32_t kind)
+{
+	return kind ? QSEG_HDR : RDB_BLOCK_HDR;
+}
+
+static size_t seg_codes_off(uint32_t kind, uint32_t count)
+{
+	if (kind == 0)
+		return rdb_block_vecs_off(count);
+	size_t h = QSEG_HDR + (size_t)count * 8 + (kind == 2 ? (size_t)count * 4 : 0);
+	return (h + 63) & ~(size_t)63;
+}
+
+static size_t seg_size(uint32_t kind, uint32_t count, uint32_t dim)
+{
+	return seg_codes_off(kind, count) + (size_t)count * row_bytes(kind, dim);
+}
+
+/* A parsed segment: raw pointers into its value (ids may be unaligned). */
+typedef struct segp {
+	uint32_t count, live;
+	const uint8_t *ids, *scales, *codes; /* scales: int8 only */
+} segp;
+
+/* Entries being assembled into segments: ids, int8 scales, rows (f32
+ * bytes or codes), cap entries each; tmp encodes up to cap f32 rows. */
+typedef struct ebuf {
+	uint32_t kind;
+	size_t dim, rb, cap;
+	uint64_t *ids;
+	float *scales;
+	uint8_t *rows;
+	uint8_t *tmp;
+} ebuf;
+
+static void ebuf_free(ebuf *b)
+{
+	free(b->ids);
+	free(b->scales);
+	free(b->rows);
+	free(b->tmp);
+	memset(b, 0, sizeof *b);
+}
+
+/* (Re)size @p b to hold @p cap entries of @p kind (contents kept). */
+static ragdb_status ebuf_reserve(ebuf *b, uint32_t kind, size_t dim, size_t cap, rdb_err *err)
+{
+	b->kind = kind;
+	b->dim = dim;
+	b->rb = row_bytes(kind, dim);
+	if (cap <= b->cap)
+		return RAGDB_OK;
+	if (cap > SIZE_MAX / (b->rb + 16) / 2)
+		return rdb_err_set(err, RAGDB_ENOMEM, "an IVF list of %zu entries is too large", cap);
+	uint64_t *ni = realloc(b->ids, cap * sizeof *ni);
+	if (ni)
+		b->ids = ni;
+	float *ns = realloc(b->scales, cap * sizeof *ns);
+	if (ns)
+		b->scales = ns;
+	uint8_t *nr = realloc(b->rows, cap * b->rb);
+	if (nr)
+		b->rows = nr;
+	if (!ni || !ns || !nr)
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory for %zu IVF list entries", cap);
+	b->cap = cap;
+	return RAGDB_OK;
+}
+
+/* Entry @p i of segment @p sp into slot @p at of @p b. */
+static void ebuf_copy(ebuf *b, size_t at, const segp *sp, uint32_t i, uint64_t id)
+{
+	b->ids[at] = id;
+	if (b->kind == 2)
+		memcpy(&b->scales[at], sp->scales + (size_t)i * 4, 4);
+	memcpy(b->rows + at * b->rb, sp->codes + (size_t)i * b->rb, b->rb);
+}
+
+/* Encode @p n f32 rows (contiguous, 4-byte aligned) into slots at.. of @p b:
+ * copies for f32, else the block encoder (rdb_qencode_block), so the codes
+ * equal the quantized blocks' byte for byte. n <= IVF_ENC_ROWS per call. */
+#define IVF_ENC_ROWS 256u
+static ragdb_status ebuf_encode(ebuf *b, size_t at, const float *rows, size_t n, rdb_err *err)
+{
+	if (b->kind == 0) {
+		memcpy(b->rows + at * b->rb, rows, n * b->rb);
+		return RAGDB_OK;
+	}
+	if (!b->tmp && !(b->tmp = malloc(rdb_qblock_size(b->kind, IVF_ENC_ROWS, (uint32_t)b->dim))))
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory encoding IVF list entries");
+	for (size_t i = 0; i < n; i += IVF_ENC_ROWS) {
+		uint32_t m = (uint32_t)(n - i < IVF_ENC_ROWS ? n - i : IVF_ENC_ROWS);
+		rdb_qencode_block(b->kind, rows + i * b->dim, m, (uint32_t)b->dim, b->tmp);
+		size_t sz = rdb_qblock_size(b->kind, m, (uint32_t)b->dim);
+		if (b->kind == 2)
+			memcpy(b->scales + at + i, b->tmp + RDB_BLOCK_HDR, (size_t)m * 4);
+		memcpy(b->rows + (at + i) * b->rb, b->tmp + sz - (size_t)m * b->rb, (size_t)m * b->rb);
+	}
+	return RAGDB_OK;
+}
 
 struct rdb_ivf_txn {
 	int state;           /* 0 not loaded, 1 no index, 2 index */
@@ -248,13 +368,17 @@ static void seg_key(uint8_t kb[8], uint32_t list, uint32_t seg)
 static ragdb_status hdr_decode(const rdb_store *s, const MDB_val *v, rdb_ivf_info *o, rdb_err *err)
 {
 	const uint8_t *p = v->mv_data;
-	if (v->mv_size != IVF_HDR_SIZE || rdb_ld32(p) != IVF_MAGIC)
+	if (v->mv_size < 8 || rdb_ld32(p) != IVF_MAGIC)
 		return rdb_corrupt(s, err, "the IVF index header is %zu bytes or has a bad magic; "
 		                   "drop the index (`ragdb index drop`) and build it again", v->mv_size);
-	if (rdb_ld32(p + 4) != IVF_VERSION)
-		return rdb_corrupt(s, err, "the IVF index has version %u; this build reads %u: drop "
-		                   "it and build it again", rdb_ld32(p + 4), IVF_VERSION);
+	uint32_t ver = rdb_ld32(p + 4);
+	if ((ver != 1 && ver != IVF_VERSION) ||
+	    v->mv_size != (ver == 1 ? IVF_HDR_SIZE_V1 : IVF_HDR_SIZE))
+		return rdb_corrupt(s, err, "the IVF index has version %u (%zu bytes); this build "
+		                   "reads 1 and %u: rebuild with `ragdb index build`", ver, v->mv_size,
+		                   IVF_VERSION);
 	memset(o, 0, sizeof *o);
+	o->qkind = ver == 1 ? 0 : rdb_ld32(p + 88); /* version 1: f32 lists */
 	o->nlist = rdb_ld32(p + 8);
 	o->dim = rdb_ld32(p + 12);
 	o->nprobe = rdb_ld32(p + 16);
@@ -270,10 +394,11 @@ static ragdb_status hdr_decode(const rdb_store *s, const MDB_val *v, rdb_ivf_inf
 	o->created = (int64_t)rdb_ld64(p + 72);
 	memcpy(&o->build_seconds, p + 80, 8);
 	if (o->nlist == 0 || o->dim != s->m.dim || o->seg_cap == 0 || o->nprobe == 0 ||
-	    o->nprobe > o->nlist)
+	    o->nprobe > o->nlist || o->qkind > 3)
 		return rdb_corrupt(s, err, "the IVF index header is invalid (nlist %u, dim %u of %u, "
-		                   "segment capacity %u, nprobe %u); drop the index and build it again",
-		                   o->nlist, o->dim, s->m.dim, o->seg_cap, o->nprobe);
+		                   "segment capacity %u, nprobe %u, list encoding %u); rebuild with "
+		                   "`ragdb index build`", o->nlist, o->dim, s->m.dim, o->seg_cap,
+		                   o->nprobe, o->qkind);
 	return RAGDB_OK;
 }
 
@@ -296,6 +421,7 @@ static void hdr_encode(const rdb_ivf_info *o, uint8_t *p)
 	memcpy(p + 68, &o->recall, 4);
 	rdb_st64(p + 72, (uint64_t)o->created);
 	memcpy(p + 80, &o->build_seconds, 8);
+	rdb_st32(p + 88, o->qkind);
 }
 
 /* Read the header: RAGDB_ENOTFOUND when there is no index. */
@@ -361,55 +487,65 @@ ragdb_status rdb_ivf_centroids(rdb_txn *t, const float **out, rdb_err *err)
 	return RAGDB_OK;
 }
 
-/* Validate a segment value; fills count and live. */
+/* Validate a segment value of an index whose lists hold @p kind entries
+ * (an f32 segment in a quantized index, or a segment of another kind, is
+ * corruption: never read codes as something else); fills @p sp. */
 static ragdb_status seg_parse(const rdb_store *s, uint32_t list, uint32_t seg, uint32_t seg_cap,
-                              const MDB_val *v, uint32_t *count, uint32_t *live, rdb_err *err)
+                              uint32_t kind, const MDB_val *v, segp *sp, rdb_err *err)
 {
 	const uint8_t *p = v->mv_data;
-	if (v->mv_size < RDB_BLOCK_HDR || rdb_ld32(p) != SEG_MAGIC || rdb_ld32(p + 8) != s->m.dim)
-		return rdb_corrupt(s, err, "IVF list %u segment %u has a bad header; drop the index "
-		                   "and build it again", list, seg);
+	uint32_t magic = v->mv_size >= RDB_BLOCK_HDR ? rdb_ld32(p) : 0;
+	uint32_t sk = magic == SEG_MAGIC ? 0
+	              : magic == QSEG_MAGIC && v->mv_size >= QSEG_HDR ? rdb_ld32(p + 16) : UINT32_MAX;
+	if (sk == UINT32_MAX || rdb_ld32(p + 8) != s->m.dim)
+		return rdb_corrupt(s, err, "IVF list %u segment %u has a bad header; rebuild with "
+		                   "`ragdb index build`", list, seg);
+	if (sk != kind)
+		return rdb_corrupt(s, err, "IVF list %u segment %u holds %s entries but the index "
+		                   "header says %s; rebuild with `ragdb index build`", list, seg,
+		                   kind_name(sk), kind_name(kind));
 	uint32_t n = rdb_ld32(p + 4), lv = rdb_ld32(p + 12);
-	if ((seg_cap && n > seg_cap) || lv > n || v->mv_size != rdb_block_size(n, s->m.dim))
+	if ((seg_cap && n > seg_cap) || lv > n || v->mv_size != seg_size(kind, n, s->m.dim))
 		return rdb_corrupt(s, err, "IVF list %u segment %u holds %u vectors (%u live) in %zu "
-		                   "bytes; drop the index and build it again", list, seg, n, lv,
+		                   "bytes; rebuild with `ragdb index build`", list, seg, n, lv,
 		                   v->mv_size);
-	*count = n;
-	*live = lv;
+	sp->count = n;
+	sp->live = lv;
+	sp->ids = p + seg_ids_off(kind);
+	sp->scales = kind == 2 ? p + QSEG_HDR + (size_t)n * 8 : NULL;
+	sp->codes = p + seg_codes_off(kind, n);
 	return RAGDB_OK;
 }
 
-/* Write one segment of n entries (ids, vectors as rows or pointers). */
-static ragdb_status seg_put(rdb_txn *t, uint32_t list, uint32_t seg, const uint64_t *ids,
-                            const float *rows, const float *const *ptrs, uint32_t n,
+/* Write one segment of entries 0..n of @p b (live of them not tombstoned). */
+static ragdb_status seg_put(rdb_txn *t, uint32_t list, uint32_t seg, const ebuf *b, uint32_t n,
                             uint32_t live, rdb_err *err)
 {
 	rdb_store *s = t->s;
-	size_t dim = s->m.dim;
 	uint8_t kb[8];
 	seg_key(kb, list, seg);
-	MDB_val k = { 8, kb }, v = { rdb_block_size(n, s->m.dim), NULL };
+	MDB_val k = { 8, kb }, v = { seg_size(b->kind, n, s->m.dim), NULL };
 	int rc = mdb_put(t->txn, s->ivflists, &k, &v, MDB_RESERVE);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "writing an IVF list segment");
 	uint8_t *p = v.mv_data;
-	size_t off = rdb_block_vecs_off(n);
+	size_t off = seg_codes_off(b->kind, n);
 	memset(p, 0, off);
-	rdb_st32(p, SEG_MAGIC);
+	rdb_st32(p, b->kind ? QSEG_MAGIC : SEG_MAGIC);
 	rdb_st32(p + 4, n);
 	rdb_st32(p + 8, s->m.dim);
 	rdb_st32(p + 12, live);
-	memcpy(p + RDB_BLOCK_HDR, ids, (size_t)n * 8);
-	if (rows)
-		memcpy(p + off, rows, (size_t)n * dim * 4);
-	else
-		for (uint32_t i = 0; i < n; i++)
-			memcpy(p + off + (size_t)i * dim * 4, ptrs[i], dim * 4);
+	if (b->kind)
+		rdb_st32(p + 16, b->kind);
+	memcpy(p + seg_ids_off(b->kind), b->ids, (size_t)n * 8);
+	if (b->kind == 2)
+		memcpy(p + QSEG_HDR + (size_t)n * 8, b->scales, (size_t)n * 4);
+	memcpy(p + off, b->rows, (size_t)n * b->rb);
 	return RAGDB_OK;
 }
 
-ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, rdb_block_view **views, size_t *n,
-                                size_t *cap, rdb_err *err)
+ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, uint32_t kind, rdb_ivf_view **views,
+                                size_t *n, size_t *cap, rdb_err *err)
 {
 	rdb_store *s = t->s;
 	ragdb_status st;
@@ -431,8 +567,9 @@ ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, rdb_block_view **view
 		}
 		if (rdb_get_be32(k.mv_data) != list)
 			break;
-		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4), count = 0, live = 0;
-		if ((st = seg_parse(s, list, seg, 0, &v, &count, &live, err)))
+		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
+		segp sp;
+		if ((st = seg_parse(s, list, seg, 0, kind, &v, &sp, err)))
 			goto out_close;
 		const uint8_t *p = v.mv_data;
 		if ((uintptr_t)p % 8) {
@@ -450,7 +587,7 @@ ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, rdb_block_view **view
 		}
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 64;
-			rdb_block_view *nv = realloc(*views, nc * sizeof *nv);
+			rdb_ivf_view *nv = realloc(*views, nc * sizeof *nv);
 			if (!nv) {
 				st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing IVF segments");
 				goto out_close;
@@ -458,8 +595,12 @@ ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, rdb_block_view **view
 			*views = nv;
 			*cap = nc;
 		}
-		(*views)[*n] = (rdb_block_view){ seg, count, (const uint64_t *)(const void *)(p + RDB_BLOCK_HDR),
-		                                 (const float *)(const void *)(p + rdb_block_vecs_off(count)) };
+		/* The same offsets in the copy (sp points into the value). */
+		const uint8_t *v0 = v.mv_data;
+		(*views)[*n] = (rdb_ivf_view){
+			seg, sp.count, (const uint64_t *)(const void *)(p + (sp.ids - v0)),
+			p + (sp.codes - v0),
+			sp.scales ? (const float *)(const void *)(p + (sp.scales - v0)) : NULL };
 		(*n)++;
 	}
 	if (rc && rc != MDB_NOTFOUND)
@@ -474,8 +615,10 @@ ragdb_status rdb_ivf_list_sizes(rdb_txn *t, uint32_t nlist, uint64_t *sizes, uin
 {
 	rdb_store *s = t->s;
 	ragdb_status st;
-	if (t->write && (st = rdb_ivf_flush(t, err)))
+	rdb_ivf_info info;
+	if ((t->write && (st = rdb_ivf_flush(t, err))) || (st = hdr_read(t, &info, err)))
 		return st;
+	uint32_t kind = info.qkind;
 	memset(sizes, 0, (size_t)nlist * sizeof *sizes);
 	uint64_t b = 0;
 	MDB_cursor *cur;
@@ -490,12 +633,13 @@ ragdb_status rdb_ivf_list_sizes(rdb_txn *t, uint32_t nlist, uint64_t *sizes, uin
 			st = rdb_corrupt(s, err, "an IVF list key is %zu bytes, expected 8", k.mv_size);
 			goto out_close;
 		}
-		uint32_t list = rdb_get_be32(k.mv_data), count = 0, live = 0;
-		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, &v, &count,
-		                    &live, err)))
+		uint32_t list = rdb_get_be32(k.mv_data);
+		segp sp;
+		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, kind, &v,
+		                    &sp, err)))
 			goto out_close;
 		if (list < nlist)
-			sizes[list] += live;
+			sizes[list] += sp.live;
 		b += v.mv_size;
 	}
 	if (rc != MDB_NOTFOUND)
@@ -543,18 +687,31 @@ ragdb_status rdb_ivf_drop(rdb_txn *t, rdb_err *err)
 	return RAGDB_OK;
 }
 
-ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t list, uint32_t seg_cap, const uint64_t *ids,
-                                const float *const *vecs, size_t n, rdb_err *err)
+ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t list, uint32_t seg_cap, uint32_t kind,
+                                const uint64_t *ids, const float *const *vecs, size_t n,
+                                rdb_err *err)
 {
 	if (!t->s->ivf_open)
 		return rdb_err_set(err, RAGDB_EINVAL, "rdb_ivf_write_list before rdb_ivf_prepare");
-	ragdb_status st;
-	for (size_t i = 0, seg = 0; i < n; i += seg_cap, seg++) {
+	if (kind > 3)
+		return rdb_err_set(err, RAGDB_EINVAL, "IVF list encoding %u is not a known kind", kind);
+	size_t dim = t->s->m.dim;
+	ebuf b = { 0 };
+	ragdb_status st = ebuf_reserve(&b, kind, dim, seg_cap, err);
+	float *rows = st ? NULL : malloc((size_t)seg_cap * dim * sizeof *rows);
+	if (!st && !rows)
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory writing IVF list %u", list);
+	for (size_t i = 0, seg = 0; !st && i < n; i += seg_cap, seg++) {
 		uint32_t m = (uint32_t)(n - i < seg_cap ? n - i : seg_cap);
-		if ((st = seg_put(t, list, (uint32_t)seg, ids + i, NULL, vecs + i, m, m, err)))
-			return st;
+		memcpy(b.ids, ids + i, (size_t)m * 8);
+		for (uint32_t j = 0; j < m; j++)
+			memcpy(rows + (size_t)j * dim, vecs[i + j], dim * 4);
+		if (!(st = ebuf_encode(&b, 0, rows, m, err)))
+			st = seg_put(t, list, (uint32_t)seg, &b, m, m, err);
 	}
-	return RAGDB_OK;
+	free(rows);
+	ebuf_free(&b);
+	return st;
 }
 
 ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const float *centroids,
@@ -649,7 +806,7 @@ ragdb_status rdb_ivf_on_append(rdb_txn *t, uint64_t id, const float *vec, rdb_er
 }
 
 /* Tombstone @p id in list @p list: 1 found, 0 not there, <0 error (err). */
-static int kill_in_list(rdb_txn *t, uint32_t list, uint64_t id, rdb_err *err)
+static int kill_in_list(rdb_txn *t, uint32_t list, uint32_t kind, uint64_t id, rdb_err *err)
 {
 	rdb_store *s = t->s;
 	MDB_cursor *cur;
@@ -665,17 +822,18 @@ static int kill_in_list(rdb_txn *t, uint32_t list, uint64_t id, rdb_err *err)
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
 			break;
-		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4), count = 0, live = 0;
-		if (seg_parse(s, list, seg, 0, &v, &count, &live, err)) {
+		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
+		segp sp;
+		if (seg_parse(s, list, seg, 0, kind, &v, &sp, err)) {
 			found = -1;
 			break;
 		}
 		const uint8_t *p = v.mv_data;
-		uint32_t i;
-		for (i = 0; i < count; i++)
-			if (rdb_ld64(p + RDB_BLOCK_HDR + (size_t)i * 8) == id)
+		uint32_t i, live = sp.live;
+		for (i = 0; i < sp.count; i++)
+			if (rdb_ld64(sp.ids + (size_t)i * 8) == id)
 				break;
-		if (i == count)
+		if (i == sp.count)
 			continue;
 		/* Copy, patch, put back at the same size (as blocks.c does). Not in
 		 * t->scratch: rdb_slots_kill holds the block it patches there. */
@@ -686,7 +844,7 @@ static int kill_in_list(rdb_txn *t, uint32_t list, uint64_t id, rdb_err *err)
 			break;
 		}
 		memcpy(q, p, v.mv_size);
-		rdb_st64(q + RDB_BLOCK_HDR + (size_t)i * 8, 0);
+		rdb_st64(q + seg_ids_off(kind) + (size_t)i * 8, 0);
 		rdb_st32(q + 12, live - 1);
 		MDB_val nk = { 8, kb }, nv = { v.mv_size, q };
 		uint8_t kb2[8];
@@ -733,10 +891,10 @@ ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err 
 	}
 	/* The slot's vector was copied by the caller: list writes may move pages. */
 	uint32_t l0 = nearest(x->cent, x->info.nlist, x->info.dim, vec, x->sc);
-	int r = kill_in_list(t, l0, id, err);
+	int r = kill_in_list(t, l0, x->info.qkind, id, err);
 	for (uint32_t l = 0; r == 0 && l < x->info.nlist; l++)
 		if (l != l0)
-			r = kill_in_list(t, l, id, err);
+			r = kill_in_list(t, l, x->info.qkind, id, err);
 	if (r < 0)
 		return err ? err->status : RAGDB_EIO;
 	if (r == 0)
@@ -757,19 +915,34 @@ static int pending_cmp(const void *a, const void *b, void *ctx)
 	return (x > y) - (x < y);
 }
 
-/* Append pending entries idx[0..m) (all of list @p list) to the list. */
+/* Pending entries idx[i..i+m) into slots at.. of @p b (encoded). */
+static ragdb_status gather_pending(rdb_ivf_txn *x, const size_t *idx, size_t m, ebuf *b, size_t at,
+                                   float *rows, rdb_err *err)
+{
+	size_t dim = x->info.dim;
+	for (size_t i = 0; i < m; i++) {
+		b->ids[at + i] = x->pid[idx[i]];
+		memcpy(rows + i * dim, x->pvec + idx[i] * dim, dim * 4);
+	}
+	return ebuf_encode(b, at, rows, m, err);
+}
+
+/* Append pending entries idx[0..m) (all of list @p list) to the list, in
+ * the index's encoding; b holds seg_cap entries, rows seg_cap f32 rows. */
 static ragdb_status append_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, const size_t *idx,
-                                size_t m, uint64_t *ids, float *rows, rdb_err *err)
+                                size_t m, ebuf *b, float *rows, rdb_err *err)
 {
 	rdb_store *s = t->s;
-	size_t dim = x->info.dim, cap = x->info.seg_cap;
+	size_t cap = x->info.seg_cap;
+	uint32_t kind = x->info.qkind;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
 	uint8_t kb[8];
 	MDB_val k = { 8, kb }, v;
-	uint32_t seg = 0, count = 0, live = 0;
+	uint32_t seg = 0;
+	segp sp = { 0 };
 	int have = 0;
 	ragdb_status st = RAGDB_OK;
 	/* The list's last segment: the entry before the next list's first key. */
@@ -787,25 +960,23 @@ static ragdb_status append_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, const
 	}
 	if (rc == 0 && k.mv_size == 8 && rdb_get_be32(k.mv_data) == list) {
 		seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
-		if ((st = seg_parse(s, list, seg, (uint32_t)cap, &v, &count, &live, err)))
+		if ((st = seg_parse(s, list, seg, (uint32_t)cap, kind, &v, &sp, err)))
 			goto out_close;
 		have = 1;
 	}
 	size_t used = 0;
-	if (have && count < cap) {
-		/* Old entries, then new ones up to the capacity, rewritten once. */
-		const uint8_t *p = v.mv_data;
-		memcpy(ids, p + RDB_BLOCK_HDR, (size_t)count * 8);
-		memcpy(rows, p + rdb_block_vecs_off(count), (size_t)count * dim * 4);
+	if (have && sp.count < cap) {
+		/* Old entries as they are, then new ones up to the capacity,
+		 * rewritten once. */
+		for (uint32_t i = 0; i < sp.count; i++)
+			ebuf_copy(b, i, &sp, i, rdb_ld64(sp.ids + (size_t)i * 8));
+		uint32_t count = sp.count, live = sp.live;
 		size_t take = cap - count < m ? cap - count : m;
-		for (size_t i = 0; i < take; i++) {
-			ids[count + i] = x->pid[idx[i]];
-			memcpy(rows + (count + i) * dim, x->pvec + idx[i] * dim, dim * 4);
-		}
 		mdb_cursor_close(cur);
 		cur = NULL;
-		if ((st = seg_put(t, list, seg, ids, rows, NULL, (uint32_t)(count + take),
-		                  (uint32_t)(live + take), err)))
+		if ((st = gather_pending(x, idx, take, b, count, rows, err)) ||
+		    (st = seg_put(t, list, seg, b, (uint32_t)(count + take), (uint32_t)(live + take),
+		                  err)))
 			goto out_close;
 		used = take;
 	}
@@ -813,11 +984,8 @@ static ragdb_status append_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, const
 		seg++;
 	while (used < m) {
 		size_t take = m - used < cap ? m - used : cap;
-		for (size_t i = 0; i < take; i++) {
-			ids[i] = x->pid[idx[used + i]];
-			memcpy(rows + i * dim, x->pvec + idx[used + i] * dim, dim * 4);
-		}
-		if ((st = seg_put(t, list, seg++, ids, rows, NULL, (uint32_t)take, (uint32_t)take, err)))
+		if ((st = gather_pending(x, idx + used, take, b, 0, rows, err)) ||
+		    (st = seg_put(t, list, seg++, b, (uint32_t)take, (uint32_t)take, err)))
 			goto out_close;
 		used += take;
 	}
@@ -834,14 +1002,15 @@ ragdb_status rdb_ivf_flush(rdb_txn *t, rdb_err *err)
 		return RAGDB_OK;
 	ragdb_status st = RAGDB_OK;
 	size_t *idx = NULL;
-	uint64_t *ids = NULL;
 	float *rows = NULL;
+	ebuf b = { 0 };
 	if (x->n) {
 		size_t cap = x->info.seg_cap, dim = x->info.dim;
+		if ((st = ebuf_reserve(&b, x->info.qkind, dim, cap, err)))
+			goto out_free;
 		idx = malloc(x->n * sizeof *idx);
-		ids = malloc(cap * sizeof *ids);
 		rows = malloc(cap * dim * sizeof *rows);
-		if (!idx || !ids || !rows) {
+		if (!idx || !rows) {
 			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory writing IVF list appends");
 			goto out_free;
 		}
@@ -852,7 +1021,7 @@ ragdb_status rdb_ivf_flush(rdb_txn *t, rdb_err *err)
 			size_t j = i;
 			while (j < x->n && x->plist[idx[j]] == x->plist[idx[i]])
 				j++;
-			if ((st = append_list(t, x, x->plist[idx[i]], idx + i, j - i, ids, rows, err)))
+			if ((st = append_list(t, x, x->plist[idx[i]], idx + i, j - i, &b, rows, err)))
 				goto out_free;
 			i = j;
 		}
@@ -871,19 +1040,18 @@ ragdb_status rdb_ivf_flush(rdb_txn *t, rdb_err *err)
 	}
 out_free:
 	free(idx);
-	free(ids);
 	free(rows);
+	ebuf_free(&b);
 	return st;
 }
 
-/* Rewrite list @p list without its tombstones (when it has any). */
-static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_err *err)
+/* The live entries of list @p list, in order, into @p b (grown; *n set);
+ * *nseg its segments, *dead its tombstones. The entries are copies: the
+ * caller may rewrite the list afterwards. */
+static ragdb_status list_read(rdb_txn *t, uint32_t list, uint32_t kind, ebuf *b, size_t *n,
+                              size_t *nseg, size_t *dead, rdb_err *err)
 {
 	rdb_store *s = t->s;
-	size_t dim = x->info.dim;
-	uint64_t *ids = NULL;
-	float *vecs = NULL;
-	size_t n = 0, cap = 0, nseg = 0, dead = 0;
 	ragdb_status st = RAGDB_OK;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
@@ -892,69 +1060,68 @@ static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_
 	uint8_t kb[8];
 	seg_key(kb, list, 0);
 	MDB_val k = { 8, kb }, v;
-	/* Copy the live entries out first: the writes below move pages. */
+	*n = *nseg = *dead = 0;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
 			break;
-		uint32_t count = 0, live = 0;
-		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, &v, &count,
-		                    &live, err)))
+		segp sp;
+		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, kind, &v,
+		                    &sp, err)))
 			goto out;
-		nseg++;
-		dead += count - live;
-		if (n + live > cap) {
-			size_t nc = (n + live) * 2;
-			uint64_t *ni = realloc(ids, nc * sizeof *ni);
-			if (ni)
-				ids = ni;
-			float *nv = realloc(vecs, nc * dim * sizeof *nv);
-			if (nv)
-				vecs = nv;
-			if (!ni || !nv) {
-				st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory compacting IVF list %u", list);
-				goto out;
-			}
-			cap = nc;
-		}
-		const uint8_t *p = v.mv_data;
-		for (uint32_t i = 0; i < count; i++) {
-			uint64_t id = rdb_ld64(p + RDB_BLOCK_HDR + (size_t)i * 8);
-			if (!id)
-				continue;
-			ids[n] = id;
-			memcpy(vecs + n * dim, p + rdb_block_vecs_off(count) + (size_t)i * dim * 4, dim * 4);
-			n++;
+		(*nseg)++;
+		*dead += sp.count - sp.live;
+		if (*n + sp.live > b->cap &&
+		    (st = ebuf_reserve(b, kind, s->m.dim, (*n + sp.live) * 2, err)))
+			goto out;
+		for (uint32_t i = 0; i < sp.count; i++) {
+			uint64_t id = rdb_ld64(sp.ids + (size_t)i * 8);
+			if (id)
+				ebuf_copy(b, (*n)++, &sp, i, id);
 		}
 	}
-	if (rc && rc != MDB_NOTFOUND) {
+	if (rc && rc != MDB_NOTFOUND)
 		st = rdb_mdb_fail(s, rc, err, "reading the IVF lists");
-		goto out;
-	}
+out:
 	mdb_cursor_close(cur);
-	cur = NULL;
-	if (dead == 0)
-		goto out;
+	return st;
+}
+
+/* Delete segments 0..nseg of list @p list. */
+static ragdb_status list_del(rdb_txn *t, uint32_t list, size_t nseg, rdb_err *err)
+{
 	for (size_t sg = 0; sg < nseg; sg++) {
 		uint8_t dk[8];
 		seg_key(dk, list, (uint32_t)sg);
 		MDB_val key = { 8, dk };
-		if ((rc = mdb_del(t->txn, s->ivflists, &key, NULL))) {
-			st = rdb_mdb_fail(s, rc, err, "compacting an IVF list");
-			goto out;
-		}
+		int rc = mdb_del(t->txn, t->s->ivflists, &key, NULL);
+		if (rc)
+			return rdb_mdb_fail(t->s, rc, err, "rewriting an IVF list");
 	}
-	for (size_t i = 0, sg = 0; i < n; i += x->info.seg_cap, sg++) {
-		size_t m = n - i < x->info.seg_cap ? n - i : x->info.seg_cap;
-		if ((st = seg_put(t, list, (uint32_t)sg, ids + i, vecs + i * dim, NULL, (uint32_t)m,
-		                  (uint32_t)m, err)))
+	return RAGDB_OK;
+}
+
+/* Rewrite list @p list without its tombstones (when it has any). */
+static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_err *err)
+{
+	ebuf b = { 0 }, part = { 0 };
+	size_t n = 0, nseg = 0, dead = 0, cap = x->info.seg_cap;
+	ragdb_status st = ebuf_reserve(&b, x->info.qkind, x->info.dim, cap, err);
+	if (st || (st = list_read(t, list, x->info.qkind, &b, &n, &nseg, &dead, err)) || dead == 0 ||
+	    (st = list_del(t, list, nseg, err)))
+		goto out;
+	for (size_t i = 0, sg = 0; i < n; i += cap, sg++) {
+		size_t m = n - i < cap ? n - i : cap;
+		/* A window on b's entries i.. (seg_put reads ids, scales, rows). */
+		part = b;
+		part.ids = b.ids + i;
+		part.scales = b.scales + i;
+		part.rows = b.rows + i * b.rb;
+		if ((st = seg_put(t, list, (uint32_t)sg, &part, (uint32_t)m, (uint32_t)m, err)))
 			goto out;
 	}
 out:
-	if (cur)
-		mdb_cursor_close(cur);
-	free(ids);
-	free(vecs);
+	ebuf_free(&b);
 	return st;
 }
 
@@ -972,12 +1139,118 @@ ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err)
 	return RAGDB_OK;
 }
 
+ragdb_status rdb_ivf_vector(rdb_txn *t, uint64_t id, float *buf, const float **out, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint32_t block, slot, count, live;
+	ragdb_status st;
+	if (t->write && (st = rdb_tail_flush(t, err)))
+		return st;
+	if ((st = rdb_chunk_slot(t, id, &block, &slot, err)))
+		return st;
+	uint8_t kb[4];
+	rdb_put_be32(kb, block);
+	MDB_val k = { 4, kb }, v;
+	int rc = mdb_get(t->txn, s->vectors, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return rdb_err_set(err, RAGDB_ENOTFOUND, "chunk %llu names vector block %u, which does "
+		                   "not exist", (unsigned long long)id, block);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "reading a vector block");
+	if ((st = rdb_block_parse(s, block, &v, &count, &live, err)))
+		return st;
+	const uint8_t *p = v.mv_data;
+	if (slot >= count || rdb_ld64(p + RDB_BLOCK_HDR + (size_t)slot * 8) != id)
+		return rdb_err_set(err, RAGDB_ENOTFOUND, "vector %llu is not live at block %u slot %u",
+		                   (unsigned long long)id, block, slot);
+	const uint8_t *row = p + rdb_block_vecs_off(count) + (size_t)slot * s->m.dim * 4;
+	if ((uintptr_t)row % 4) {
+		/* A small block is only 2-byte aligned in its leaf page. */
+		memcpy(buf, row, (size_t)s->m.dim * 4);
+		*out = buf;
+	} else {
+		*out = (const float *)(const void *)row;
+	}
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_ivf_requant(rdb_txn *t, uint32_t kind, int *converted, rdb_err *err)
+{
+	rdb_ivf_txn *x;
+	if (kind > 3)
+		return rdb_err_set(err, RAGDB_EINVAL, "unknown quantization %u; use f32, bf16, int8 "
+		                   "or binary", kind);
+	ragdb_status st = xt_load(t, &x, err);
+	if (st || x->state != 2)
+		return st;
+	if ((st = rdb_ivf_flush(t, err)) || (st = rdb_tail_flush(t, err)))
+		return st;
+	if (x->info.qkind == kind) {
+		*converted = 0;
+		return RAGDB_OK;
+	}
+	size_t cap = x->info.seg_cap, dim = x->info.dim;
+	uint32_t old = x->info.qkind;
+	ebuf in = { 0 }, out = { 0 };
+	float *rows = malloc(cap * dim * sizeof *rows);
+	if (!rows) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory converting the IVF lists");
+		goto out_free;
+	}
+	if ((st = ebuf_reserve(&in, old, dim, cap, err)) ||
+	    (st = ebuf_reserve(&out, kind, dim, cap, err)))
+		goto out_free;
+	for (uint32_t l = 0; l < x->info.nlist; l++) {
+		size_t n = 0, nseg = 0, dead = 0;
+		if ((st = list_read(t, l, old, &in, &n, &nseg, &dead, err)) ||
+		    (st = list_del(t, l, nseg, err)))
+			goto out_free;
+		/* Re-encode from the f32 vectors of the blocks (the old codes
+		 * cannot be decoded), fetched one by one: the writes below may
+		 * move pages of the map. Tombstones are dropped on the way. */
+		for (size_t i = 0, sg = 0; i < n; i += cap, sg++) {
+			size_t m = n - i < cap ? n - i : cap;
+			for (size_t j = 0; j < m; j++) {
+				const float *v;
+				rdb_err e2 = { 0 };
+				if (rdb_ivf_vector(t, in.ids[i + j], rows + j * dim, &v, &e2)) {
+					st = e2.status == RAGDB_ENOTFOUND
+					     ? rdb_corrupt(t->s, err, "IVF list %u holds %llu, which is not a "
+					                   "live vector (%s); rebuild with `ragdb index build`",
+					                   l, (unsigned long long)in.ids[i + j], e2.msg)
+					     : rdb_err_set(err, e2.status, "%s", e2.msg);
+					goto out_free;
+				}
+				if (v != rows + j * dim)
+					memcpy(rows + j * dim, v, dim * 4);
+				out.ids[j] = in.ids[i + j];
+			}
+			if ((st = ebuf_encode(&out, 0, rows, m, err)) ||
+			    (st = seg_put(t, l, (uint32_t)sg, &out, (uint32_t)m, (uint32_t)m, err)))
+				goto out_free;
+		}
+	}
+	x->info.qkind = kind;
+	x->info.dead = 0;
+	x->hdr_dirty = 1;
+	*converted = 1;
+	st = rdb_ivf_flush(t, err);
+out_free:
+	free(rows);
+	ebuf_free(&in);
+	ebuf_free(&out);
+	return st;
+}
+
 /* ------------------------------------------------------------------ */
 /* check (I1-I3) */
 
+/* A live vector of the blocks (v) or a list entry (row: its f32 bytes or
+ * code, scale: its int8 scale). */
 typedef struct ent {
 	uint64_t id;
 	const float *v;
+	const uint8_t *row, *scale;
 	uint32_t list;
 } ent;
 
@@ -1043,6 +1316,15 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 		report(rctx, e2.msg);
 		return RAGDB_OK;
 	}
+	uint32_t kbq = rdb_txn_quant(t), kind = info.qkind;
+	/* f32 lists on a quantized knowledge base are an index built before
+	 * the lists were quantized: still exact, so not a problem. */
+	if (kind != 0 && kind != kbq) {
+		snprintf(msg, sizeof msg, "IVF: the lists hold %s codes but the knowledge base is "
+		         "quantized %s; rebuild with `ragdb index build`", kind_name(kind),
+		         kind_name(kbq));
+		report(rctx, msg);
+	}
 	for (size_t i = 0; i < (size_t)info.nlist * info.dim; i++)
 		if (!isfinite(cent[i])) {
 			snprintf(msg, sizeof msg, "IVF: centroid %zu is not finite", i / info.dim);
@@ -1056,6 +1338,12 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 	size_t nv = 0;
 	uint64_t live = 0, dead = 0, details = 0;
 	MDB_cursor *cur = NULL;
+	size_t rb = row_bytes(kind, s->m.dim), qsz = rdb_qblock_size(kind, 1, s->m.dim);
+	uint8_t *enc = kind ? malloc(qsz) : NULL;
+	if (kind && !enc) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory checking the IVF index");
+		goto out_free;
+	}
 	/* The live vectors of the blocks. */
 	if ((st = rdb_blocks_get(t, &views, &nv, err)))
 		goto out_free;
@@ -1063,7 +1351,7 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 		for (uint32_t j = 0; j < views[i].count; j++)
 			if (views[i].ids[j] &&
 			    (st = ent_push(&a, &na, &ca, (ent){ views[i].ids[j],
-			                   views[i].vecs + (size_t)j * s->m.dim, 0 }, err)))
+			                   views[i].vecs + (size_t)j * s->m.dim, NULL, NULL, 0 }, err)))
 				goto out_free;
 	/* The lists' entries. */
 	if ((rc = mdb_cursor_open(t->txn, s->ivflists, &cur))) {
@@ -1093,15 +1381,14 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 			report(rctx, msg);
 		}
 		next_seg = seg + 1;
-		uint32_t count, hl;
-		if (seg_parse(s, list, seg, info.seg_cap, &v, &count, &hl, &e2)) {
+		segp sp;
+		if (seg_parse(s, list, seg, info.seg_cap, kind, &v, &sp, &e2)) {
 			report(rctx, e2.msg);
 			continue;
 		}
-		const uint8_t *p = v.mv_data;
-		uint32_t nl = 0;
+		uint32_t count = sp.count, hl = sp.live, nl = 0;
 		for (uint32_t i = 0; i < count; i++) {
-			uint64_t id = rdb_ld64(p + RDB_BLOCK_HDR + (size_t)i * 8);
+			uint64_t id = rdb_ld64(sp.ids + (size_t)i * 8);
 			if (!id) {
 				dead++;
 				continue;
@@ -1109,9 +1396,8 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 			nl++;
 			/* Vectors are compared bytewise; v points into the map (values
 			 * of a read txn do not move; in a write txn nothing writes). */
-			if ((st = ent_push(&b, &nb, &cb, (ent){ id, (const float *)(const void *)
-			                   (p + rdb_block_vecs_off(count) + (size_t)i * s->m.dim * 4), list },
-			                   err)))
+			if ((st = ent_push(&b, &nb, &cb, (ent){ id, NULL, sp.codes + (size_t)i * rb,
+			                   sp.scales ? sp.scales + (size_t)i * 4 : NULL, list }, err)))
 				goto out_free;
 		}
 		live += nl;
@@ -1138,9 +1424,18 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 	size_t i = 0, j = 0;
 	while (i < na || j < nb) {
 		if (j < nb && i < na && a[i].id == b[j].id) {
-			if (memcmp(a[i].v, b[j].v, (size_t)s->m.dim * 4) != 0 && differ++ < IVF_MAX_DETAILS) {
+			int same;
+			if (kind == 0) {
+				same = memcmp(a[i].v, b[j].row, rb) == 0;
+			} else {
+				/* The code the quantized blocks hold for this vector (Q2). */
+				rdb_qencode_block(kind, a[i].v, 1, s->m.dim, enc);
+				same = memcmp(enc + qsz - rb, b[j].row, rb) == 0 &&
+				       (kind != 2 || memcmp(enc + RDB_BLOCK_HDR, b[j].scale, 4) == 0);
+			}
+			if (!same && differ++ < IVF_MAX_DETAILS) {
 				snprintf(msg, sizeof msg, "IVF: vector %llu in list %u differs from its block "
-				         "(I1)", (unsigned long long)b[j].id, b[j].list);
+				         "(%s, I1)", (unsigned long long)b[j].id, b[j].list, kind_name(kind));
 				report(rctx, msg);
 			}
 			for (j++; j < nb && b[j].id == a[i].id; j++)
@@ -1179,5 +1474,6 @@ out_free:
 	free(views);
 	free(a);
 	free(b);
+	free(enc);
 	return st;
 }

@@ -7,22 +7,42 @@
  *
  * Databases (docs/ARCHITECTURE.md, "On disk"):
  *   ivf       "h" -> header (nlist, dim, default nprobe, segment capacity,
- *                    counters); "c" -> centroids, nlist x dim f32.
- *   ivflists  list (u32 BE) + segment (u32 BE) -> segment: u32 magic "RDBL",
- *             u32 count, u32 dim, u32 live, u64 ids[count], zero padding to
- *             a multiple of 64 bytes, f32 vecs[count x dim] (copies of the
- *             f32 vectors of the blocks, also on quantized knowledge bases).
+ *                    counters, the lists' encoding); "c" -> centroids,
+ *                    nlist x dim f32. Version 2 (96 bytes) is written;
+ *                    version 1 (88 bytes, before quantized lists) is read
+ *                    as an index of f32 lists.
+ *   ivflists  list (u32 BE) + segment (u32 BE) -> segment, one of:
+ *             f32 (the index's encoding is f32): u32 magic "RDBL", u32
+ *               count, u32 dim, u32 live, u64 ids[count], zero padding to a
+ *               multiple of 64 bytes, f32 vecs[count x dim] (copies of the
+ *               blocks' f32 vectors);
+ *             quantized (bf16, int8, binary): u32 magic "RDBK", u32 count,
+ *               u32 dim, u32 live, u32 kind, u32 0, u64 ids[count], (int8)
+ *               f32 scales[count], zero padding to a multiple of 64 bytes,
+ *               codes[count] in engine/kernels/quant.h's encodings, equal to
+ *               the quantized blocks' codes of the same vectors; no f32.
+ *             A segment whose kind is not the header's is corruption (never
+ *             read as another kind). The f32 vectors that rescore quantized
+ *             candidates are the blocks' (rdb_ivf_vector).
+ *
+ * The lists' encoding is the knowledge base's quantization when the index
+ * is built; `ragdb quantize` re-encodes the lists in its write txn
+ * (rdb_ivf_requant). An index of f32 lists on a quantized knowledge base
+ * (built before lists were quantized) keeps working as f32.
  *
  * Invariants (rdb_ivf_check verifies them):
  *   I1. With an index, every live vector of the blocks is live in exactly
- *       one list, with the same vector bytes; no list holds another live id.
- *   I2. Segment headers are valid (magic, dim, count <= seg_cap, live
- *       exact, size); a list's segments are numbered 0..n-1 without gaps;
- *       every list number is < nlist.
+ *       one list, with the same vector bytes (f32 lists) or the same code
+ *       and scale as its quantized encoding (quantized lists, whose kind
+ *       is the knowledge base's); no list holds another live id.
+ *   I2. Segment headers are valid (magic and kind of the header's
+ *       encoding, dim, count <= seg_cap, live exact, size); a list's
+ *       segments are numbered 0..n-1 without gaps; every list number is
+ *       < nlist.
  *   I3. Header live and dead equal the live and tombstoned list entries.
  *   I4. The index changes with the vectors in the same write transaction:
  *       a vector appended to the blocks goes to its nearest list (by inner
- *       product with the centroids), a tombstoned one is tombstoned in its
+ *       product with the centroids) in the lists' encoding, a tombstoned one is tombstoned in its
  *       list, re-embedding the vectors (rdb_vectors_rewrite) drops the index.
  */
 #ifndef RDB_IVF_H
@@ -46,7 +66,18 @@ typedef struct rdb_ivf_info {
 	float recall;           /* recall@10 measured at nprobe on the held-out sample */
 	int64_t created;        /* seconds since the epoch */
 	double build_seconds;
+	uint32_t qkind;         /* the list entries' encoding: 0 f32, else rdb_quant's kind */
 } rdb_ivf_info;
+
+/* One segment of a list: ids[count] (0 = tombstone) and rows: f32 vectors
+ * (count x dim, 64-byte aligned offset) for f32 lists, else codes (count x
+ * the kind's row bytes) and, for int8, scales[count]. */
+typedef struct rdb_ivf_view {
+	uint32_t seg, count;
+	const uint64_t *ids;
+	const void *rows;
+	const float *scales;
+} rdb_ivf_view;
 
 /* The header. RAGDB_ENOTFOUND when the knowledge base has no index. */
 ragdb_status rdb_ivf_info_get(rdb_txn *t, rdb_ivf_info *out, rdb_err *err);
@@ -56,10 +87,17 @@ ragdb_status rdb_ivf_info_get(rdb_txn *t, rdb_ivf_info *out, rdb_err *err);
 ragdb_status rdb_ivf_centroids(rdb_txn *t, const float **out, rdb_err *err);
 
 /* Append the segments of list @p list to the growing array *views (*n used,
- * *cap allocated; realloc'd here, the caller frees it). Pointers are valid
+ * *cap allocated; realloc'd here, the caller frees it). @p kind is the
+ * header's qkind (ECORRUPT for a segment of another). Pointers are valid
  * until the txn ends. Small segments are copied to aligned memory. */
-ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, rdb_block_view **views, size_t *n,
-                                size_t *cap, rdb_err *err);
+ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, uint32_t kind, rdb_ivf_view **views,
+                                size_t *n, size_t *cap, rdb_err *err);
+
+/* The f32 vector of live vector @p id from the blocks (to rescore quantized
+ * candidates): *out points into the map, or into @p buf (dim floats) when
+ * the row is not 4-byte aligned; valid until the txn ends or writes.
+ * ENOTFOUND when @p id is no live vector. */
+ragdb_status rdb_ivf_vector(rdb_txn *t, uint64_t id, float *buf, const float **out, rdb_err *err);
 
 /* Entries (count, live) and bytes of each list, for statistics: sizes[i] for
  * i < nlist is list i's live entries. *bytes: value bytes of all segments. */
@@ -75,10 +113,11 @@ ragdb_status rdb_ivf_prepare(rdb_store *s, rdb_err *err);
 ragdb_status rdb_ivf_drop(rdb_txn *t, rdb_err *err);
 /* Write list @p list of a new index: n entries, ids[i] with the vector at
  * vecs[i] (pointers may point into the map: the vector blocks are not written
- * meanwhile), in segments of @p seg_cap. Call after rdb_ivf_drop, lists in
- * increasing order. */
-ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t list, uint32_t seg_cap, const uint64_t *ids,
-                                const float *const *vecs, size_t n, rdb_err *err);
+ * meanwhile), encoded as @p kind (info.qkind), in segments of @p seg_cap.
+ * Call after rdb_ivf_drop, lists in increasing order. */
+ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t list, uint32_t seg_cap, uint32_t kind,
+                                const uint64_t *ids, const float *const *vecs, size_t n,
+                                rdb_err *err);
 /* Write the header and the centroids (nlist x dim): the index exists from
  * this txn's commit. */
 ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const float *centroids,
@@ -86,6 +125,12 @@ ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const fl
 /* Segment capacity for vectors of @p dim (<= block_cap): segments stay
  * small enough that the appends of one txn rewrite little. */
 uint32_t rdb_ivf_seg_cap(uint32_t dim, uint32_t block_cap);
+
+/* Re-encode every list as @p kind (from the blocks' f32 vectors, dropping
+ * tombstones) in write txn @p t, after the quantized blocks were rebuilt
+ * (rdb_store_set_quant). *converted = 1 when lists were rewritten, 0 when
+ * there is no index or it already is @p kind. */
+ragdb_status rdb_ivf_requant(rdb_txn *t, uint32_t kind, int *converted, rdb_err *err);
 
 /* Verify I1-I3, reporting each violation. */
 ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg), void *rctx,

@@ -23,6 +23,7 @@
  * The encoders repeat engine/kernels/quant.c's (the index links without
  * the kernels); test_kernels_quant_store checks they agree byte for byte.
  */
+#include "index/ivf.h"
 #include "index/store_int.h"
 
 #include <math.h>
@@ -238,7 +239,11 @@ ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err)
 		return rdb_mdb_fail(s, rc, err, "writing meta \"quantize\"");
 	t->quant = kind;
 	t->quant_known = 1;
-	return rdb_qblocks_rebuild(t, err);
+	ragdb_status st = rdb_qblocks_rebuild(t, err);
+	/* The IVF lists hold codes of the same kind (index/ivf.h): re-encoded
+	 * in this txn, never left in the old encoding. */
+	int converted;
+	return st ? st : rdb_ivf_requant(t, kind, &converted, err);
 }
 
 ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, uint32_t *kind,
