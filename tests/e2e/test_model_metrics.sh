@@ -6,7 +6,10 @@
 # `ragdb serve` a repeated query is embedded once, a second identical
 # question is answered from the cache with no HTTP request (also streamed), /metrics is valid Prometheus text
 # with the per-model families, and /ready asks the default language model
-# (503 naming it when the key is refused, never showing the key).
+# (503 naming it when the key is refused, never showing the key); a model
+# balanced over the fake and a dead endpoint (named with a user and the key
+# as password) shows per-endpoint lines in /metrics with the right counts
+# and neither the key nor the user.
 source "$(dirname "$0")/lib.sh"
 source "$RAGDB_SRC/tests/e2e/serve_lib.sh"
 source "$RAGDB_SRC/tests/fake/fake.sh"
@@ -153,6 +156,59 @@ assert_eq "$STATUS" 503 "/ready with a refused key"
 assert_contains "$BODY" "chat" "/ready names the model"
 assert_not_contains "$BODY" "$SECRET" "/ready"
 assert_not_contains "$BODY" "wrong-key" "/ready"
+serve_stop
+
+note "serve: per-endpoint counters of a balanced model"
+DEADPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+DEAD_PUB="http://127.0.0.1:$DEADPORT/v1"
+cat >"$DB/ragdb.json" <<JSON
+{ "models": { "lb": { "provider": "openai", "model": "test-chat-1", "balance": "round_robin",
+                      "endpoints": ["$FAKE_URL/v1", "http://admin:$SECRET@127.0.0.1:$DEADPORT/v1"] } } }
+JSON
+# Retries on: a question whose attempt meets the dead endpoint goes on to the fake.
+# OPENAI_BASE_URL would override the list (the environment wins over the file).
+OPENAI_BASE_URL= RAGDB_HTTP_RETRIES=2 serve_start "$DB"
+for i in 1 2 3 4; do
+	http POST /v1/query -H 'Content-Type: application/json' \
+		-d '{"question": "What does part '"$i"' say about the signing keys?", "model": "lb"}'
+	assert_eq "$STATUS" 200 "balanced question $i: $BODY"
+done
+http GET /metrics
+assert_eq "$STATUS" 200 "/metrics with endpoints"
+printf '%s' "$BODY" >"$WORK/metrics_ep.txt"
+assert_not_contains "$BODY" "$SECRET" "/metrics never shows the API key"
+assert_not_contains "$BODY" "admin" "/metrics never shows an endpoint's user"
+python3 - "$WORK/metrics_ep.txt" "$M" "$FAKE_URL/v1" "$DEAD_PUB" <<'PY' || fail "/metrics lacks the per-endpoint lines or their counts (see above)"
+import re, sys
+text = open(sys.argv[1]).read()
+model, live, dead = sys.argv[2:5]
+samples = {}
+for ln in text.splitlines():
+    if ln.startswith("ragdb_model_endpoint_"):
+        k, v = ln.rsplit(" ", 1)
+        samples[k] = float(v)
+def get(fam, ep, extra=""):
+    k = '%s{model="%s",endpoint="%s"%s}' % (fam, model, ep, extra)
+    assert k in samples, "missing " + k + "; have " + repr(sorted(samples)[:8])
+    return samples[k]
+kinds = ("timeout", "connect", "network", "http_4xx", "rate_limited", "http_5xx", "other")
+# Every question is answered by the live endpoint, at its one attempt there.
+assert get("ragdb_model_endpoint_requests_total", live) == 4
+assert sum(get("ragdb_model_endpoint_errors_total", live, ',error="%s"' % k) for k in kinds) == 0
+assert get("ragdb_model_endpoint_latency_seconds_count", live) == 4
+assert get("ragdb_model_endpoint_latency_seconds_bucket", live, ',le="+Inf"') == 4
+# Round robin sends the dead one at least two attempts before its cool-down;
+# each is a connect error and nothing else.
+d = get("ragdb_model_endpoint_requests_total", dead)
+assert d >= 2, d
+assert get("ragdb_model_endpoint_errors_total", dead, ',error="connect"') == d
+assert sum(get("ragdb_model_endpoint_errors_total", dead, ',error="%s"' % k) for k in kinds) == d
+for ep in (live, dead):
+    assert get("ragdb_model_endpoint_in_flight", ep) == 0
+    assert get("ragdb_model_endpoint_skipped", ep) in (0, 1)
+assert get("ragdb_model_endpoint_skipped", live) == 0
+assert "# TYPE ragdb_model_endpoint_latency_seconds histogram" in text
+PY
 serve_stop
 fake_no_violations
 note "ok"
