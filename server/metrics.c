@@ -4,7 +4,9 @@
  * histograms by route, requests refused by the rate limit, documents and
  * chunks ingested through the API, live gauges (in-flight requests,
  * streams, connections), the knowledge base's size from ragdb_get_stats,
- * and per model the engine's counters (ragdb_model_metrics_prometheus).
+ * and per model, and per endpoint of a balanced model, the engine's
+ * counters (ragdb_model_metrics_prometheus; endpoint URLs stripped of
+ * credentials there).
  *
  * Counters are lock-free atomics indexed by route id and status slot: the
  * label sets are fixed, so memory and scrape size stay bounded whatever
