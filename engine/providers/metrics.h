@@ -2,7 +2,9 @@
  * engine/providers/metrics.h — per-model counters of this process: calls to
  * embedders and language models, errors by kind, latency, tokens, cost,
  * requests per minute and LLM-cache hits. The public view is
- * ragdb_model_metrics_get / ragdb_model_metrics_prometheus (ragdb.h).
+ * ragdb_model_metrics_get / ragdb_model_metrics_prometheus (ragdb.h); the
+ * latter also renders the per-endpoint counters of balanced models, which
+ * the balancers keep (balance.h) and which share this file's buckets.
  *
  * Invariants: one registry per process, guarded by one mutex (a record is a
  * few additions, far cheaper than the HTTP call it describes); at most
