@@ -23,6 +23,13 @@ static inline size_t rdb_prefetch_rows_bytes(size_t bytes)
 	return rows > 64 ? 64 : rows;
 }
 
+/* For the 16-row kernels, which walk a group of rows column by column: the
+ * same line of the next group, @p group_bytes ahead (at least 4 KB). */
+static inline size_t rdb_prefetch_group_bytes(size_t group_bytes)
+{
+	return group_bytes < 4096 ? 4096 : group_bytes;
+}
+
 static inline size_t rdb_prefetch_rows(size_t dim)
 {
 	return rdb_prefetch_rows_bytes(dim * sizeof(float));

@@ -256,11 +256,14 @@ END_TEST
 /* --- kernels vs scalar ------------------------------------------------------- */
 
 /* Every bf16 path agrees with the scalar reference for dims 1..1025, 1..6
- * rows and rows at a 2-byte offset, within f32 rounding of the sum. */
+ * rows and around the 16-row groups (15, 16, 17, 33 rows), rows at a 2-byte
+ * offset, within f32 rounding of the sum. */
 START_TEST(test_bf16_paths_match_scalar)
 {
 	uint64_t seed = 1;
-	const size_t max_dim = 1025, rows = 6;
+	enum { ROWS = 33 };
+	static const size_t counts[] = {1, 2, 3, 4, 5, 6, 15, 16, 17, 33};
+	const size_t max_dim = 1025, rows = ROWS;
 	uint16_t *q = malloc(max_dim * 2), *v = malloc((max_dim * rows + 1) * 2);
 	float *f = malloc(max_dim * rows * sizeof *f);
 	int tested = 0;
@@ -275,8 +278,9 @@ START_TEST(test_bf16_paths_match_scalar)
 			rdb_quantize(RDB_QUANT_BF16, f, 1, dim, q, NULL, NULL);
 			fill_random(f, dim * rows, &seed);
 			rdb_quantize(RDB_QUANT_BF16, f, rows, dim, vv, NULL, NULL);
-			for (size_t n = 1; n <= rows; n++) {
-				float ref[6], got[6] = {0};
+			for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+				const size_t n = counts[c];
+				float ref[ROWS], got[ROWS] = {0};
 				rdb_bf16_dot_scalar(q, vv, n, dim, ref);
 				dot(q, vv, n, dim, got);
 				for (size_t i = 0; i < n; i++)
@@ -295,14 +299,16 @@ START_TEST(test_bf16_paths_match_scalar)
 END_TEST
 
 /* Every int8 path equals the scalar dot bit for bit for dims 1..1025 and
- * 1..6 rows at a 1-byte offset, on random codes over the whole range and on
+ * 1..6 rows and around the 16-row groups (15, 16, 17, 33) at a 1-byte offset, on random codes over the whole range and on
  * the extremes the VNNI offset trick has to survive (-127 x -127, 127 x
  * -127) up to RDB_QUANT_MAX_DIM. */
 START_TEST(test_int8_paths_match_scalar)
 {
 	uint64_t seed = 2;
-	const size_t max_dim = 1025, rows = 6;
-	int8_t *q = malloc(RDB_QUANT_MAX_DIM), *v = malloc(RDB_QUANT_MAX_DIM * 2 + 1);
+	enum { ROWS = 33 };
+	static const size_t counts[] = {1, 2, 3, 4, 5, 6, 15, 16, 17, 33};
+	const size_t max_dim = 1025, rows = ROWS;
+	int8_t *q = malloc(RDB_QUANT_MAX_DIM), *v = malloc(RDB_QUANT_MAX_DIM * ROWS + 1);
 	int tested = 0;
 	for (size_t p = 0; p < 3; p++) {
 		rdb_i8_dot_fn dot = rdb_i8_dot_by_name(kI8Paths[p]);
@@ -315,8 +321,9 @@ START_TEST(test_int8_paths_match_scalar)
 				q[j] = (int8_t)((int)(rng_next(&seed) % 255) - 127);
 			for (size_t j = 0; j < dim * rows; j++)
 				vv[j] = (int8_t)((int)(rng_next(&seed) % 255) - 127);
-			for (size_t n = 1; n <= rows; n++) {
-				int32_t ref[6], got[6] = {0};
+			for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+				const size_t n = counts[c];
+				int32_t ref[ROWS], got[ROWS] = {0};
 				rdb_i8_dot_scalar(q, vv, n, dim, ref);
 				dot(q, vv, n, dim, got);
 				for (size_t i = 0; i < n; i++)
@@ -327,13 +334,14 @@ START_TEST(test_int8_paths_match_scalar)
 		const size_t big[] = {63, 64, 65, 1000, RDB_QUANT_MAX_DIM};
 		for (size_t b = 0; b < sizeof big / sizeof *big; b++) {
 			size_t dim = big[b];
+			/* 17 rows: a full group of sixteen and one more. */
 			memset(q, -127, dim);
-			memset(v, -127, dim);
-			memset(v + dim, 127, dim);
-			int32_t got[2];
-			dot(q, v, 2, dim, got);
-			ck_assert_int_eq(got[0], (int32_t)(16129 * dim));
-			ck_assert_int_eq(got[1], -(int32_t)(16129 * dim));
+			for (size_t r = 0; r < 17; r++)
+				memset(v + r * dim, r % 2 ? 127 : -127, dim);
+			int32_t got[17];
+			dot(q, v, 17, dim, got);
+			for (size_t r = 0; r < 17; r++)
+				ck_assert_int_eq(got[r], (r % 2 ? -1 : 1) * (int32_t)(16129 * dim));
 		}
 	}
 	ck_assert_int_ge(tested, 1);
@@ -388,13 +396,15 @@ START_TEST(test_binary_paths_match_scalar)
 END_TEST
 
 /* A row's result is the same alone and in any group, on every path, and
- * n = 0 writes nothing. */
+ * n = 0 writes nothing. 35 rows, so groups of sixteen (the AVX-512 bf16 and
+ * int8 kernels' block) start at every offset and leave every remainder. */
 START_TEST(test_row_independent_of_group)
 {
 	uint64_t seed = 4;
 	const size_t dims[] = {1, 31, 32, 33, 64, 100, 129, 384};
 	for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
-		const size_t dim = dims[d], n = 9, words = (dim + 63) / 64;
+		enum { N = 35 };
+		const size_t dim = dims[d], n = N, words = (dim + 63) / 64;
 		float *f = malloc((n + 1) * dim * sizeof *f);
 		fill_random(f, (n + 1) * dim, &seed);
 		uint16_t *qb = malloc(dim * 2), *vb = malloc(n * dim * 2);
@@ -413,8 +423,8 @@ START_TEST(test_row_independent_of_group)
 			rdb_bf16_dot_fn bd = rdb_bf16_dot_by_name(kBf16Paths[p]);
 			rdb_i8_dot_fn id = rdb_i8_dot_by_name(kI8Paths[p]);
 			rdb_bin_dist_fn hd = rdb_bin_dist_by_name(kBinPaths[p]);
-			float fa[9], fp[10];
-			int32_t ia[9], ip[10], ha[9], hp[10];
+			float fa[N], fp[N + 1];
+			int32_t ia[N], ip[N + 1], ha[N], hp[N + 1];
 			if (bd)
 				bd(qb, vb, n, dim, fa);
 			if (id)
