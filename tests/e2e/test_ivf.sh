@@ -5,7 +5,9 @@
 # knowledge base, --nprobe without an index), `index stats --json`, search
 # --vectors with --nprobe (recall@10 >= 0.95 at the tuned nprobe against
 # --exact; every list probed = the exact ids), vectors imported after the
-# build found, deleted ones gone, check passing, `index drop`.
+# build found, deleted ones gone, check passing, `ragdb quantize` converting
+# the lists to int8 codes (smaller, still exact with every list probed), a
+# build on the int8 knowledge base, `index drop`.
 . "$(dirname "$0")/lib.sh"
 
 python3 - "$WORK" <<'PY'
@@ -105,6 +107,36 @@ ok ragdb compact --db "$DB"
 check_ok "$DB"
 ok ragdb index stats --db "$DB" --json
 printf '%s' "$OUT" | jcheck 'j["deleted"] == 0 and j["vectors"] == 20025' "stats after compact"
+
+# Quantizing with an index converts its lists to codes in the same txn
+# (and says so); every list probed is still the exact search; a build on
+# the int8 knowledge base writes int8 lists; check stays clean.
+F32_BYTES=$(printf '%s' "$OUT" | jget 'j["bytes"]')
+ok ragdb quantize --db "$DB" int8
+assert_contains "$OUT" "IVF index: lists converted to int8"
+check_ok "$DB"
+ok ragdb index stats --db "$DB" --json
+printf '%s' "$OUT" | jcheck "j['bytes'] * 2 < $F32_BYTES and j['vectors'] == 20025" "int8 lists smaller"
+ragdb search --db "$DB" --vectors "$WORK/q.fbin" -k 10 --no-text --exact > "$WORK/qexact.jsonl"
+ragdb search --db "$DB" --vectors "$WORK/q.fbin" -k 10 --no-text --nprobe 64 > "$WORK/qall.jsonl"
+python3 - "$WORK" <<'PY' || fail "int8 IVF lists against the exact int8 search"
+import json, sys
+w = sys.argv[1]
+load = lambda n: [json.loads(l) for l in open(f"{w}/{n}.jsonl")]
+ex, al = load("qexact"), load("qall")
+assert len(ex) == len(al) == 100
+for a, b in zip(ex, al):
+    assert [h["id"] for h in a["results"]] == [h["id"] for h in b["results"]], (a, b)
+    for h, g in zip(a["results"], b["results"]):
+        assert abs(h["score"] - g["score"]) <= 2e-6, (h, g)
+PY
+ok ragdb quantize --db "$DB" bf16 --json
+printf '%s' "$OUT" | jcheck 'j["ivf_lists"] == "converted"' "quantize json"
+check_ok "$DB"
+ok ragdb quantize --db "$DB" int8
+ok ragdb index build --db "$DB" --ivf 64 --json
+printf '%s' "$OUT" | jcheck 'j["recall"] >= 0.95' "int8 build"
+check_ok "$DB"
 
 ok ragdb index drop --db "$DB"
 expect_rc 1 ragdb index stats --db "$DB"

@@ -270,8 +270,9 @@ START_TEST(test_filters)
 }
 END_TEST
 
-/* On a quantized knowledge base the lists keep f32 vectors: IVF scores are
- * the f32 scan's exactly. */
+/* On a quantized knowledge base the lists hold int8 codes and the
+ * candidates are rescored from the f32 vectors: IVF scores are the f32
+ * scan's exactly (test_engine_ivf_quant covers every kind). */
 START_TEST(test_quantized)
 {
 	ragdb *db = fresh();

@@ -1,7 +1,9 @@
 /*
  * tools/cli/cmd_quantize.c — `ragdb quantize MODE`: convert a knowledge
  * base's quantized blocks to f32 (none), bf16, int8 or binary in one write
- * transaction (ragdb_quantize); the f32 vectors are kept either way.
+ * transaction (ragdb_quantize); the f32 vectors are kept either way. An IVF
+ * index's lists are re-encoded in the same transaction (index/ivf.h), and
+ * the output says so.
  */
 #include <string.h>
 
@@ -31,14 +33,21 @@ int cli_cmd_quantize(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_api_error(ctx, db, st);
 		goto out_close;
 	}
+	ragdb_index_stats ix;
+	int have_ivf = ragdb_index_stats_get(db, &ix) == RAGDB_OK;
 	if (json) {
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "before", before);
 		cJSON_AddStringToObject(j, "quantize", mode);
+		if (have_ivf)
+			cJSON_AddStringToObject(j, "ivf_lists", "converted");
 		cJSON_AddNumberToObject(j, "took_ms", cli_round6((cli_now() - t0) * 1000));
 		rc = cli_json_print(ctx, j, 1);
 	} else {
 		printf("quantization: %s -> %s\n", before, mode);
+		if (have_ivf)
+			printf("IVF index: lists converted to %s in the same transaction (%llu vectors, "
+			       "no rebuild needed)\n", mode, (unsigned long long)ix.vectors);
 		rc = CLI_EXIT_OK;
 	}
 out_close:
