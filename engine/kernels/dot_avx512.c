@@ -2,71 +2,74 @@
  * engine/kernels/dot_avx512.c — dot products with AVX-512F.
  *
  * Compiled with -mavx512f (see CMakeLists.txt); only called after dispatch.c
- * has checked the CPU and the OS. Four rows are done together so each query
- * load feeds four FMAs and eight independent accumulators keep both FMA
- * ports busy. The tail (dim % 16) is a masked load, so there is no scalar
- * loop and any dim works. Loads are unaligned: blocks in the LMDB map are
- * only 4-byte aligned. Each row's cache lines a few rows ahead are
- * prefetched (see dot_prefetch.h: +15-25% from DRAM, also faster from L2/L3
- * on the machine measured).
+ * has checked the CPU and the OS. Sixteen rows are done together, one
+ * accumulator each held in registers, so each query load feeds sixteen
+ * FMAs and sixteen independent chains cover the FMA latency; the sixteen
+ * lane sums come out of one shuffle tree (quant_sum16.h) instead of a
+ * horizontal sum per row. Rows past the last full group go one at a time.
+ * The tail (dim % 16) is a masked load, so there is no scalar loop and any
+ * dim works. Loads are unaligned: blocks in the LMDB map are only 4-byte
+ * aligned. The same line of the next group is prefetched (dot_prefetch.h).
  *
  * Invariant: a row's score does not depend on which rows it is computed
- * with. A short group (n % 4 rows) repeats its last row instead of taking
- * another code path, so a vector scores bit-identically whether the scan
- * splits blocks across threads or not.
+ * with. Alone or in a group its lanes accumulate the same products in the
+ * same order and the lane sum adds in the same order (quant_sum16.h), so a
+ * vector scores bit-identically whether the scan splits blocks across
+ * threads or not, and the rescoring of quantized candidates (one row per
+ * call) gives the f32 scan's scores.
  */
 #include <immintrin.h>
 
 #include "engine/kernels/dot_prefetch.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/quant_sum16.h"
 
-static inline __m512 tail_load(__mmask16 m, const float *p)
+static float one_row(const float *q, const float *p, size_t full, size_t rest, __mmask16 tail)
 {
-	return _mm512_maskz_loadu_ps(m, p);
+	__m512 a = _mm512_setzero_ps();
+	size_t j = 0;
+	for (; j < full; j += 16)
+		a = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), _mm512_loadu_ps(p + j), a);
+	if (rest)
+		a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + j), _mm512_maskz_loadu_ps(tail, p + j),
+		                    a);
+	return rdb_hsum_ps(a);
 }
 
 void rdb_dot_avx512(const float *q, const float *vecs, size_t n, size_t dim, float *out)
 {
-	const size_t full32 = dim & ~(size_t)31;
-	const int has16 = (dim & 16) != 0;
+	const size_t full = dim & ~(size_t)15;
 	const size_t rest = dim & 15;
 	const __mmask16 tail = (__mmask16)((1u << rest) - 1u);
-	const size_t ahead = rdb_prefetch_rows(dim) * dim;
+	/* in floats */
+	const size_t ahead = rdb_prefetch_group_bytes(16 * dim * sizeof(float)) / sizeof(float);
 
-	for (size_t i = 0; i < n; i += 4) {
-		const size_t live = n - i < 4 ? n - i : 4;
-		const float *p[4];
-		for (size_t r = 0; r < 4; r++)
-			p[r] = vecs + (i + (r < live ? r : live - 1)) * dim;
-
-		__m512 a0[4], a1[4];
-		for (size_t r = 0; r < 4; r++) {
-			a0[r] = _mm512_setzero_ps();
-			a1[r] = _mm512_setzero_ps();
-		}
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		const float *b = vecs + i * dim;
+		__m512 a[16];
+#pragma GCC unroll 16
+		for (int r = 0; r < 16; r++)
+			a[r] = _mm512_setzero_ps();
 		size_t j = 0;
-		for (; j < full32; j += 32) {
-			const __m512 qa = _mm512_loadu_ps(q + j);
-			const __m512 qb = _mm512_loadu_ps(q + j + 16);
-			for (size_t r = 0; r < 4; r++) {
-				a0[r] = _mm512_fmadd_ps(qa, _mm512_loadu_ps(p[r] + j), a0[r]);
-				a1[r] = _mm512_fmadd_ps(qb, _mm512_loadu_ps(p[r] + j + 16), a1[r]);
-				_mm_prefetch((const char *)(p[r] + ahead + j), _MM_HINT_T0);
-				_mm_prefetch((const char *)(p[r] + ahead + j + 16), _MM_HINT_T0);
+		for (; j < full; j += 16) {
+			const __m512 qv = _mm512_loadu_ps(q + j);
+			const float *p = b + j;
+#pragma GCC unroll 16
+			for (int r = 0; r < 16; r++, p += dim) {
+				a[r] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(p), a[r]);
+				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
 			}
 		}
-		if (has16) {
-			const __m512 qa = _mm512_loadu_ps(q + j);
-			for (size_t r = 0; r < 4; r++)
-				a0[r] = _mm512_fmadd_ps(qa, _mm512_loadu_ps(p[r] + j), a0[r]);
-			j += 16;
-		}
 		if (rest) {
-			const __m512 qb = tail_load(tail, q + j);
-			for (size_t r = 0; r < 4; r++)
-				a1[r] = _mm512_fmadd_ps(qb, tail_load(tail, p[r] + j), a1[r]);
+			const __m512 qv = _mm512_maskz_loadu_ps(tail, q + j);
+			const float *p = b + j;
+#pragma GCC unroll 16
+			for (int r = 0; r < 16; r++, p += dim)
+				a[r] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(tail, p), a[r]);
 		}
-		for (size_t r = 0; r < live; r++)
-			out[i + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
+		_mm512_storeu_ps(out + i, rdb_sum16_ps(a));
 	}
+	for (; i < n; i++)
+		out[i] = one_row(q, vecs + i * dim, full, rest, tail);
 }

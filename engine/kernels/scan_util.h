@@ -17,23 +17,47 @@
  * rows of V that feed sgemm) stays in L1/L2. */
 #define RDB_SCAN_CHUNK 512
 
+/* Push one row's score (NaN counts as -inf); see rdb_push_scores. */
+static inline void rdb_push_one(rdb_topk *t, float s, uint64_t id, rdb_keep_fn keep,
+                                void *keep_ctx)
+{
+	if (isnan(s))
+		s = -INFINITY;
+	if (!rdb_topk_would_enter(t, s))
+		return;
+	if (id == 0 || (keep && !keep(keep_ctx, id)))
+		return;
+	rdb_topk_push(t, s, id);
+}
+
 /* Push the scores of m rows (ids alongside) into t: NaN counts as -inf,
  * tombstones and rows rejected by keep are skipped. keep is asked only
- * about rows that would enter, since it may be costly. */
+ * about rows that would enter, since it may be costly.
+ *
+ * Once the heap is full almost no row enters, so sixteen scores at a time
+ * are compared with the heap's floor in one branch-free (vectorised) test
+ * and skipped together; only a group with a score at or above the floor
+ * goes row by row. NaN fails the test, which is right while the floor is
+ * above -inf (a NaN, as -inf, cannot enter); at a floor of -inf every group
+ * goes row by row. */
 static inline void rdb_push_scores(rdb_topk *t, const float *sc, const uint64_t *ids, size_t m,
                                    rdb_keep_fn keep, void *keep_ctx)
 {
-	for (size_t i = 0; i < m; i++) {
-		float s = sc[i];
-		if (isnan(s))
-			s = -INFINITY;
-		if (!rdb_topk_would_enter(t, s))
-			continue;
-		uint64_t id = ids[i];
-		if (id == 0 || (keep && !keep(keep_ctx, id)))
-			continue;
-		rdb_topk_push(t, s, id);
+	size_t i = 0;
+	for (; i + 16 <= m; i += 16) {
+		if (t->k && t->n == t->k && t->h[0].score > -INFINITY) {
+			const float floor = t->h[0].score;
+			int any = 0;
+			for (size_t u = 0; u < 16; u++)
+				any |= sc[i + u] >= floor;
+			if (!any)
+				continue;
+		}
+		for (size_t u = 0; u < 16; u++)
+			rdb_push_one(t, sc[i + u], ids[i + u], keep, keep_ctx);
 	}
+	for (; i < m; i++)
+		rdb_push_one(t, sc[i], ids[i], keep, keep_ctx);
 }
 
 /* Run @p part_fn(job, p) for p < @p parts on the thread pool, each part

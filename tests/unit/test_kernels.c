@@ -146,16 +146,19 @@ static void check_same(const rdb_scored *got, size_t n_got, const rdb_scored *wa
 
 /* Every SIMD path this CPU runs agrees with the scalar reference on every
  * dim 1..1025 (covers each masked-tail length and the 16/32 steps), for
- * 1..6 rows (full and short groups of four) and vectors at a 4-byte offset
+ * 1..6 rows (full and short groups of four) and 15, 16, 17 and 33 rows
+ * (around the AVX-512 path's groups of sixteen), vectors at a 4-byte offset
  * (unaligned). Tolerance is relative to sum |q_j v_j|, the scale of the
  * rounding error. */
 START_TEST(test_dot_paths_match_scalar)
 {
 	uint64_t seed = 42;
-	const size_t max_dim = 1025, rows = 6;
+	enum { ROWS = 33 };
+	static const size_t counts[] = {1, 2, 3, 4, 5, 6, 15, 16, 17, 33};
+	const size_t max_dim = 1025, rows = ROWS;
 	float *q = malloc((max_dim + 1) * sizeof *q);
 	float *v = malloc((max_dim * rows + 1) * sizeof *v);
-	float ref[6], got[6];
+	float ref[ROWS], got[ROWS];
 	int tested = 0;
 	for (size_t p = 0; p < 3; p++) {
 		if (!rdb_kernel_supported(kPaths[p]))
@@ -167,7 +170,8 @@ START_TEST(test_dot_paths_match_scalar)
 			fill_random(q, dim, &seed);
 			float *vv = v + 1; /* 4-byte aligned only */
 			fill_random(vv, dim * rows, &seed);
-			for (size_t n = 1; n <= rows; n++) {
+			for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+				const size_t n = counts[c];
 				rdb_dot_scalar(q, vv, n, dim, ref);
 				memset(got, 0, sizeof got);
 				dot(q, vv, n, dim, got);
@@ -194,7 +198,8 @@ START_TEST(test_dot_row_independent_of_group)
 {
 	uint64_t seed = 7;
 	const size_t dims[] = {1, 7, 8, 15, 16, 17, 31, 33, 100, 384, 385};
-	const size_t n = 11;
+	enum { N = 35 }; /* groups of sixteen (the AVX-512 block) at every offset */
+	const size_t n = N;
 	for (size_t p = 0; p < 3; p++) {
 		if (!rdb_kernel_supported(kPaths[p]))
 			continue;
@@ -204,11 +209,11 @@ START_TEST(test_dot_row_independent_of_group)
 			float *q = malloc(dim * sizeof *q), *v = malloc(n * dim * sizeof *v);
 			fill_random(q, dim, &seed);
 			fill_random(v, n * dim, &seed);
-			float all[11];
+			float all[N];
 			dot(q, v, n, dim, all);
 			for (size_t start = 0; start < n; start++) {
 				for (size_t len = 1; start + len <= n; len++) {
-					float part[11];
+					float part[N];
 					dot(q, v + start * dim, len, dim, part);
 					for (size_t i = 0; i < len; i++)
 						ck_assert_msg(memcmp(&part[i], &all[start + i], sizeof(float)) == 0,
