@@ -22,10 +22,19 @@
  *      whose recall@10 reaches the target is stored;
  *   5. lists are written contiguously (index/ivf.c), then the header.
  *
+ *   On quantized lists, step 4's nprobe is a lower bound (a neighbour in a
+ *   probed list may still lose its place among the quantized candidates):
+ *   the held-out queries then run the search path itself (tune_quant) and
+ *   nprobe grows until the measured recall reaches the target.
+ *
  * Search: score q against the centroids (dot kernel), take the nprobe best
  * lists, hand their segments to the parallel top-k scan (scan.c: one heap
- * per part, merged). The list vectors are f32 copies, so scores are exact
- * cosines on every knowledge base, quantized or not.
+ * per part, merged). f32 lists are scanned as they are; quantized lists
+ * (index/ivf.h: the knowledge base's codes) go through the exact quantized
+ * path (quant_scan.c: quantized top k x oversample, each rescored with the
+ * f32 kernel on its f32 vector read from the blocks by id), so scores are
+ * exact cosines on every knowledge base and nprobe = nlist returns what the
+ * exact search of the same knowledge base does.
  */
 #include <math.h>
 #include <stdlib.h>

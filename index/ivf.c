@@ -1418,8 +1418,11 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 		         (unsigned long long)dead);
 		report(rctx, msg);
 	}
-	qsort(a, na, sizeof *a, ent_cmp);
-	qsort(b, nb, sizeof *b, ent_cmp);
+	/* Either may be empty (NULL): every segment unreadable, say. */
+	if (na)
+		qsort(a, na, sizeof *a, ent_cmp);
+	if (nb)
+		qsort(b, nb, sizeof *b, ent_cmp);
 	uint64_t missing = 0, extra = 0, twice = 0, differ = 0;
 	size_t i = 0, j = 0;
 	while (i < na || j < nb) {
