@@ -1,7 +1,13 @@
 /*
  * index/ivf.c — storage of the IVF index (index/ivf.h has the layout and
- * invariants I1-I4): header and centroids, lists in segments, appends of new
- * vectors to their nearest list, tombstones, and the check.
+ * invariants I1-I4): header and centroids, lists in segments (f32 copies or
+ * the knowledge base's quantized codes), appends of new vectors to their
+ * nearest list, tombstones, re-encoding on `ragdb quantize`, and the check.
+ *
+ * Codes are made by the quantized blocks' encoder (rdb_qencode_block), so a
+ * list entry's code equals the code of the same vector in `qvectors` byte
+ * for byte; old codes cannot be decoded, so re-encoding reads the f32
+ * vectors from the blocks.
  *
  * Appends are pending in the write txn (rdb_ivf_txn) and reach LMDB once per
  * list per txn (at commit, or before anything reads the lists): rewriting a
