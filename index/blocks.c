@@ -318,6 +318,12 @@ ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err
 	 * points into the map. Such views are valid until the next write. */
 	if (t->write && (st = rdb_tail_flush(t, err)))
 		return st;
+	int hit = rdb_viewcache_blocks(t, out, n);
+	if (hit > 0)
+		return RAGDB_OK;
+	if (hit < 0)
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing vector blocks");
+	int copied = 0;
 	MDB_stat ms;
 	int rc = mdb_stat(t->txn, s->vectors, &ms);
 	if (rc)
@@ -365,6 +371,7 @@ ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err
 				goto out_close;
 			}
 			p = c;
+			copied = 1;
 		}
 		views[len].block_no = no;
 		views[len].count = count;
@@ -377,6 +384,8 @@ ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err
 		goto out_close;
 	}
 	mdb_cursor_close(cur);
+	if (!copied)
+		rdb_viewcache_put_blocks(t, views, len);
 	*out = views;
 	*n = len;
 	return RAGDB_OK;

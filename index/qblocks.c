@@ -268,6 +268,14 @@ ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, 
 		       ? rdb_corrupt(s, err, "meta says %s but there are no quantized blocks; run "
 		                     "`ragdb quantize %s` to rebuild them", g_qnames[kd], g_qnames[kd])
 		       : rdb_mdb_fail(s, rc, err, "opening the quantized vector blocks");
+	int hit = rdb_viewcache_qblocks(t, kd, n, out);
+	if (hit > 0) {
+		*kind = kd;
+		return RAGDB_OK;
+	}
+	if (hit < 0)
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing quantized blocks");
+	int copied = 0;
 	rdb_qview *qv = calloc(n ? n : 1, sizeof *qv);
 	if (!qv)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing quantized blocks");
@@ -304,10 +312,13 @@ ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, 
 				goto out_free;
 			}
 			p = c;
+			copied = 1;
 		}
 		qv[i].codes = p + qcodes_off(kd, views[i].count);
 		qv[i].scales = kd == 2 ? (const float *)(const void *)(p + RDB_BLOCK_HDR) : NULL;
 	}
+	if (!copied)
+		rdb_viewcache_put_qblocks(t, kd, qv, n);
 	*kind = kd;
 	*out = qv;
 	return RAGDB_OK;

@@ -337,6 +337,7 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 	if (!s)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory opening %s", dir);
 	pthread_rwlock_init(&s->maplock, NULL);
+	rdb_viewcache_init(&s->vcache);
 	s->flags = flags;
 	s->dir = strdup(dir);
 	if (!s->dir) {
@@ -475,6 +476,7 @@ out_abort:
 out_close_env:
 	mdb_env_close(s->env);
 out_free_store:
+	rdb_viewcache_free(&s->vcache);
 	pthread_rwlock_destroy(&s->maplock);
 	free(s->dir);
 	free(s);
@@ -487,6 +489,7 @@ void rdb_store_close(rdb_store *s)
 		return;
 	mdb_env_close(s->env);
 	ZSTD_freeCCtx(s->cctx);
+	rdb_viewcache_free(&s->vcache);
 	pthread_rwlock_destroy(&s->maplock);
 	free(s->dir);
 	free(s);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "index/store.h"
+#include "index/viewcache.h"
 
 /* Block value layout (docs/ARCHITECTURE.md, "On disk"). */
 #define RDB_BLOCK_MAGIC 0x56424452u /* "RDBV" read as little-endian bytes */
@@ -57,6 +58,7 @@ struct rdb_store {
 	 * exclusively. Reader-preferring (glibc's default), so a thread that
 	 * holds two transactions cannot deadlock against a waiting grower. */
 	pthread_rwlock_t maplock;
+	rdb_viewcache vcache; /* the last read snapshot's block listings (viewcache.c) */
 };
 
 typedef struct rdb_tail {
