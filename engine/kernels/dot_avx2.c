@@ -39,10 +39,12 @@ void rdb_dot_avx2(const float *q, const float *vecs, size_t n, size_t dim, float
 	for (size_t i = 0; i < n; i += 4) {
 		const size_t live = n - i < 4 ? n - i : 4;
 		const float *p[4];
+		#pragma GCC unroll 4
 		for (size_t r = 0; r < 4; r++)
 			p[r] = vecs + (i + (r < live ? r : live - 1)) * dim;
 
 		__m256 a0[4], a1[4];
+		#pragma GCC unroll 4
 		for (size_t r = 0; r < 4; r++) {
 			a0[r] = _mm256_setzero_ps();
 			a1[r] = _mm256_setzero_ps();
@@ -51,6 +53,7 @@ void rdb_dot_avx2(const float *q, const float *vecs, size_t n, size_t dim, float
 		for (; j < full16; j += 16) {
 			const __m256 qa = _mm256_loadu_ps(q + j);
 			const __m256 qb = _mm256_loadu_ps(q + j + 8);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++) {
 				a0[r] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(p[r] + j), a0[r]);
 				a1[r] = _mm256_fmadd_ps(qb, _mm256_loadu_ps(p[r] + j + 8), a1[r]);
@@ -59,12 +62,14 @@ void rdb_dot_avx2(const float *q, const float *vecs, size_t n, size_t dim, float
 		}
 		if (has8) {
 			const __m256 qa = _mm256_loadu_ps(q + j);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++)
 				a0[r] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(p[r] + j), a0[r]);
 			j += 8;
 		}
 		if (rest) {
 			const __m256 qb = _mm256_maskload_ps(q + j, tail);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++)
 				a1[r] = _mm256_fmadd_ps(qb, _mm256_maskload_ps(p[r] + j, tail), a1[r]);
 		}

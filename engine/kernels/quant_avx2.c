@@ -48,6 +48,7 @@ void rdb_bf16_dot_avx2(const uint16_t *q, const uint16_t *rows, size_t n, size_t
 		const size_t live = n - i < 4 ? n - i : 4;
 		const uint16_t *p[4];
 		__m256 a0[4], a1[4];
+		#pragma GCC unroll 4
 		for (size_t r = 0; r < 4; r++) {
 			p[r] = rows + (i + (r < live ? r : live - 1)) * dim;
 			a0[r] = _mm256_setzero_ps();
@@ -57,6 +58,7 @@ void rdb_bf16_dot_avx2(const uint16_t *q, const uint16_t *rows, size_t n, size_t
 		for (; j < full16; j += 16) {
 			const __m256 qa = widen_bf16(_mm_loadu_si128((const __m128i *)(q + j)));
 			const __m256 qb = widen_bf16(_mm_loadu_si128((const __m128i *)(q + j + 8)));
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++) {
 				a0[r] = _mm256_fmadd_ps(qa, widen_bf16(_mm_loadu_si128((const __m128i *)(p[r] + j))), a0[r]);
 				a1[r] = _mm256_fmadd_ps(qb, widen_bf16(_mm_loadu_si128((const __m128i *)(p[r] + j + 8))), a1[r]);
@@ -65,6 +67,7 @@ void rdb_bf16_dot_avx2(const uint16_t *q, const uint16_t *rows, size_t n, size_t
 		}
 		if (has8) {
 			const __m256 qa = widen_bf16(_mm_loadu_si128((const __m128i *)(q + j)));
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++)
 				a0[r] = _mm256_fmadd_ps(qa, widen_bf16(_mm_loadu_si128((const __m128i *)(p[r] + j))), a0[r]);
 			j += 8;
@@ -73,6 +76,7 @@ void rdb_bf16_dot_avx2(const uint16_t *q, const uint16_t *rows, size_t n, size_t
 			uint16_t qt[8] = {0}, vt[8] = {0};
 			memcpy(qt, q + j, rest * 2);
 			const __m256 qb = widen_bf16(_mm_loadu_si128((const __m128i *)qt));
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++) {
 				memcpy(vt, p[r] + j, rest * 2);
 				a1[r] = _mm256_fmadd_ps(qb, widen_bf16(_mm_loadu_si128((const __m128i *)vt)), a1[r]);
@@ -98,6 +102,7 @@ void rdb_i8_dot_avx2(const int8_t *q, const int8_t *rows, size_t n, size_t dim, 
 		const size_t live = n - i < 4 ? n - i : 4;
 		const int8_t *p[4];
 		__m256i a0[4], a1[4];
+		#pragma GCC unroll 4
 		for (size_t r = 0; r < 4; r++) {
 			p[r] = rows + (i + (r < live ? r : live - 1)) * dim;
 			a0[r] = _mm256_setzero_si256();
@@ -106,6 +111,7 @@ void rdb_i8_dot_avx2(const int8_t *q, const int8_t *rows, size_t n, size_t dim, 
 		size_t j = 0;
 		for (; j < full32; j += 32) {
 			const __m256i qa = widen_i8(q + j), qb = widen_i8(q + j + 16);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++) {
 				a0[r] = _mm256_add_epi32(a0[r], _mm256_madd_epi16(qa, widen_i8(p[r] + j)));
 				a1[r] = _mm256_add_epi32(a1[r], _mm256_madd_epi16(qb, widen_i8(p[r] + j + 16)));
@@ -114,6 +120,7 @@ void rdb_i8_dot_avx2(const int8_t *q, const int8_t *rows, size_t n, size_t dim, 
 		}
 		if (has16) {
 			const __m256i qa = widen_i8(q + j);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++)
 				a0[r] = _mm256_add_epi32(a0[r], _mm256_madd_epi16(qa, widen_i8(p[r] + j)));
 			j += 16;
@@ -122,6 +129,7 @@ void rdb_i8_dot_avx2(const int8_t *q, const int8_t *rows, size_t n, size_t dim, 
 			int8_t qt[16] = {0}, vt[16] = {0};
 			memcpy(qt, q + j, rest);
 			const __m256i qb = widen_i8(qt);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++) {
 				memcpy(vt, p[r] + j, rest);
 				a1[r] = _mm256_add_epi32(a1[r], _mm256_madd_epi16(qb, widen_i8(vt)));

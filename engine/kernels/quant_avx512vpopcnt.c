@@ -25,6 +25,7 @@ void rdb_bin_dist_avx512vpopcnt(const uint64_t *q, const unsigned char *rows, si
 		const size_t live = n - i < 4 ? n - i : 4;
 		const unsigned char *p[4];
 		__m512i acc[4];
+		#pragma GCC unroll 4
 		for (size_t r = 0; r < 4; r++) {
 			p[r] = rows + (i + (r < live ? r : live - 1)) * rb;
 			acc[r] = _mm512_setzero_si512();
@@ -33,6 +34,7 @@ void rdb_bin_dist_avx512vpopcnt(const uint64_t *q, const unsigned char *rows, si
 		size_t w = 0;
 		for (; w < full; w += 8) {
 			const __m512i qv = _mm512_loadu_si512(q + w);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++) {
 				__m512i x = _mm512_xor_si512(qv, _mm512_loadu_si512(p[r] + w * 8));
 				acc[r] = _mm512_add_epi64(acc[r], _mm512_popcnt_epi64(x));
@@ -41,6 +43,7 @@ void rdb_bin_dist_avx512vpopcnt(const uint64_t *q, const unsigned char *rows, si
 		}
 		if (rest) {
 			const __m512i qv = _mm512_maskz_loadu_epi64(tail, q + w);
+			#pragma GCC unroll 4
 			for (size_t r = 0; r < 4; r++) {
 				__m512i x = _mm512_xor_si512(qv, _mm512_maskz_loadu_epi64(tail, p[r] + w * 8));
 				acc[r] = _mm512_add_epi64(acc[r], _mm512_popcnt_epi64(x));
