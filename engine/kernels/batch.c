@@ -59,7 +59,9 @@ static size_t run_rows(size_t dim)
 }
 
 /* rows x dim (row-major) into groups of `group` rows, each d-major, the
- * last group padded with zero rows. */
+ * last group padded with zero rows. The queries, and the AVX2 path's runs;
+ * the AVX-512 path packs its runs with rdb_batch_pack_avx512 (the same
+ * layout, in registers). */
 static void pack(const float *src, size_t rows, size_t dim, size_t group, float *dst)
 {
 	for (size_t g = 0; g * group < rows; g++) {
@@ -106,12 +108,14 @@ static void batch_part(void *arg, size_t part)
 		for (size_t i = 0; i < j->nq; i++)
 			thr[i] = -INFINITY;
 		while ((m = rdb_range_next(&r, j->rows, &ids, &vecs, j->dim)) > 0) {
-			pack(vecs, m, j->dim, j->nr, S);
 			rdb_brun b = {j->Qp, j->nq, j->dim, S, ids, m, heaps, thr};
-			if (j->path == RDB_BATCH_AVX512)
+			if (j->path == RDB_BATCH_AVX512) {
+				rdb_batch_pack_avx512(vecs, m, j->dim, S);
 				rdb_batch_run_avx512(&b);
-			else
+			} else {
+				pack(vecs, m, j->dim, j->nr, S);
 				rdb_batch_run_avx2(&b);
+			}
 		}
 		return;
 	}

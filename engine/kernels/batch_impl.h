@@ -35,6 +35,10 @@ typedef struct rdb_brun {
 } rdb_brun;
 
 void rdb_batch_run_avx512(const rdb_brun *r);
+/* rows x dim (row-major) into panels of RDB_B512_NR rows, d-major, the last
+ * one zero-padded: the layout rdb_batch_run_avx512 reads (dst 64-byte
+ * aligned). The same floats as a scalar copy, 16 x 16 blocks at a time. */
+void rdb_batch_pack_avx512(const float *src, size_t rows, size_t dim, float *dst);
 void rdb_batch_run_avx2(const rdb_brun *r);
 
 /* One candidate, exactly as rdb_push_scores takes it (NaN is -inf,
