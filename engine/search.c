@@ -372,34 +372,6 @@ static const float *chunk_vec(const snap *s, uint64_t id, uint32_t dim, rdb_buf 
 	return s->views[lo].vecs + (size_t)c.slot * dim;
 }
 
-/* The f32 vector of a quantized candidate, for the exact rescoring. */
-typedef struct vec_ctx {
-	const snap *s;
-	uint32_t dim;
-	rdb_err e;
-} vec_ctx;
-
-static const float *vec_of(void *ctx, uint64_t id)
-{
-	vec_ctx *c = ctx;
-	const snap *s = c->s;
-	uint32_t block, slot;
-	if (rdb_chunk_slot(s->t, id, &block, &slot, &c->e) != RAGDB_OK)
-		return NULL;
-	size_t lo = 0, hi = s->nviews;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (s->views[mid].block_no < block)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == s->nviews || s->views[lo].block_no != block || slot >= s->views[lo].count ||
-	    s->views[lo].ids[slot] != id)
-		return NULL;
-	return s->views[lo].vecs + (size_t)slot * c->dim;
-}
-
 /* Vector list of @p q: the f32 scan, or the quantized scan with exact
  * rescoring of the top depth x oversample (same scores as the f32 scan). */
 static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t dim,
@@ -415,10 +387,11 @@ static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t
 	ragdb_status st = rdb_qquery_create((rdb_quant)s->qkind, q, dim, &qq, e);
 	if (st)
 		return st;
-	vec_ctx vc = { .s = s, .dim = dim };
 	size_t os = p->oversample ? p->oversample : rdb_oversample_default[s->qkind & 3];
-	st = rdb_qsearch_rescore(qq, q, s->qblocks, s->nb, p->depth, os, p->threads, keep, &s->set,
-	                         vec_of, &vc, out, n_out, e);
+	/* The f32 blocks are parallel to the quantized ones: candidates are
+	 * rescored from their place, without a chunk lookup each. */
+	st = rdb_qsearch_rescore_blocks(qq, q, s->qblocks, s->blocks, s->nb, p->depth, os, p->threads,
+	                                keep, &s->set, out, n_out, e);
 	rdb_qquery_free(qq);
 	return st;
 }

@@ -61,6 +61,14 @@ static size_t qrange_next(qrange *r, size_t max, const rdb_qblock **block, size_
 	return 0;
 }
 
+/* A row's position as the scan by position keeps it in place of its id:
+ * block + 1 in the high half (so never 0), row in the low half; in block
+ * order, like the ids of appended vectors. */
+static inline uint64_t qpos(size_t block, size_t row)
+{
+	return (uint64_t)(block + 1) << 32 | (uint64_t)row;
+}
+
 typedef struct qscan_job {
 	const rdb_qquery *q;
 	const rdb_qblock *blocks;
@@ -68,6 +76,7 @@ typedef struct qscan_job {
 	rdb_keep_fn keep;
 	void *keep_ctx;
 	rdb_topk *heaps; /* one per part */
+	int by_pos;      /* heaps hold rdb_qpos codes instead of ids */
 } qscan_job;
 
 static void qscan_part(void *arg, size_t part)
@@ -82,8 +91,26 @@ static void qscan_part(void *arg, size_t part)
 	while ((m = qrange_next(&r, RDB_SCAN_CHUNK, &bl, &row)) > 0) {
 		rdb_qscore(j->q, (const unsigned char *)bl->codes + row * j->row_bytes,
 		           bl->scales ? bl->scales + row : NULL, m, sc);
-		rdb_push_scores(&j->heaps[part], sc, bl->ids + row, m, j->keep, j->keep_ctx);
+		if (j->by_pos)
+			rdb_push_scores_pos(&j->heaps[part], sc, bl->ids + row,
+			                    qpos((size_t)(bl - j->blocks), row), m, j->keep, j->keep_ctx);
+		else
+			rdb_push_scores(&j->heaps[part], sc, bl->ids + row, m, j->keep, j->keep_ctx);
 	}
+}
+
+static void qscan_run(const rdb_qquery *q, const rdb_qblock *blocks, size_t n_blocks, size_t k,
+                      int threads, rdb_keep_fn keep, void *keep_ctx, int by_pos,
+                      rdb_scored *out, size_t *n_out)
+{
+	size_t total = 0;
+	for (size_t b = 0; b < n_blocks; b++)
+		total += blocks[b].count;
+	const size_t rb = rdb_quant_row_bytes(q->kind, q->dim);
+	qscan_job j = {q, blocks, n_blocks, total, 1, rb, keep, keep_ctx, NULL, by_pos};
+	/* Parts are sized by bytes scanned, in f32-equivalent dims. */
+	size_t parts = rdb_scan_parts(total, (rb + 3) / 4, threads);
+	rdb_scan_parts_topk(qscan_part, &j, &j.heaps, &j.parts, parts, k, out, n_out);
 }
 
 ragdb_status rdb_qscan_topk(const rdb_qquery *q, const rdb_qblock *blocks, size_t n_blocks,
@@ -95,14 +122,7 @@ ragdb_status rdb_qscan_topk(const rdb_qquery *q, const rdb_qblock *blocks, size_
 		*n_out = 0;
 		return RAGDB_OK;
 	}
-	size_t total = 0;
-	for (size_t b = 0; b < n_blocks; b++)
-		total += blocks[b].count;
-	const size_t rb = rdb_quant_row_bytes(q->kind, q->dim);
-	qscan_job j = {q, blocks, n_blocks, total, 1, rb, keep, keep_ctx, NULL};
-	/* Parts are sized by bytes scanned, in f32-equivalent dims. */
-	size_t parts = rdb_scan_parts(total, (rb + 3) / 4, threads);
-	rdb_scan_parts_topk(qscan_part, &j, &j.heaps, &j.parts, parts, k, out, n_out);
+	qscan_run(q, blocks, n_blocks, k, threads, keep, keep_ctx, 0, out, n_out);
 	return RAGDB_OK;
 }
 
@@ -165,6 +185,55 @@ ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb
 	ragdb_status st = rdb_qscan_topk(q, blocks, n_blocks, nc, threads, keep, keep_ctx, cand, &n, err);
 	if (st == RAGDB_OK)
 		st = rdb_rescore_list(q->dim, qf, cand, n, k, vec, vec_ctx, out, n_out, err);
+	free(cand);
+	return st;
+}
+
+ragdb_status rdb_qsearch_rescore_blocks(const rdb_qquery *q, const float *qf,
+                                        const rdb_qblock *blocks, const rdb_vblock *fblocks,
+                                        size_t n_blocks, size_t k, size_t oversample, int threads,
+                                        rdb_keep_fn keep, void *keep_ctx, rdb_scored *out,
+                                        size_t *n_out, rdb_err *err)
+{
+	if (k == 0) {
+		*n_out = 0;
+		return RAGDB_OK;
+	}
+	size_t total = 0;
+	for (size_t b = 0; b < n_blocks; b++)
+		total += blocks[b].count;
+	size_t nc = rdb_rescore_candidates(k, oversample, total);
+	if (nc > SIZE_MAX / sizeof(rdb_scored) - 1)
+		return rdb_err_set(err, RAGDB_ENOMEM, "rescore: %zu candidates are too many; lower k or the oversample", nc);
+	rdb_scored *cand = malloc((nc + 1) * sizeof *cand);
+	if (!cand)
+		return rdb_err_set(err, RAGDB_ENOMEM,
+		                   "rescore: out of memory for %zu candidates; lower k or the oversample",
+		                   nc);
+	size_t n = 0;
+	qscan_run(q, blocks, n_blocks, nc, threads, keep, keep_ctx, 1, cand, &n);
+	/* Each candidate's f32 row is at the same block and row of the f32
+	 * blocks, scored by the f32 kernel one row per call as in
+	 * rdb_rescore_list. */
+	rdb_dot_fn dot = rdb_kernel_dot();
+	rdb_topk best;
+	rdb_topk_init(&best, out, k);
+	ragdb_status st = RAGDB_OK;
+	for (size_t i = 0; i < n; i++) {
+		size_t b = (size_t)(cand[i].id >> 32) - 1, row = (size_t)(cand[i].id & 0xffffffffu);
+		if (b >= n_blocks || row >= blocks[b].count || fblocks[b].count != blocks[b].count ||
+		    fblocks[b].ids[row] != blocks[b].ids[row]) {
+			st = rdb_err_set(err, RAGDB_ECORRUPT,
+			                 "rescore: quantized block %zu row %zu has no matching f32 vector; "
+			                 "rebuild the quantized blocks from the f32 vectors", b, row);
+			break;
+		}
+		float s;
+		dot(qf, fblocks[b].vecs + row * q->dim, 1, q->dim, &s);
+		rdb_topk_push(&best, s, blocks[b].ids[row]);
+	}
+	if (st == RAGDB_OK)
+		*n_out = rdb_topk_drain(&best, out);
 	free(cand);
 	return st;
 }

@@ -60,6 +60,37 @@ static inline void rdb_push_scores(rdb_topk *t, const float *sc, const uint64_t 
 		rdb_push_one(t, sc[i], ids[i], keep, keep_ctx);
 }
 
+/* rdb_push_scores, but what enters the heap is each row's position
+ * (@p pos0 + i, never 0) instead of its id: tombstones (id 0) and keep
+ * still go by the id. Lets a caller find a candidate's row without looking
+ * its id up. */
+static inline void rdb_push_scores_pos(rdb_topk *t, const float *sc, const uint64_t *ids,
+                                       uint64_t pos0, size_t m, rdb_keep_fn keep, void *keep_ctx)
+{
+	for (size_t i = 0; i < m; i++) {
+		if ((i & 15) == 0 && i + 16 <= m && t->k && t->n == t->k &&
+		    t->h[0].score > -INFINITY) {
+			const float floor = t->h[0].score;
+			int any = 0;
+			for (size_t u = 0; u < 16; u++)
+				any |= sc[i + u] >= floor;
+			if (!any) {
+				i += 15;
+				continue;
+			}
+		}
+		float s = sc[i];
+		if (isnan(s))
+			s = -INFINITY;
+		if (!rdb_topk_would_enter(t, s))
+			continue;
+		uint64_t id = ids[i];
+		if (id == 0 || (keep && !keep(keep_ctx, id)))
+			continue;
+		rdb_topk_push(t, s, pos0 + i);
+	}
+}
+
 /* Run @p part_fn(job, p) for p < @p parts on the thread pool, each part
  * filling its own top-k heap, then merge the heaps best-first into @p out
  * (*n_out entries). *job_heaps and *job_parts are the job's own fields, set

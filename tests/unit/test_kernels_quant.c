@@ -638,6 +638,37 @@ START_TEST(test_rescore_exact)
 				                                     qindex_vec, &x, got, &ng, NULL),
 				                 RAGDB_OK);
 				check_same(got, ng, want, nw);
+				/* The same through the parallel f32 blocks. */
+				ng = 0;
+				ck_assert_int_eq(rdb_qsearch_rescore_blocks(q, qf, x.qb, x.vb, 4, k, 1000, th,
+				                                            NULL, NULL, got, &ng, NULL),
+				                 RAGDB_OK);
+				check_same(got, ng, want, nw);
+			}
+			/* Few candidates by place: the same list as by id (no ties in
+			 * random data), exact scores. */
+			{
+				rdb_scored byid[10];
+				size_t nb = 0;
+				ck_assert_int_eq(rdb_qsearch_rescore(q, qf, x.qb, 4, k, 2, 2, NULL, NULL,
+				                                     qindex_vec, &x, byid, &nb, NULL),
+				                 RAGDB_OK);
+				ck_assert_int_eq(rdb_qsearch_rescore_blocks(q, qf, x.qb, x.vb, 4, k, 2, 2, NULL,
+				                                            NULL, got, &ng, NULL),
+				                 RAGDB_OK);
+				check_same(got, ng, byid, nb);
+				/* f32 blocks that do not match the quantized ones. */
+				rdb_vblock bad[4];
+				memcpy(bad, x.vb, sizeof bad);
+				bad[0].count = bad[0].count ? bad[0].count - 1 : 0;
+				bad[2].count = bad[2].count - 1;
+				rdb_err err;
+				ng = 99;
+				ck_assert_int_eq(rdb_qsearch_rescore_blocks(q, qf, x.qb, bad, 4, k, 1000, 1, NULL,
+				                                            NULL, got, &ng, &err),
+				                 RAGDB_ECORRUPT);
+				ck_assert_uint_eq(ng, 99);
+				ck_assert_ptr_nonnull(strstr(err.msg, "no matching f32 vector"));
 			}
 			/* Few candidates: each returned score is its vector's f32 score. */
 			ck_assert_int_eq(rdb_qsearch_rescore(q, qf, x.qb, 4, k, 0, 1, NULL, NULL, qindex_vec,
