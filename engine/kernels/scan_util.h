@@ -63,17 +63,21 @@ static inline void rdb_push_scores(rdb_topk *t, const float *sc, const uint64_t 
 /* rdb_push_scores, but what enters the heap is each row's position
  * (@p pos0 + i, never 0) instead of its id: tombstones (id 0) and keep
  * still go by the id. Lets a caller find a candidate's row without looking
- * its id up. */
+ * its id up. The caller pushes positions in increasing order, so a row
+ * that ties with the heap's floor has a larger position than everything
+ * in the heap and loses the tie: once the heap is full only a strictly
+ * greater score enters. That matters for binary scores, which take only
+ * dim + 1 values: with a large heap thousands of rows tie with its floor. */
 static inline void rdb_push_scores_pos(rdb_topk *t, const float *sc, const uint64_t *ids,
                                        uint64_t pos0, size_t m, rdb_keep_fn keep, void *keep_ctx)
 {
 	for (size_t i = 0; i < m; i++) {
-		if ((i & 15) == 0 && i + 16 <= m && t->k && t->n == t->k &&
-		    t->h[0].score > -INFINITY) {
-			const float floor = t->h[0].score;
+		const int full = t->n == t->k;
+		if (full && (i & 15) == 0 && i + 16 <= m) {
+			const float floor = t->k ? t->h[0].score : INFINITY;
 			int any = 0;
 			for (size_t u = 0; u < 16; u++)
-				any |= sc[i + u] >= floor;
+				any |= sc[i + u] > floor;
 			if (!any) {
 				i += 15;
 				continue;
@@ -82,7 +86,7 @@ static inline void rdb_push_scores_pos(rdb_topk *t, const float *sc, const uint6
 		float s = sc[i];
 		if (isnan(s))
 			s = -INFINITY;
-		if (!rdb_topk_would_enter(t, s))
+		if (full && (!t->k || !(s > t->h[0].score)))
 			continue;
 		uint64_t id = ids[i];
 		if (id == 0 || (keep && !keep(keep_ctx, id)))
