@@ -6,9 +6,10 @@
  * Writes N synthetic clustered vectors (a Gaussian mixture, L2-normalised)
  * into a fresh ragdb store through the internal index API, then measures in
  * the same run:
- *   limits: the one-core FMA peak (a register-only FMA loop, per CPU
- *               second) and a STREAM-like read bandwidth (a sum over the
- *               same array of vectors, 1 and T threads);
+ *   limits: the FMA peak per core (a register-only FMA loop, best of 300
+ *               pinned ~1 ms runs, on 1 and on T threads at once) and a
+ *               STREAM-like read bandwidth (a sum over the same array of
+ *               vectors, 1 and T threads);
  *   (a) store:  one query at a time over the blocks of a read txn
  *               (txn begin + rdb_blocks_get + rdb_scan_topk + txn end);
  *   (b) array:  the same kernel over a malloc'd copy of the same vectors,
@@ -17,7 +18,10 @@
  *               a time, scan only and with exact rescoring of the top
  *               k x oversample, against (b), with recall@k against exact;
  *   (c) batch:  all queries at once via rdb_scan_topk_batch_path over the
- *               store, on every batch path, in GFLOP/s against the peak.
+ *               store, on every batch path, in GFLOP/s against the peak
+ *               measured right before and after; then interleaved with
+ *               the peak (slices of the store, each after a few peak runs)
+ *               so that both see the same load.
  * (a) and (b) must return identical ids; the batch is compared too.
  *
  *   bench_search [--n N] [--dim D] [--queries Q] [--threads T] [--k K]
@@ -962,6 +966,8 @@ static int interleaved(const opts *o, rdb_store *s, const float *Q, rdb_batch_pa
 	if (!gb || !gp || !bp)
 		goto out;
 	double flops_all = 0, t_all = 0, peak_flops = 0, peak_t = 0;
+	cpu_busy busy0 = cpu_busy_now();
+	double cpu0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
 	for (size_t i = 0; i < ns; i++) {
 		size_t b0 = i * SLICE_BLOCKS, nb = nsb - b0 < SLICE_BLOCKS ? nsb - b0 : SLICE_BLOCKS;
 		size_t nv = 0;
@@ -985,6 +991,8 @@ static int interleaved(const opts *o, rdb_store *s, const float *Q, rdb_batch_pa
 		peak_flops += (double)SLICE_PEAK_RUNS * (double)PEAK_ITERS * 768.0;
 		peak_t += (double)SLICE_PEAK_RUNS * (double)PEAK_ITERS * 768.0 / (p.mean * 1e9);
 	}
+	cpu_busy busy1 = cpu_busy_now();
+	double cpu1 = cpu_s(CLOCK_PROCESS_CPUTIME_ID), span = busy1.t - busy0.t;
 	qsort(gb, ns, sizeof *gb, cmp_double_desc);
 	qsort(bp, ns, sizeof *bp, cmp_double_desc);
 	double b_best = gb[0], b_med = median(gb, ns), p_best = bp[0], p_med = median(gp, ns);
@@ -995,6 +1003,13 @@ static int interleaved(const opts *o, rdb_store *s, const float *Q, rdb_batch_pa
 	       rdb_batch_path_name(path), th, th == 1 ? " " : "s", ns, SLICE_BLOCKS,
 	       SLICE_PEAK_RUNS, b_best, p_best, b_best / p_best, b_med, p_med, b_med / p_med, b_all,
 	       p_all, b_all / p_all);
+	printf("         during these slices other processes kept %.2f of the %d CPUs busy and the "
+	       "host took %.2f (steal)%s\n",
+	       span > 0 ? (busy1.busy - busy0.busy - (cpu1 - cpu0)) / span : 0, rdb_ncores(),
+	       span > 0 ? (busy1.steal - busy0.steal) / span : 0,
+	       span > 0 && (busy1.busy - busy0.busy - (cpu1 - cpu0)) / span > 0.1
+	           ? ": the ratios are not the kernel's"
+	           : "");
 	rc = 0;
 out:
 	free(gb);
@@ -1256,10 +1271,13 @@ batch:;
 			       flops / c / 1e9, flops / c / 1e9 / pk, before.best, after.best,
 			       before.med, after.med);
 			printf("         during these runs other processes kept %.2f of the %d CPUs busy "
-			       "and the host took %.2f (steal)\n",
+			       "and the host took %.2f (steal)%s\n",
 			       (busy1.busy - busy0.busy) / (busy1.t - busy0.t) -
 			           (cpu1 - cpu0) / (busy1.t - busy0.t),
-			       rdb_ncores(), (busy1.steal - busy0.steal) / (busy1.t - busy0.t));
+			       rdb_ncores(), (busy1.steal - busy0.steal) / (busy1.t - busy0.t),
+			       (busy1.busy - busy0.busy - (cpu1 - cpu0)) / (busy1.t - busy0.t) > 0.1
+			           ? ": the ratios are not the kernel's"
+			           : "");
 			if (paths[pi] == chosen && th == threads)
 				chosen_qps = (double)o.queries / w;
 		}
