@@ -58,7 +58,7 @@ void rdb_dot_avx512(const float *q, const float *vecs, size_t n, size_t dim, flo
 #pragma GCC unroll 16
 			for (int r = 0; r < 16; r++, p += dim) {
 				a[r] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(p), a[r]);
-				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
+				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T1);
 			}
 		}
 		if (rest) {

@@ -67,7 +67,7 @@ void rdb_bf16_dot_avx512bf16(const uint16_t *q, const uint16_t *rows, size_t n, 
 #pragma GCC unroll 16
 			for (int r = 0; r < 16; r++, p += dim) {
 				a[r] = _mm512_dpbf16_ps(a[r], qv, load_bh(p));
-				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
+				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T1);
 			}
 		}
 		if (rest) {
@@ -76,7 +76,7 @@ void rdb_bf16_dot_avx512bf16(const uint16_t *q, const uint16_t *rows, size_t n, 
 #pragma GCC unroll 16
 			for (int r = 0; r < 16; r++, p += dim) {
 				a[r] = _mm512_dpbf16_ps(a[r], qv, mask_bh(tail, p));
-				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
+				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T1);
 			}
 		}
 		_mm512_storeu_ps(out + i, rdb_sum16_ps(a));

@@ -81,7 +81,7 @@ void rdb_i8_dot_avx512vnni(const int8_t *q, const int8_t *rows, size_t n, size_t
 #pragma GCC unroll 16
 			for (int r = 0; r < 16; r++, p += dim) {
 				a[r] = _mm512_dpbusd_epi32(a[r], _mm512_xor_si512(_mm512_loadu_si512(p), flip), qv);
-				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
+				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T1);
 			}
 		}
 		if (rest) {
@@ -91,7 +91,7 @@ void rdb_i8_dot_avx512vnni(const int8_t *q, const int8_t *rows, size_t n, size_t
 			for (int r = 0; r < 16; r++, p += dim) {
 				a[r] = _mm512_dpbusd_epi32(
 					a[r], _mm512_xor_si512(_mm512_maskz_loadu_epi8(tail, p), flip), qv);
-				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
+				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T1);
 			}
 		}
 		_mm512_storeu_si512(out + i, _mm512_sub_epi32(rdb_sum16_epi32(a), vcorr));
