@@ -200,6 +200,10 @@ void rdb_qscore(const rdb_qquery *q, const void *rows, const float *scales, size
 		rdb_bf16_dot()(q->codes, rows, n, q->dim, out);
 		return;
 	}
+	if (q->kind == RDB_QUANT_INT8 && rdb_i8_dot() == rdb_i8_dot_avx512vnni) {
+		rdb_i8_score_avx512vnni(q->codes, q->scale, rows, scales, n, q->dim, out);
+		return;
+	}
 	int32_t raw[256];
 	const size_t rb = rdb_quant_row_bytes(q->kind, q->dim);
 	const unsigned char *r = rows;

@@ -88,6 +88,11 @@ void rdb_bf16_dot_avx512bf16(const uint16_t *q, const uint16_t *rows, size_t n, 
 void rdb_i8_dot_scalar(const int8_t *q, const int8_t *rows, size_t n, size_t dim, int32_t *out);
 void rdb_i8_dot_avx2(const int8_t *q, const int8_t *rows, size_t n, size_t dim, int32_t *out);
 void rdb_i8_dot_avx512vnni(const int8_t *q, const int8_t *rows, size_t n, size_t dim, int32_t *out);
+/* int8 scores in one pass: out[i] = (float)dot(q, row i) * (qscale * scales[i]),
+ * bit-equal to the dot followed by that product (rdb_qscore uses it when
+ * the avx512vnni path is dispatched). */
+void rdb_i8_score_avx512vnni(const int8_t *q, float qscale, const int8_t *rows,
+                             const float *scales, size_t n, size_t dim, float *out);
 void rdb_bin_dist_scalar(const uint64_t *q, const unsigned char *rows, size_t n, size_t words,
                          int32_t *out);
 void rdb_bin_dist_avx2(const uint64_t *q, const unsigned char *rows, size_t n, size_t words,

@@ -20,6 +20,8 @@
  * speed: the earlier 4-row form kept its accumulators on the stack (GCC
  * did not unroll the row loop at -O2) and read 11-12 GB/s on one thread.
  * Rows past the last 16-row group take the same loop one row at a time.
+ * rdb_i8_score_avx512vnni also applies the scales in the same pass (16
+ * scores per multiply), which rdb_qscore otherwise does in a second loop.
  */
 #include <immintrin.h>
 
@@ -57,7 +59,13 @@ static int32_t one_row(const int8_t *q, const int8_t *p, size_t full, __mmask64 
 	return (int32_t)((uint32_t)_mm512_reduce_add_epi32(a) - corr);
 }
 
-void rdb_i8_dot_avx512vnni(const int8_t *q, const int8_t *rows, size_t n, size_t dim, int32_t *out)
+/* The dots into out, or (out NULL) the int8 scores into fout: the dot times
+ * qscale * scales[i], rounded as rdb_qscore rounds them. Inlined into both
+ * entry points, so each is compiled for its own case. */
+static inline __attribute__((always_inline)) void i8_rows(const int8_t *q, const int8_t *rows,
+                                                         size_t n, size_t dim, int32_t *out,
+                                                         float qscale, const float *scales,
+                                                         float *fout)
 {
 	const size_t full = dim & ~(size_t)63;
 	const size_t rest = dim & 63;
@@ -94,8 +102,30 @@ void rdb_i8_dot_avx512vnni(const int8_t *q, const int8_t *rows, size_t n, size_t
 				_mm_prefetch((const char *)(p + ahead), _MM_HINT_T1);
 			}
 		}
-		_mm512_storeu_si512(out + i, _mm512_sub_epi32(rdb_sum16_epi32(a), vcorr));
+		const __m512i d = _mm512_sub_epi32(rdb_sum16_epi32(a), vcorr);
+		if (out) {
+			_mm512_storeu_si512(out + i, d);
+		} else {
+			const __m512 t = _mm512_mul_ps(_mm512_set1_ps(qscale), _mm512_loadu_ps(scales + i));
+			_mm512_storeu_ps(fout + i, _mm512_mul_ps(_mm512_cvtepi32_ps(d), t));
+		}
 	}
-	for (; i < n; i++)
-		out[i] = one_row(q, rows + i * dim, full, tail, flip, corr);
+	for (; i < n; i++) {
+		const int32_t d = one_row(q, rows + i * dim, full, tail, flip, corr);
+		if (out)
+			out[i] = d;
+		else
+			fout[i] = (float)d * (qscale * scales[i]);
+	}
+}
+
+void rdb_i8_dot_avx512vnni(const int8_t *q, const int8_t *rows, size_t n, size_t dim, int32_t *out)
+{
+	i8_rows(q, rows, n, dim, out, 0.0f, NULL, NULL);
+}
+
+void rdb_i8_score_avx512vnni(const int8_t *q, float qscale, const int8_t *rows,
+                             const float *scales, size_t n, size_t dim, float *out)
+{
+	i8_rows(q, rows, n, dim, NULL, qscale, scales, out);
 }

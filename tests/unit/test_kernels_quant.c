@@ -329,6 +329,20 @@ START_TEST(test_int8_paths_match_scalar)
 				for (size_t i = 0; i < n; i++)
 					ck_assert_msg(got[i] == ref[i], "%s dim %zu n %zu row %zu: %d vs %d",
 					              kI8Paths[p], dim, n, i, got[i], ref[i]);
+				if (p == 2) {
+					/* The fused scores: the dot times qscale * scale, bit for bit. */
+					float sc[ROWS], fs[ROWS];
+					const float qs = 0.0123f * (float)(dim % 7 + 1);
+					for (size_t i = 0; i < n; i++)
+						sc[i] = 0.001f * (float)(rng_next(&seed) % 1000 + 1);
+					rdb_i8_score_avx512vnni(q, qs, vv, sc, n, dim, fs);
+					for (size_t i = 0; i < n; i++) {
+						const float want = (float)ref[i] * (qs * sc[i]);
+						ck_assert_msg(memcmp(&fs[i], &want, 4) == 0,
+						              "fused score dim %zu n %zu row %zu: %.9g vs %.9g", dim,
+						              n, i, fs[i], want);
+					}
+				}
 			}
 		}
 		const size_t big[] = {63, 64, 65, 1000, RDB_QUANT_MAX_DIM};
