@@ -16,8 +16,8 @@
 #   --out DIR      results, data and indexes (default /tmp/ragdb-peers); the
 #                  generated data and its exact top-10 are cached there
 #   --ragdb PATH   the ragdb binary (default build/release/ragdb, built with
-#                  cmake if missing); bench_vectors is taken from
-#                  PATH's build directory (benchmarks/bench_vectors)
+#                  cmake if missing); bench_vectors and bench_interleave
+#                  are taken from PATH's build directory (benchmarks/)
 #   --threads T    threads for every engine's batch and ragdb's scans
 #                  (default: all cores); single queries of the peers run on
 #                  one thread (their libraries parallelise across queries)
@@ -30,7 +30,10 @@
 # call, recall@10 of the batch against the exact top-10 by inner product,
 # and its peak RSS (with the anonymous / file-map split). Approximate
 # indexes are measured at every point of a parameter sweep. A peer that
-# cannot be installed or fails is reported as such, never left out.
+# cannot be installed or fails is reported as such, never left out. The
+# ratios of ragdb's quantized knowledge bases to f32 also come from single
+# queries taking turns on the four (bench_interleave, 30 s; 5 s with
+# --quick), since rows measured one after another drift with the machine.
 #
 # Installs what is missing: Debian python3-faiss, python3-hnswlib,
 # python3-numpy (apt-get) and the npm packages sqlite-vec and
@@ -72,10 +75,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ "$QUICK" = 1 ]; then
-	SETS=${SETS:-syn100k384,sift5k}; SINGLE_S=${SINGLE_S:-1}; EFC=${EFC:-40}
+	SETS=${SETS:-syn100k384,sift5k}; SINGLE_S=${SINGLE_S:-1}; EFC=${EFC:-40}; INTERLEAVE_S=5
 	ROW_TIMEOUT=${ROW_TIMEOUT:-900}; BATCH_S=30
 else
-	SETS=${SETS:-syn1m384,syn100k768,sift5k}; SINGLE_S=${SINGLE_S:-3}; EFC=${EFC:-100}
+	SETS=${SETS:-syn1m384,syn100k768,sift5k}; SINGLE_S=${SINGLE_S:-3}; EFC=${EFC:-100}; INTERLEAVE_S=30
 	ROW_TIMEOUT=${ROW_TIMEOUT:-5400}; BATCH_S=120
 fi
 IVF_SWEEP=1,2,4,8,16,32,64
@@ -157,19 +160,20 @@ BV=""
 if has_peer ragdb; then
 	BUILD=$(dirname "$RAGDB")
 	BV=$BUILD/benchmarks/bench_vectors
-	if [ ! -x "$RAGDB" ] || [ ! -x "$BV" ]; then
+	BI=$BUILD/benchmarks/bench_interleave
+	if [ ! -x "$RAGDB" ] || [ ! -x "$BV" ] || [ ! -x "$BI" ]; then
 		if [ ! -f "$BUILD/CMakeCache.txt" ]; then
 			log "configuring $BUILD (cmake)"
 			cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >> "$LOG" 2>&1
 		fi
 		log "building ragdb and bench_vectors in $BUILD"
-		cmake --build "$BUILD" -j"$THREADS" --target ragdb bench_vectors >> "$LOG" 2>&1
+		cmake --build "$BUILD" -j"$THREADS" --target ragdb bench_vectors bench_interleave >> "$LOG" 2>&1
 	fi
-	if [ -x "$RAGDB" ] && [ -x "$BV" ]; then
+	if [ -x "$RAGDB" ] && [ -x "$BV" ] && [ -x "$BI" ]; then
 		avail ragdb ok "$("$RAGDB" --version 2>/dev/null | head -1) ($RAGDB)"
 		if "$RAGDB" index --help >/dev/null 2>&1; then HAVE_IVF=1; else
 			HAVE_IVF=0; log "ragdb has no 'index build --ivf': no ragdb IVF rows"; fi
-	else avail ragdb unavailable "$RAGDB or $BV missing and the build failed (see $LOG)"; fi
+	else avail ragdb unavailable "$RAGDB, $BV or $BI missing and the build failed (see $LOG)"; fi
 fi
 
 # --- helpers for rows ---------------------------------------------------------
@@ -241,8 +245,20 @@ for set in "${SET_LIST[@]}"; do
 			log "$set: ragdb $mode"
 			ragdb_import "$set" "ragdb-$mode" "$mode" "$W/ragdb-$mode" "$B" "$DIM" &&
 				ragdb_query "$set" "ragdb-$mode" "$W/ragdb-$mode" "$Q" "$G" --exact
-			[ "$mode" = f32 ] || rm -rf "$W/ragdb-$mode"
 		done
+		# The quantized/f32 ratios, from single queries taking turns on the
+		# four knowledge bases (bench_interleave.c says why).
+		kbs=()
+		for mode in f32 bf16 int8 binary; do
+			[ -d "$W/ragdb-$mode" ] && kbs+=("$W/ragdb-$mode") && cat "$W/ragdb-$mode/data.mdb" > /dev/null
+		done
+		if [ "${#kbs[@]}" -gt 1 ] && [ "${kbs[0]}" = "$W/ragdb-f32" ]; then
+			log "$set: ragdb f32/bf16/int8/binary single queries taking turns"
+			timeout "$ROW_TIMEOUT" "$BI" --queries "$Q" -k 10 --threads "$THREADS" \
+				--seconds "$INTERLEAVE_S" "${kbs[@]}" > "$RES/$set/interleave.json" 2>>"$LOG" ||
+				{ rm -f "$RES/$set/interleave.json"; log "$set: bench_interleave failed (see $LOG)"; }
+		fi
+		for mode in bf16 int8 binary; do rm -rf "$W/ragdb-$mode"; done
 		if [ "${HAVE_IVF:-0}" = 1 ] && [ -d "$W/ragdb-f32" ]; then
 			log "$set: ragdb IVF (nlist $NLIST)"
 			t0=$(now)

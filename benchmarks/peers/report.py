@@ -31,8 +31,11 @@ def load(out):
         if os.path.exists(os.path.join(sd, "set.json")):
             meta = json.load(open(os.path.join(sd, "set.json")))
         rows = {}
+        inter = None
+        if os.path.exists(os.path.join(sd, "interleave.json")):
+            inter = json.load(open(os.path.join(sd, "interleave.json")))
         for f in sorted(os.listdir(sd)):
-            if f == "set.json":
+            if f in ("set.json", "interleave.json"):
                 continue
             row, kind = f.split(".", 1)
             r = rows.setdefault(row, {"build": None, "points": [], "error": None})
@@ -50,7 +53,7 @@ def load(out):
                         r["points"].append(p)
             elif kind == "error":
                 r["error"] = open(path).read().strip()
-        sets[name] = {"meta": meta, "rows": rows}
+        sets[name] = {"meta": meta, "rows": rows, "interleave": inter}
     return sets
 
 
@@ -192,14 +195,25 @@ def main():
             print(f"  resident memory serving: ragdb {f32.get('rss_mb')} MB of which "
                   f"{f32.get('rss_file_mb')} MB is the file map and {f32.get('rss_anon_mb')} MB its own; "
                   f"FAISS {ff.get('rss_mb')} MB ({ff.get('rss_anon_mb')} MB anonymous: a copy)")
+        inter = {d["quantize"]: d for d in (s.get("interleave") or {}).get("dbs", [])}
+        if inter:
+            iq = s["interleave"].get("queries")
+            print(f"  single queries taking turns on the f32, bf16, int8 and binary knowledge bases "
+                  f"({iq} rounds, bench_interleave): median ms " +
+                  ", ".join(f"{k} {v['median_ms']:.2f}" for k, v in inter.items()))
         for q, tgt in (("bf16", "1.8x"), ("int8", "3.5x"), ("binary", "state it")):
             qp = pt(f"ragdb-{q}")
             if f32 and qp:
                 rt[f"{q}_vs_f32_single"] = ratio(qp["qps1"], f32["qps1"])
                 rt[f"{q}_vs_f32_batch"] = ratio(qp.get("qps_batch"), f32.get("qps_batch"))
-                print(f"  ragdb {q} / f32: single {rt[f'{q}_vs_f32_single']}, batch "
-                      f"{rt[f'{q}_vs_f32_batch']}, recall@10 {qp['recall']:.4f}   (target {tgt}, "
-                      f"recall >= 0.99)")
+                turns = ""
+                if q in inter and "f32" in inter and inter[q]["median_ms"] > 0:
+                    rt[f"{q}_vs_f32_single_interleaved"] = ratio(inter["f32"]["median_ms"],
+                                                                 inter[q]["median_ms"])
+                    turns = f" (taking turns: {rt[f'{q}_vs_f32_single_interleaved']})"
+                print(f"  ragdb {q} / f32: single {rt[f'{q}_vs_f32_single']}{turns}, batch "
+                      f"{rt[f'{q}_vs_f32_batch']}, recall@10 {qp['recall']:.4f} (single queries "
+                      f"{qp.get('recall_single', 0):.4f})   (target {tgt}, recall >= 0.99)")
         for key, what in (("qps1", "single query"), ("qps_batch", "batch")):
             parts = []
             for rn in ("ragdb-ivf", "faiss-ivf", "faiss-hnsw", "hnswlib-M16", "hnswlib-M32", "usearch-M16"):
