@@ -137,6 +137,23 @@ static void batch_part(void *arg, size_t part)
 static pthread_once_t g_blas_once = PTHREAD_ONCE_INIT;
 static void blas_one_thread(void) { openblas_set_num_threads(1); }
 
+/* OpenBLAS (pthreads build) starts its worker threads when it is loaded,
+ * and they spin on sched_yield for ~2^28 cycles before they sleep: 130 ms
+ * of CPU at the start of every process that links it, measured on this
+ * 2-core machine, i.e. one core taken away from a CLI search or a cold
+ * start's first query. ragdb runs BLAS on one thread only (blas_one_thread),
+ * so the workers are stopped as soon as the library is loaded (constructors
+ * of a library run after those of the libraries it depends on). OpenBLAS
+ * starts them again by itself if someone asks it for several threads.
+ * Weak: builds of OpenBLAS without the thread server do not have it. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+__attribute__((constructor)) static void blas_stop_spinning(void)
+{
+	if (blas_thread_shutdown_)
+		blas_thread_shutdown_();
+}
+
 static const char *const g_path_names[] = {"auto", "blas", "avx2", "avx512"};
 
 const char *rdb_batch_path_name(rdb_batch_path path)
