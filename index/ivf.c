@@ -76,7 +76,9 @@ static size_t seg_size(uint32_t kind, uint32_t count, uint32_t dim)
 	return seg_codes_off(kind, count) + (size_t)count * row_bytes(kind, dim);
 }
 
-/* A parsed segment: raw pointers into its value (ids may be unaligned). */
+/* A parsed segment: raw pointers into its value (ids may be unaligned).
+ * Callers zero it first: GCC -O3 cannot see that seg_parse sets it on
+ * success and warns (-Wmaybe-uninitialized) otherwise. */
 typedef struct segp {
 	uint32_t count, live;
 	const uint8_t *ids, *scales, *codes; /* scales: int8 only */
@@ -574,7 +576,7 @@ ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, uint32_t kind, rdb_iv
 		if (rdb_get_be32(k.mv_data) != list)
 			break;
 		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
-		segp sp;
+		segp sp = {0};
 		if ((st = seg_parse(s, list, seg, 0, kind, &v, &sp, err)))
 			goto out_close;
 		const uint8_t *p = v.mv_data;
@@ -640,7 +642,7 @@ ragdb_status rdb_ivf_list_sizes(rdb_txn *t, uint32_t nlist, uint64_t *sizes, uin
 			goto out_close;
 		}
 		uint32_t list = rdb_get_be32(k.mv_data);
-		segp sp;
+		segp sp = {0};
 		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, kind, &v,
 		                    &sp, err)))
 			goto out_close;
@@ -779,7 +781,7 @@ static ragdb_status xt_load(rdb_txn *t, rdb_ivf_txn **out, rdb_err *err)
 
 ragdb_status rdb_ivf_on_append(rdb_txn *t, uint64_t id, const float *vec, rdb_err *err)
 {
-	rdb_ivf_txn *x;
+	rdb_ivf_txn *x = NULL;
 	ragdb_status st = xt_load(t, &x, err);
 	if (st || x->state != 2)
 		return st;
@@ -829,7 +831,7 @@ static int kill_in_list(rdb_txn *t, uint32_t list, uint32_t kind, uint64_t id, r
 		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
 			break;
 		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
-		segp sp;
+		segp sp = {0};
 		if (seg_parse(s, list, seg, 0, kind, &v, &sp, err)) {
 			found = -1;
 			break;
@@ -877,7 +879,7 @@ static int kill_in_list(rdb_txn *t, uint32_t list, uint32_t kind, uint64_t id, r
 
 ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err *err)
 {
-	rdb_ivf_txn *x;
+	rdb_ivf_txn *x = NULL;
 	ragdb_status st = xt_load(t, &x, err);
 	if (st || x->state != 2)
 		return st;
@@ -1071,7 +1073,7 @@ static ragdb_status list_read(rdb_txn *t, uint32_t list, uint32_t kind, ebuf *b,
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
 			break;
-		segp sp;
+		segp sp = {0};
 		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, kind, &v,
 		                    &sp, err)))
 			goto out;
@@ -1133,7 +1135,7 @@ out:
 
 ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err)
 {
-	rdb_ivf_txn *x;
+	rdb_ivf_txn *x = NULL;
 	ragdb_status st = xt_load(t, &x, err);
 	if (st || x->state != 2 || (st = rdb_ivf_flush(t, err)) || x->info.dead == 0)
 		return st;
@@ -1182,7 +1184,7 @@ ragdb_status rdb_ivf_vector(rdb_txn *t, uint64_t id, float *buf, const float **o
 
 ragdb_status rdb_ivf_requant(rdb_txn *t, uint32_t kind, int *converted, rdb_err *err)
 {
-	rdb_ivf_txn *x;
+	rdb_ivf_txn *x = NULL;
 	if (kind > 3)
 		return rdb_err_set(err, RAGDB_EINVAL, "unknown quantization %u; use f32, bf16, int8 "
 		                   "or binary", kind);
@@ -1387,7 +1389,7 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 			report(rctx, msg);
 		}
 		next_seg = seg + 1;
-		segp sp;
+		segp sp = {0};
 		if (seg_parse(s, list, seg, info.seg_cap, kind, &v, &sp, &e2)) {
 			report(rctx, e2.msg);
 			continue;
