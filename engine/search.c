@@ -34,10 +34,6 @@
 #define RDB_HYBRID_VEC_WEIGHT 0.3f
 #define RDB_FUSE_DEPTH 100    /* least depth of each list fused */
 #define RDB_MMR_DEPTH 50      /* least depth of the list MMR re-ranks */
-/* Quantized scans: candidates per result rescored exactly from the f32
- * blocks, by kind (f32, bf16, int8, binary); chosen from recall@10 on
- * clustered vectors (benchmarks/README.md, "Quantized blocks"). */
-static const uint32_t rdb_oversample_default[4] = { 1, 2, 4, 16 };
 #define RDB_MAX_OVERSAMPLE 1000
 
 static double now_ms(void)
@@ -387,7 +383,7 @@ static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t
 	ragdb_status st = rdb_qquery_create((rdb_quant)s->qkind, q, dim, &qq, e);
 	if (st)
 		return st;
-	size_t os = p->oversample ? p->oversample : rdb_oversample_default[s->qkind & 3];
+	size_t os = rdb_ivf_oversample(s->qkind, p->oversample);
 	/* The f32 blocks are parallel to the quantized ones: candidates are
 	 * rescored from their place, without a chunk lookup each. */
 	st = rdb_qsearch_rescore_blocks(qq, q, s->qblocks, s->blocks, s->nb, p->depth, os, p->threads,

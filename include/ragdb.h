@@ -351,7 +351,7 @@ typedef struct ragdb_search_options {
 	uint32_t oversample;  /**< quantized knowledge bases: candidates per
 	                           result rescored exactly from the f32 vectors;
 	                           0 = the quantization's default (bf16 2, int8 4,
-	                           binary 16), at most 1000 */
+	                           binary 64), at most 1000 */
 	uint32_t nprobe;      /**< IVF index (ragdb_index_build): lists scanned;
 	                           0 = the index's default, and the index is used
 	                           only from RAGDB_IVF_MIN_VECTORS vectors on

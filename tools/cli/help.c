@@ -92,7 +92,7 @@ static const char usage_search[] =
 	"  --vectors FILE  query vectors (.fvecs or .fbin): one JSON line per vector,\n"
 	"                  {\"query_id\":ROW,\"took_ms\",\"results\":[...]}\n"
 	"  --oversample N  quantized knowledge bases: candidates per result rescored\n"
-	"                  exactly (default bf16 2, int8 4, binary 16)\n"
+	"                  exactly (default bf16 2, int8 4, binary 64)\n"
 	"  --nprobe N      IVF index: scan the N lists nearest to the query (default:\n"
 	"                  the index's tuned nprobe from 50,000 vectors on, else exact)\n"
 	"  --exact         ignore the IVF index: exact scan\n"
