@@ -161,6 +161,26 @@ ragdb_status rdb_rescore_list(size_t dim, const float *qf, const rdb_scored *can
 	return RAGDB_OK;
 }
 
+/* The candidate list of a rescoring search: room for k x oversample
+ * entries (at most the blocks' vectors) and one more, never 0 bytes. */
+static ragdb_status alloc_candidates(const rdb_qblock *blocks, size_t n_blocks, size_t k,
+                                     size_t oversample, size_t *nc, rdb_scored **cand,
+                                     rdb_err *err)
+{
+	size_t total = 0;
+	for (size_t b = 0; b < n_blocks; b++)
+		total += blocks[b].count;
+	*nc = rdb_rescore_candidates(k, oversample, total);
+	if (*nc > SIZE_MAX / sizeof(rdb_scored) - 1)
+		return rdb_err_set(err, RAGDB_ENOMEM,
+		                   "rescore: %zu candidates are too many; lower k or the oversample", *nc);
+	if (!(*cand = malloc((*nc + 1) * sizeof **cand)))
+		return rdb_err_set(err, RAGDB_ENOMEM,
+		                   "rescore: out of memory for %zu candidates; lower k or the oversample",
+		                   *nc);
+	return RAGDB_OK;
+}
+
 ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb_qblock *blocks,
                                  size_t n_blocks, size_t k, size_t oversample, int threads,
                                  rdb_keep_fn keep, void *keep_ctx, rdb_vec_fn vec, void *vec_ctx,
@@ -170,17 +190,11 @@ ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb
 		*n_out = 0;
 		return RAGDB_OK;
 	}
-	size_t total = 0;
-	for (size_t b = 0; b < n_blocks; b++)
-		total += blocks[b].count;
-	size_t nc = rdb_rescore_candidates(k, oversample, total);
-	if (nc > SIZE_MAX / sizeof(rdb_scored) - 1)
-		return rdb_err_set(err, RAGDB_ENOMEM, "rescore: %zu candidates are too many; lower k or the oversample", nc);
-	rdb_scored *cand = malloc((nc + 1) * sizeof *cand);
-	if (!cand)
-		return rdb_err_set(err, RAGDB_ENOMEM,
-		                   "rescore: out of memory for %zu candidates; lower k or the oversample",
-		                   nc);
+	size_t nc;
+	rdb_scored *cand;
+	ragdb_status ast = alloc_candidates(blocks, n_blocks, k, oversample, &nc, &cand, err);
+	if (ast)
+		return ast;
 	size_t n = 0;
 	ragdb_status st = rdb_qscan_topk(q, blocks, n_blocks, nc, threads, keep, keep_ctx, cand, &n, err);
 	if (st == RAGDB_OK)
@@ -199,17 +213,11 @@ ragdb_status rdb_qsearch_rescore_blocks(const rdb_qquery *q, const float *qf,
 		*n_out = 0;
 		return RAGDB_OK;
 	}
-	size_t total = 0;
-	for (size_t b = 0; b < n_blocks; b++)
-		total += blocks[b].count;
-	size_t nc = rdb_rescore_candidates(k, oversample, total);
-	if (nc > SIZE_MAX / sizeof(rdb_scored) - 1)
-		return rdb_err_set(err, RAGDB_ENOMEM, "rescore: %zu candidates are too many; lower k or the oversample", nc);
-	rdb_scored *cand = malloc((nc + 1) * sizeof *cand);
-	if (!cand)
-		return rdb_err_set(err, RAGDB_ENOMEM,
-		                   "rescore: out of memory for %zu candidates; lower k or the oversample",
-		                   nc);
+	size_t nc;
+	rdb_scored *cand;
+	ragdb_status ast = alloc_candidates(blocks, n_blocks, k, oversample, &nc, &cand, err);
+	if (ast)
+		return ast;
 	size_t n = 0;
 	qscan_run(q, blocks, n_blocks, nc, threads, keep, keep_ctx, 1, cand, &n);
 	/* Each candidate's f32 row is at the same block and row of the f32
