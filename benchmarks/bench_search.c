@@ -306,6 +306,34 @@ static rdb_vblock *store_blocks(rdb_txn *t, size_t *n_blocks)
 	return b;
 }
 
+/* One batch of all o->queries over the store, in a read txn of its own
+ * (the listing included, as a caller's would be); 0 or -1 after a message. */
+static int store_batch(rdb_store *s, rdb_batch_path path, const float *Q, const opts *o, int th,
+                       rdb_scored *out, size_t *n_out)
+{
+	rdb_txn *txn = NULL;
+	rdb_vblock *sb = NULL;
+	size_t nsb = 0;
+	rdb_err err;
+	int rc = -1;
+	if (rdb_txn_begin(s, 0, &txn, &err)) {
+		fprintf(stderr, "bench_search: read txn: %s\n", err.msg);
+		return -1;
+	}
+	if (!(sb = store_blocks(txn, &nsb)))
+		goto out;
+	if (rdb_scan_topk_batch_path(path, Q, o->queries, o->dim, sb, nsb, o->k, th, out, n_out,
+	                             &err)) {
+		fprintf(stderr, "bench_search: batch: %s\n", err.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(sb);
+	rdb_txn_abort(txn);
+	return rc;
+}
+
 /* Read every page of the blocks once so timings see a warm page cache. */
 static double touch(const rdb_vblock *b, size_t n_blocks, size_t dim)
 {
@@ -1238,19 +1266,8 @@ batch:;
 			for (size_t rep = 0; rep < breps; rep++) {
 				t0 = now_s();
 				double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
-				if (rdb_txn_begin(s, 0, &txn, &err) || !(sb = store_blocks(txn, &nsb))) {
-					fprintf(stderr, "bench_search: read txn: %s\n", err.msg);
+				if (store_batch(s, paths[pi], Q, &o, th, bout, bn) != 0)
 					goto out;
-				}
-				if (rdb_scan_topk_batch_path(paths[pi], Q, o.queries, o.dim, sb, nsb, o.k, th,
-				                             bout, bn, &err)) {
-					fprintf(stderr, "bench_search: batch: %s\n", err.msg);
-					goto out;
-				}
-				free(sb);
-				sb = NULL;
-				rdb_txn_abort(txn);
-				txn = NULL;
 				bt[rep] = now_s() - t0;
 				bc[rep] = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 			}
@@ -1294,18 +1311,8 @@ batch:;
 	/* The chosen path's whole batch for the comparison below, run after
 	 * every path: the interleaved runs write their slices' results into
 	 * the same buffer. */
-	if (have_chosen) {
-		if (rdb_txn_begin(s, 0, &txn, &err) || !(sb = store_blocks(txn, &nsb)) ||
-		    rdb_scan_topk_batch_path(chosen, Q, o.queries, o.dim, sb, nsb, o.k, threads, bout,
-		                             bn, &err)) {
-			fprintf(stderr, "bench_search: batch: %s\n", err.msg);
-			goto out;
-		}
-		free(sb);
-		sb = NULL;
-		rdb_txn_abort(txn);
-		txn = NULL;
-	}
+	if (have_chosen && store_batch(s, chosen, Q, &o, threads, bout, bn) != 0)
+		goto out;
 	if (o.only_batch || !have_chosen) {
 		printf("  target: >= 0.8x peak per core used\n");
 	} else {

@@ -691,18 +691,6 @@ ragdb_status rdb_ivf_plan(const rdb_ivf_snap *ix, uint32_t nprobe, int exact, ui
 	return RAGDB_OK;
 }
 
-uint32_t rdb_ivf_oversample(uint32_t qkind, uint32_t asked)
-{
-	/* Candidates per result rescored exactly from the f32 vectors, by kind
-	 * (f32, bf16, int8, binary), for the exact quantized scan and the IVF
-	 * lists alike; chosen from recall@10 on clustered vectors
-	 * (benchmarks/README.md, "Quantized blocks"). Binary was 16 while
-	 * rescoring looked each candidate's chunk up; by place it costs little,
-	 * and at 1M x 384 recall@10 went 0.56 -> 0.95 for 15-30% of the QPS. */
-	static const uint32_t def[4] = { 1, 2, 4, 64 };
-	return asked ? asked : def[qkind & 3];
-}
-
 /* The nprobe lists nearest to q (ids l + 1 in top[0..*np)). */
 static ragdb_status probe_lists(const rdb_ivf_snap *ix, const float *q, uint32_t nprobe,
                                 rdb_scored *top, size_t *np, rdb_err *e)
@@ -796,7 +784,7 @@ ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, 
 	qblocks_of(views, nv, qb);
 	if ((st = rdb_qquery_create((rdb_quant)kind, q, dim, &qq, e)))
 		goto out;
-	st = rdb_qsearch_rescore(qq, q, qb, nv, k, rdb_ivf_oversample(kind, oversample), threads,
+	st = rdb_qsearch_rescore(qq, q, qb, nv, k, rdb_oversample(kind, oversample), threads,
 	                         keep, keep_ctx, ivec_of, &vc, out, n_out, e);
 	st = ivec_status(&vc, st, e);
 out:
@@ -946,7 +934,7 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
 		goto out;
 	}
 	if (kind) {
-		b.os = rdb_ivf_oversample(kind, oversample);
+		b.os = rdb_oversample(kind, oversample);
 		b.nc = rdb_rescore_candidates(k, b.os, SIZE_MAX);
 		if (b.nc > SIZE_MAX / sizeof *b.cand / n ||
 		    !(b.cand = malloc(n * b.nc * sizeof *b.cand)) ||

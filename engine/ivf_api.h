@@ -40,9 +40,4 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
                                   uint32_t nprobe, size_t k, uint32_t oversample, int threads,
                                   rdb_scored *out, size_t *n_out, rdb_err *e);
 
-/* Candidates rescored per result on a quantized scan or IVF lists of
- * @p qkind: @p asked, or the kind's default (1, 2, 4, 64 for f32 ..
- * binary). */
-uint32_t rdb_ivf_oversample(uint32_t qkind, uint32_t asked);
-
 #endif

@@ -383,7 +383,7 @@ static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t
 	ragdb_status st = rdb_qquery_create((rdb_quant)s->qkind, q, dim, &qq, e);
 	if (st)
 		return st;
-	size_t os = rdb_ivf_oversample(s->qkind, p->oversample);
+	size_t os = rdb_oversample(s->qkind, p->oversample);
 	/* The f32 blocks are parallel to the quantized ones: candidates are
 	 * rescored from their place, without a chunk lookup each. */
 	st = rdb_qsearch_rescore_blocks(qq, q, s->qblocks, s->blocks, s->nb, p->depth, os, p->threads,

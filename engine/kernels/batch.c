@@ -24,10 +24,10 @@
  * (16 per part) until none is left; the heaps are merged per query at the
  * end. Fixed halves left one core idle for 5-10% of a 1M x 1,000 batch on
  * this shared machine (CPU time vs wall: 123 vs 110 GFLOP/s per core);
- * with slices the two agree within 1-2%. OpenBLAS is held to one thread per call (it is
- * process-wide and nothing else in ragdb calls BLAS): our parts already use
- * the cores, and that measured faster than letting OpenBLAS thread one
- * call at a time (2 cores, N=50k, 200 queries: 129 vs 201 ms with the
+ * with slices the two agree within 1-2%. OpenBLAS is held to one thread per
+ * call (it is process-wide and nothing else in ragdb calls BLAS): our parts
+ * already use the cores, and that measured faster than letting OpenBLAS
+ * thread one call at a time (2 cores, N=50k, 200 queries: 129 vs 201 ms with the
  * Prescott kernel, 61 vs 75 ms with Haswell).
  *
  * Scores come from other summation orders than the dot kernels', so they

@@ -182,6 +182,11 @@ ragdb_status rdb_qsearch_rescore_blocks(const rdb_qquery *q, const float *qf,
  * at most @p total vectors, at least k. */
 size_t rdb_rescore_candidates(size_t k, size_t oversample, size_t total);
 
+/* Candidates per result rescored on a quantized scan or IVF lists of
+ * @p kind (rdb_quant): @p asked, or the kind's default (1, 2, 4, 64 for
+ * f32 .. binary). */
+uint32_t rdb_oversample(uint32_t kind, uint32_t asked);
+
 /* The exact top-k of the @p n candidates (any order): each one's f32 vector
  * from @p vec scored against @p qf by the dispatched f32 kernel. ECORRUPT
  * when a candidate has no f32 vector. */
