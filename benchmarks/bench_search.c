@@ -27,7 +27,7 @@
  *   bench_search [--n N] [--dim D] [--queries Q] [--threads T] [--k K]
  *                [--reps R] [--single S] [--recall-queries RQ]
  *                [--oversample O] [--batch-reps B] [--db DIR] [--keep]
- *                [--only batch|all] [--batch-path all|auto|avx512|avx2|blas]
+ *                [--only batch|all] [--batch-path all|auto|amx|avx512|avx2|blas]
  *
  * --only batch skips (a), (b) and (q): data, store, limits and (c) only,
  * for measuring the batch kernel (1M x 384 x 1,000 queries, one path: ~1-2
@@ -61,7 +61,7 @@ typedef struct opts {
 	const char *db;
 	int keep;
 	int only_batch;         /* --only batch: skip the single-query and quantized parts */
-	const char *batch_path; /* --batch-path: all, or one of auto, avx512, avx2, blas */
+	const char *batch_path; /* --batch-path: all, or one of auto, amx, avx512, avx2, blas */
 } opts;
 
 /* --- random numbers --------------------------------------------------- */
@@ -155,7 +155,7 @@ static void usage(void)
 	        "usage: bench_search [--n N] [--dim D] [--queries Q] [--threads T] [--k K]\n"
 	        "                    [--reps R] [--single S] [--recall-queries RQ]\n"
 	        "                    [--oversample O] [--batch-reps B] [--db DIR] [--keep]\n"
-	        "                    [--only batch|all] [--batch-path all|auto|avx512|avx2|blas]\n"
+	        "                    [--only batch|all] [--batch-path all|auto|amx|avx512|avx2|blas]\n"
 	        "  defaults: N=1000000 D=384 Q=1000 (batch) T=cores K=10 R=5 S=10 (single\n"
 	        "  queries timed per repetition) RQ=100 (recall of the quantized kernels)\n"
 	        "  O=4 (rescoring candidates = K x O; binary uses 10 x O) B=1 (batch runs\n"
@@ -195,10 +195,10 @@ static int parse_args(int argc, char **argv, opts *o)
 			continue;
 		}
 		if (strcmp(a, "--batch-path") == 0) {
-			if (strcmp(v, "all") != 0 && strcmp(v, "auto") != 0 && strcmp(v, "avx512") != 0 &&
-			    strcmp(v, "avx2") != 0 && strcmp(v, "blas") != 0) {
-				fprintf(stderr, "bench_search: --batch-path takes all, auto, avx512, avx2 or "
-				                "blas, got '%s'\n", v);
+			if (strcmp(v, "all") != 0 && strcmp(v, "auto") != 0 && strcmp(v, "amx") != 0 &&
+			    strcmp(v, "avx512") != 0 && strcmp(v, "avx2") != 0 && strcmp(v, "blas") != 0) {
+				fprintf(stderr, "bench_search: --batch-path takes all, auto, amx, avx512, avx2 "
+				                "or blas, got '%s'\n", v);
 				return -1;
 			}
 			o->batch_path = v;
@@ -1237,11 +1237,12 @@ batch:;
 	bn = malloc(o.queries * sizeof *bn);
 	if (!bout || !bn)
 		goto out;
-	rdb_batch_path paths[3] = {RDB_BATCH_AVX512, RDB_BATCH_AVX2, RDB_BATCH_BLAS};
-	size_t npaths = 3;
+	rdb_batch_path paths[4] = {RDB_BATCH_AMX, RDB_BATCH_AVX512, RDB_BATCH_AVX2, RDB_BATCH_BLAS};
+	size_t npaths = 4;
 	if (strcmp(o.batch_path, "all") != 0) {
 		npaths = 1;
 		paths[0] = strcmp(o.batch_path, "auto") == 0     ? chosen
+		           : strcmp(o.batch_path, "amx") == 0    ? RDB_BATCH_AMX
 		           : strcmp(o.batch_path, "avx512") == 0 ? RDB_BATCH_AVX512
 		           : strcmp(o.batch_path, "avx2") == 0   ? RDB_BATCH_AVX2
 		                                                 : RDB_BATCH_BLAS;
@@ -1256,6 +1257,8 @@ batch:;
 			printf("  %-6s not supported on this CPU\n", rdb_batch_path_name(paths[pi]));
 			continue;
 		}
+		uint64_t amx_q0, amx_r0, amx_q1, amx_r1;
+		rdb_batch_amx_stats(&amx_q0, &amx_r0);
 		for (int pass = 0; pass < 2; pass++) {
 			int th = pass == 0 ? threads : 1;
 			if (pass == 1 && threads == 1)
@@ -1298,6 +1301,10 @@ batch:;
 			if (paths[pi] == chosen && th == threads)
 				chosen_qps = (double)o.queries / w;
 		}
+		rdb_batch_amx_stats(&amx_q1, &amx_r1);
+		if (paths[pi] == RDB_BATCH_AMX)
+			printf("         amx: %llu of %llu queries scanned again (bound not proven)\n",
+			       (unsigned long long)(amx_r1 - amx_r0), (unsigned long long)(amx_q1 - amx_q0));
 		for (int pass = 0; pass < 2; pass++) {
 			int th = pass == 0 ? threads : 1;
 			if (pass == 1 && threads == 1)

@@ -1,14 +1,27 @@
 /*
  * engine/kernels/batch.c — exact top-k of many queries in one pass.
  *
- * Two ways to score a run of vectors against all queries:
+ * Three ways to score a run of vectors against all queries:
  *   own   our register-blocked micro-kernels (batch_avx512.c, 12 queries x
  *         32 vectors; batch_avx2.c, 6 x 16) over packed operands, fused
  *         with the top-k: scores leave the registers only when they would
  *         enter a heap, so no score matrix exists (see batch_impl.h);
  *   blas  S = Q_tile . V_runᵀ by cblas_sgemm per tile of RDB_BATCH_TILE
- *         queries, then each row of S pushed into its query's heap.
- * Which one runs is decided once per process (see choose_path): OpenBLAS
+ *         queries, then each row of S pushed into its query's heap;
+ *   amx   AMX tiles (batch_amxbf16.c) score every pair from bf16 hi/lo
+ *         splits of the operands, within a proven bound of the f32 dot
+ *         product; each query keeps 2k + 16 candidates, which are rescored
+ *         with the f32 dot kernel. If the candidates' floor plus the bound
+ *         is below the k-th rescored score, no other vector can be in the
+ *         top k and the answer is exact; otherwise (near-ties the split
+ *         cannot separate) that query is scanned again on the AVX-512
+ *         kernel. On 1M x 384 x 1,000 queries no query needed that, and
+ *         the batch ran 2.7-3.3x faster than the AVX-512 kernel (1.7-2.0x
+ *         the one-core FMA peak per core, in f32-equivalent flops).
+ * Which one runs is decided once per process (see choose_path): AMX where
+ * the CPU and the kernel allow it (batches of fewer than RDB_BATCH_AMX_MIN
+ * queries then take the AVX-512 kernel: the tiles are 32 queries wide and
+ * every vector is packed, so below 32 queries it measured slower); OpenBLAS
  * speed depends on whether it recognises the CPU. When it reports an
  * SSE-era core our kernel runs without asking; otherwise a short
  * measurement decides.
@@ -31,20 +44,24 @@
  * Prescott kernel, 61 vs 75 ms with Haswell).
  *
  * Scores come from other summation orders than the dot kernels', so they
- * may differ in the last bits; ids agree with rdb_scan_topk except between
- * near-equal scores.
+ * may differ in the last bits (the AMX path's scores are the dot kernel's,
+ * except for queries scanned again); ids agree with rdb_scan_topk except
+ * between near-equal scores.
  *
  * Memory: parts x nq x k heap entries, plus the packed queries (nq x dim
  * rounded up to a tile) and per part a packed run or a tile x run S buffer.
  */
 #include <cblas.h>
+#include <cpuid.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/kernels/batch_impl.h"
 #include "engine/kernels/kernels.h"
@@ -98,18 +115,72 @@ typedef struct batch_job {
 	float *thr;       /* own: parts x nq */
 	size_t slice;     /* vectors per slice of the range, a multiple of rows */
 	size_t next;      /* next slice to claim (atomic) */
+	/* amx: packed queries; per part a packed run (va_elems bf16), four
+	 * score tiles, and what the part saw of the vectors. */
+	const uint16_t *Qa;
+	uint16_t *Va;
+	size_t va_elems;
+	float *tiles;
+	float *maxnorm2;
+	int *nonfinite;
 } batch_job;
 
-/* Claim the next unclaimed slice of the vectors; 0 when none is left. */
-static int claim_slice(batch_job *j, rdb_range *r)
+/* The job's parts and slice size. The parts claim slices of the vectors as
+ * they go rather than one fixed share each, so a core that the host slows
+ * down (or that another job holds) leaves its last slice to the others,
+ * not half the batch. The heaps stay per part, so a slice costs no
+ * warm-up. */
+static void set_parts(batch_job *j, size_t parts)
+{
+	j->parts = parts;
+	j->slice = parts > 1 ? (j->total + parts * SLICES_PER_PART - 1) / (parts * SLICES_PER_PART)
+	                     : j->total;
+	j->slice = j->slice ? (j->slice + j->rows - 1) / j->rows * j->rows : 1;
+}
+
+/* Query i's heaps of parts 1.. pushed into its heap of part 0. */
+static void merge_parts(rdb_topk *heaps, size_t nq, size_t parts, size_t i)
+{
+	for (size_t p = 1; p < parts; p++) {
+		const rdb_topk *o = &heaps[p * nq + i];
+		for (size_t e = 0; e < o->n; e++)
+			rdb_topk_push(&heaps[i], o->h[e].score, o->h[e].id);
+	}
+}
+
+/* Claim the next unclaimed slice of the vectors, starting at *start; 0
+ * when none is left. */
+static int claim_slice(batch_job *j, rdb_range *r, size_t *start)
 {
 	const size_t s = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
 	if (s >= (j->total + j->slice - 1) / j->slice)
 		return 0;
-	const size_t start = s * j->slice;
-	const size_t end = j->total - start < j->slice ? j->total : start + j->slice;
-	rdb_range_init(r, j->blocks, j->n_blocks, start, end);
+	*start = s * j->slice;
+	const size_t end = j->total - *start < j->slice ? j->total : *start + j->slice;
+	rdb_range_init(r, j->blocks, j->n_blocks, *start, end);
 	return 1;
+}
+
+/* One part of an AMX batch: candidates into the part's heaps. */
+static void batch_part_amx(batch_job *j, size_t part)
+{
+	rdb_bamx b = {j->Qa, j->nq, j->dim, NULL, NULL, 0, 0, j->Va + part * j->va_elems,
+	              j->tiles + part * 1024, j->heaps + part * j->nq, j->thr + part * j->nq, 0, 0};
+	for (size_t i = 0; i < j->nq; i++)
+		b.thr[i] = -INFINITY;
+	rdb_range r;
+	size_t pos;
+	rdb_batch_amx_begin();
+	while (claim_slice(j, &r, &pos)) {
+		while ((b.m = rdb_range_next(&r, j->rows, &b.ids, &b.vecs, j->dim)) > 0) {
+			b.pos = pos;
+			rdb_batch_run_amx(&b);
+			pos += b.m;
+		}
+	}
+	rdb_batch_amx_end();
+	j->maxnorm2[part] = b.maxnorm2;
+	j->nonfinite[part] = b.nonfinite;
 }
 
 static void batch_part(void *arg, size_t part)
@@ -120,12 +191,16 @@ static void batch_part(void *arg, size_t part)
 	rdb_range r;
 	const uint64_t *ids;
 	const float *vecs;
-	size_t m;
+	size_t m, start;
+	if (j->path == RDB_BATCH_AMX) {
+		batch_part_amx(j, part);
+		return;
+	}
 	if (j->path != RDB_BATCH_BLAS) {
 		float *thr = j->thr + part * j->nq;
 		for (size_t i = 0; i < j->nq; i++)
 			thr[i] = -INFINITY;
-		while (claim_slice(j, &r)) {
+		while (claim_slice(j, &r, &start)) {
 			while ((m = rdb_range_next(&r, j->rows, &ids, &vecs, j->dim)) > 0) {
 				rdb_brun b = {j->Qp, j->nq, j->dim, S, ids, m, heaps, thr};
 				if (j->path == RDB_BATCH_AVX512) {
@@ -139,7 +214,7 @@ static void batch_part(void *arg, size_t part)
 		}
 		return;
 	}
-	while (claim_slice(j, &r)) {
+	while (claim_slice(j, &r, &start)) {
 		while ((m = rdb_range_next(&r, j->rows, &ids, &vecs, j->dim)) > 0) {
 			for (size_t q0 = 0; q0 < j->nq; q0 += RDB_BATCH_TILE) {
 				size_t tq = j->nq - q0 < RDB_BATCH_TILE ? j->nq - q0 : RDB_BATCH_TILE;
@@ -176,11 +251,38 @@ __attribute__((constructor)) static void blas_stop_spinning(void)
 		blas_thread_shutdown_();
 }
 
-static const char *const g_path_names[] = {"auto", "blas", "avx2", "avx512"};
+static const char *const g_path_names[] = {"auto", "blas", "avx2", "avx512", "amx"};
 
 const char *rdb_batch_path_name(rdb_batch_path path)
 {
-	return (unsigned)path < 4 ? g_path_names[path] : NULL;
+	return (unsigned)path < 5 ? g_path_names[path] : NULL;
+}
+
+/* Linux hands out the tile data state (8 KB per thread) only to processes
+ * that ask for it (arch_prctl ARCH_REQ_XCOMP_PERM, since 5.16). */
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static pthread_once_t g_amx_once = PTHREAD_ONCE_INIT;
+static int g_amx_ok;
+
+static void amx_probe(void)
+{
+	unsigned a, b, c, d;
+	if (!rdb_kernel_supported("avx512"))
+		return;
+	/* AMX-BF16 and AMX-TILE (leaf 7 EDX bits 22, 24), AVX512_BF16 (leaf 7
+	 * subleaf 1 EAX bit 5) for the packing's conversions. */
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)))
+		return;
+	if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5)))
+		return;
+	/* The OS must save the tile state (XCR0 bits 17, 18) and grant it. */
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	if ((lo & 0x60000u) != 0x60000u)
+		return;
+	g_amx_ok = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 }
 
 int rdb_batch_path_supported(rdb_batch_path path)
@@ -193,6 +295,9 @@ int rdb_batch_path_supported(rdb_batch_path path)
 		return rdb_kernel_supported("avx2");
 	case RDB_BATCH_AVX512:
 		return rdb_kernel_supported("avx512");
+	case RDB_BATCH_AMX:
+		pthread_once(&g_amx_once, amx_probe);
+		return g_amx_ok;
 	}
 	return 0;
 }
@@ -247,7 +352,7 @@ static void choose_path(void)
 {
 	const char *want = getenv("RAGDB_BATCH");
 	if (want && *want) {
-		for (unsigned p = RDB_BATCH_BLAS; p <= RDB_BATCH_AVX512; p++) {
+		for (unsigned p = RDB_BATCH_BLAS; p <= RDB_BATCH_AMX; p++) {
 			if (strcmp(want, g_path_names[p]) == 0 && rdb_batch_path_supported((rdb_batch_path)p)) {
 				g_auto = (rdb_batch_path)p;
 				return;
@@ -255,8 +360,14 @@ static void choose_path(void)
 		}
 		fprintf(stderr,
 		        "ragdb: RAGDB_BATCH=%s is not a batch path this CPU can run (expected blas, "
-		        "avx2 or avx512); measuring which is faster instead\n",
+		        "avx2, avx512 or amx); measuring which is faster instead\n",
 		        want);
+	}
+	/* Tiles do 16x the flops of AVX-512 FMAs a cycle; no sgemm on vector
+	 * registers comes near (measured in benchmarks/bench_search). */
+	if (rdb_batch_path_supported(RDB_BATCH_AMX)) {
+		g_auto = RDB_BATCH_AMX;
+		return;
 	}
 	rdb_batch_path own = rdb_batch_path_supported(RDB_BATCH_AVX512) ? RDB_BATCH_AVX512
 	                     : rdb_batch_path_supported(RDB_BATCH_AVX2) ? RDB_BATCH_AVX2
@@ -323,6 +434,226 @@ ragdb_status rdb_scan_topk_batch(const float *Q, size_t nq, size_t dim, const rd
 	                                n_out, err);
 }
 
+/* --- AMX: candidates, exact rescoring, a proof or a second scan ---------- */
+
+static uint64_t g_amx_queries, g_amx_rescanned;
+
+void rdb_batch_amx_stats(uint64_t *queries, uint64_t *rescanned)
+{
+	if (queries)
+		*queries = __atomic_load_n(&g_amx_queries, __ATOMIC_RELAXED);
+	if (rescanned)
+		*rescanned = __atomic_load_n(&g_amx_rescanned, __ATOMIC_RELAXED);
+}
+
+/* Candidates per query: enough beyond k that the bound below rarely fails
+ * (1M x 384, k = 10: see benchmarks/README.md). */
+static size_t amx_candidates(size_t k)
+{
+	return k > (SIZE_MAX - 16) / 2 ? SIZE_MAX : 2 * k + 16;
+}
+
+/* How far an AMX score may lie from the f32 dot kernel's score of the same
+ * pair, for a query of norm qn against vectors of norm at most xn. Per
+ * element the split drops q_lo.x_lo and the remainders' rounding: at most
+ * ~3 * 2^-16 |q_i x_i|; the tiles round ~3 * kd partial sums in f32 and the
+ * dot kernel up to dim: each at most 2^-24 of sum |q_i x_i|; and
+ * sum |q_i x_i| <= qn * xn (Cauchy-Schwarz). Rounded up generously: the
+ * bound only decides whether a query is scanned again. */
+static double amx_eps(size_t dim, double qn, double xn)
+{
+	const double kd = (double)RDB_BAMX_KD(dim);
+	return (4.0 / 65536.0 + (4.0 * kd + 2.0 * (double)dim + 64.0) / 16777216.0) * qn * xn * 1.01 +
+	       1e-30;
+}
+
+/* The place of a vector in the blocks (starts: n_blocks + 1 prefix sums). */
+static size_t block_of(const size_t *starts, size_t n_blocks, size_t pos)
+{
+	size_t lo = 0, hi = n_blocks;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (starts[mid] <= pos)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Query i's candidates (heap c, parts merged in) rescored with the dot
+ * kernel into its top k in out. Every vector that is not a candidate
+ * scored at most the candidates' floor by AMX, so at most floor + eps by
+ * the dot kernel: below the k-th exact score, it cannot be in the top k.
+ * Returns 0 when that is not proven (then the query is scanned again). */
+static int amx_finish(const float *q, size_t dim, const rdb_vblock *blocks, size_t n_blocks,
+                      const size_t *starts, rdb_topk *c, size_t mc, size_t k, double xn,
+                      rdb_scored *out, size_t *n_out)
+{
+	const int full = c->n == mc;
+	const float floor = full ? c->h[0].score : -INFINITY;
+	rdb_dot_fn dot = rdb_kernel_dot();
+	rdb_topk t;
+	rdb_topk_init(&t, out, k);
+	for (size_t e = 0; e < c->n; e++) {
+		const size_t pos = (size_t)c->h[e].id - 1;
+		const size_t b = block_of(starts, n_blocks, pos), row = pos - starts[b];
+		float s;
+		dot(q, blocks[b].vecs + row * dim, 1, dim, &s);
+		rdb_topk_push(&t, isnan(s) ? -INFINITY : s, blocks[b].ids[row]);
+	}
+	if (full) {
+		double qn = 0;
+		for (size_t d = 0; d < dim; d++)
+			qn += (double)q[d] * q[d];
+		if (t.n < k || !((double)floor + amx_eps(dim, sqrt(qn), xn) < (double)t.h[0].score))
+			return 0;
+	}
+	*n_out = rdb_topk_drain(&t, out);
+	return 1;
+}
+
+/* The rescoring, shared by the parts: query i goes to part i % parts. */
+typedef struct amx_fin {
+	const float *Q;
+	size_t nq, dim;
+	const rdb_vblock *blocks;
+	size_t n_blocks;
+	const size_t *starts;
+	rdb_topk *heaps; /* parts x nq candidate heaps */
+	size_t parts, mc, k;
+	double xn;
+	rdb_scored *out;
+	size_t *n_out;
+	unsigned char *redo; /* out: 1 where the query must be scanned again */
+} amx_fin;
+
+static void amx_finish_part(void *arg, size_t part)
+{
+	amx_fin *f = arg;
+	for (size_t i = part; i < f->nq; i += f->parts) {
+		merge_parts(f->heaps, f->nq, f->parts, i);
+		f->redo[i] = !amx_finish(f->Q + i * f->dim, f->dim, f->blocks, f->n_blocks, f->starts,
+		                         &f->heaps[i], f->mc, f->k, f->xn, f->out + i * f->k,
+		                         &f->n_out[i]);
+	}
+}
+
+/* rdb_scan_topk_batch on the AMX path (dim >= 1, k >= 1, nq >= 1). Queries
+ * or vectors holding NaN or infinities void the bound: the whole batch
+ * then takes the AVX-512 kernel. */
+static ragdb_status batch_amx(const float *Q, size_t nq, size_t dim, const rdb_vblock *blocks,
+                              size_t n_blocks, size_t k, int threads, rdb_scored *out,
+                              size_t *n_out, rdb_err *err)
+{
+	const size_t kd = RDB_BAMX_KD(dim), mc = amx_candidates(k);
+	const size_t nq_pad = (nq + RDB_BAMX_BLOCK - 1) / RDB_BAMX_BLOCK * RDB_BAMX_BLOCK;
+	batch_job j = {.path = RDB_BATCH_AMX, .Q = Q, .nq = nq, .dim = dim, .blocks = blocks,
+	               .n_blocks = n_blocks, .total = rdb_blocks_total(blocks, n_blocks), .parts = 1,
+	               .k = mc, .rows = run_rows(dim), .nr = RDB_BAMX_BLOCK};
+	j.rows = j.rows / RDB_BAMX_BLOCK * RDB_BAMX_BLOCK;
+	j.va_elems = j.rows * 2 * kd;
+	const size_t parts = rdb_scan_parts(j.total, nq > SIZE_MAX / dim ? SIZE_MAX : nq * dim, threads);
+	ragdb_status st = RAGDB_ENOMEM;
+	uint16_t *Qa = NULL, *Va = NULL;
+	float *tiles = NULL, *thr = NULL, *maxnorm2 = NULL, *Qf = NULL;
+	rdb_scored *storage = NULL, *fout = NULL;
+	rdb_topk *heaps = NULL;
+	int *nonfinite = NULL;
+	size_t *starts = NULL, *redo = NULL, *fn = NULL, nredo = 0;
+	unsigned char *redo_flag = NULL;
+	if (mc == SIZE_MAX || nq > SIZE_MAX / mc / parts / sizeof *storage ||
+	    nq_pad > SIZE_MAX / 4 / kd || j.va_elems > SIZE_MAX / 2 / parts)
+		goto out;
+	if (!(Qa = aligned_alloc(64, nq_pad * 2 * kd * sizeof *Qa)) ||
+	    !(Va = aligned_alloc(64, parts * j.va_elems * sizeof *Va)) ||
+	    !(tiles = aligned_alloc(64, parts * 1024 * sizeof *tiles)) ||
+	    !(storage = malloc(parts * nq * mc * sizeof *storage)) ||
+	    !(heaps = malloc(parts * nq * sizeof *heaps)) ||
+	    !(thr = malloc(parts * nq * sizeof *thr)) ||
+	    !(maxnorm2 = calloc(parts, sizeof *maxnorm2)) ||
+	    !(nonfinite = calloc(parts, sizeof *nonfinite)) ||
+	    !(starts = malloc((n_blocks + 1) * sizeof *starts)) || !(redo = malloc(nq * sizeof *redo)) ||
+	    !(redo_flag = malloc(nq)))
+		goto out;
+	if (rdb_batch_amx_pack_queries(Q, nq, dim, Qa)) {
+		st = rdb_scan_topk_batch_path(RDB_BATCH_AVX512, Q, nq, dim, blocks, n_blocks, k, threads,
+		                              out, n_out, err);
+		goto out;
+	}
+	for (size_t i = 0; i < parts * nq; i++)
+		rdb_topk_init(&heaps[i], storage + i * mc, mc);
+	set_parts(&j, parts);
+	j.heaps = heaps;
+	j.thr = thr;
+	j.Qa = Qa;
+	j.Va = Va;
+	j.tiles = tiles;
+	j.maxnorm2 = maxnorm2;
+	j.nonfinite = nonfinite;
+	rdb_pool_run(batch_part, &j, parts);
+
+	float xn2 = 0;
+	int bad = 0;
+	for (size_t p = 0; p < parts; p++) {
+		bad |= nonfinite[p];
+		xn2 = maxnorm2[p] > xn2 ? maxnorm2[p] : xn2;
+	}
+	if (bad || !isfinite(xn2)) {
+		st = rdb_scan_topk_batch_path(RDB_BATCH_AVX512, Q, nq, dim, blocks, n_blocks, k, threads,
+		                              out, n_out, err);
+		goto out;
+	}
+	starts[0] = 0;
+	for (size_t b = 0; b < n_blocks; b++)
+		starts[b + 1] = starts[b] + blocks[b].count;
+	amx_fin f = {Q, nq, dim, blocks, n_blocks, starts, heaps, parts, mc, k, sqrt(xn2), out, n_out,
+	             redo_flag};
+	rdb_pool_run(amx_finish_part, &f, parts);
+	for (size_t i = 0; i < nq; i++)
+		if (redo_flag[i])
+			redo[nredo++] = i;
+	__atomic_fetch_add(&g_amx_queries, nq, __ATOMIC_RELAXED);
+	if (nredo) {
+		__atomic_fetch_add(&g_amx_rescanned, nredo, __ATOMIC_RELAXED);
+		if (!(Qf = malloc(nredo * dim * sizeof *Qf)) || !(fout = malloc(nredo * k * sizeof *fout)) ||
+		    !(fn = malloc(nredo * sizeof *fn)))
+			goto out;
+		for (size_t r = 0; r < nredo; r++)
+			memcpy(Qf + r * dim, Q + redo[r] * dim, dim * sizeof *Qf);
+		st = rdb_scan_topk_batch_path(RDB_BATCH_AVX512, Qf, nredo, dim, blocks, n_blocks, k,
+		                              threads, fout, fn, err);
+		if (st != RAGDB_OK)
+			goto out;
+		for (size_t r = 0; r < nredo; r++) {
+			memcpy(out + redo[r] * k, fout + r * k, fn[r] * sizeof *fout);
+			n_out[redo[r]] = fn[r];
+		}
+	}
+	st = RAGDB_OK;
+out:
+	if (st == RAGDB_ENOMEM)
+		rdb_err_set(err, st,
+		            "batch scan: no memory for %zu queries x %zu candidates in %zu parts; "
+		            "use smaller batches or a smaller k",
+		            nq, mc, parts);
+	free(Qa);
+	free(Va);
+	free(tiles);
+	free(storage);
+	free(heaps);
+	free(thr);
+	free(maxnorm2);
+	free(nonfinite);
+	free(starts);
+	free(redo);
+	free(redo_flag);
+	free(Qf);
+	free(fout);
+	free(fn);
+	return st;
+}
+
 ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_t nq, size_t dim,
                                       const rdb_vblock *blocks, size_t n_blocks, size_t k,
                                       int threads, rdb_scored *out, size_t *n_out, rdb_err *err)
@@ -343,13 +674,23 @@ ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_
 		memset(n_out, 0, nq * sizeof *n_out);
 		return RAGDB_OK;
 	}
-	if (path == RDB_BATCH_AUTO)
+	if (path == RDB_BATCH_AUTO) {
 		path = rdb_batch_chosen(NULL, NULL);
+		/* A batch of a few queries does not pay for packing every vector
+		 * into tiles. */
+		if (path == RDB_BATCH_AMX && nq < RDB_BATCH_AMX_MIN)
+			path = RDB_BATCH_AVX512;
+	}
+	if (path == RDB_BATCH_AMX && dim > 0)
+		return batch_amx(Q, nq, dim, blocks, n_blocks, k, threads, out, n_out, err);
+	if (path == RDB_BATCH_AMX)
+		path = RDB_BATCH_AVX512;
 	const int own = path != RDB_BATCH_BLAS;
 	const size_t mr = path == RDB_BATCH_AVX512 ? RDB_B512_MR : RDB_B2_MR;
-	batch_job j = {path, Q, NULL, nq, dim, blocks, n_blocks, rdb_blocks_total(blocks, n_blocks), 1,
-	               k, run_rows(dim), path == RDB_BATCH_AVX512 ? RDB_B512_NR : RDB_B2_NR,
-	               NULL, NULL, 0, NULL, 0, 0};
+	batch_job j = {.path = path, .Q = Q, .nq = nq, .dim = dim, .blocks = blocks,
+	               .n_blocks = n_blocks, .total = rdb_blocks_total(blocks, n_blocks), .parts = 1,
+	               .k = k, .rows = run_rows(dim),
+	               .nr = path == RDB_BATCH_AVX512 ? RDB_B512_NR : RDB_B2_NR};
 	/* Whole panels per run: blocks hold a multiple of 32 vectors, so runs
 	 * then split them without a padded panel at every run's end. */
 	if (own)
@@ -394,14 +735,7 @@ ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_
 	for (size_t p = 1; p < parts; p++)
 		for (size_t i = 0; i < nq; i++)
 			rdb_topk_init(&heaps[p * nq + i], storage + ((p - 1) * nq + i) * k, k);
-	j.parts = parts;
-	/* The parts claim slices of the vectors as they go rather than one
-	 * fixed share each, so a core that the host slows down (or that another
-	 * job holds) leaves its last slice to the others, not half the batch.
-	 * The heaps stay per part, so a slice costs no warm-up. */
-	j.slice = parts > 1 ? (j.total + parts * SLICES_PER_PART - 1) / (parts * SLICES_PER_PART)
-	                    : j.total;
-	j.slice = j.slice ? (j.slice + j.rows - 1) / j.rows * j.rows : 1;
+	set_parts(&j, parts);
 	j.heaps = heaps;
 	j.S = S;
 	j.Qp = Qp;
@@ -411,13 +745,8 @@ ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_
 	rdb_pool_run(batch_part, &j, parts);
 
 	for (size_t i = 0; i < nq; i++) {
-		rdb_topk *t = &heaps[i];
-		for (size_t p = 1; p < parts; p++) {
-			const rdb_topk *o = &heaps[p * nq + i];
-			for (size_t e = 0; e < o->n; e++)
-				rdb_topk_push(t, o->h[e].score, o->h[e].id);
-		}
-		n_out[i] = rdb_topk_drain(t, out + i * k);
+		merge_parts(heaps, nq, parts, i);
+		n_out[i] = rdb_topk_drain(&heaps[i], out + i * k);
 	}
 	st = RAGDB_OK;
 out_free_own:

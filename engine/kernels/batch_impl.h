@@ -41,6 +41,43 @@ void rdb_batch_run_avx512(const rdb_brun *r);
 void rdb_batch_pack_avx512(const float *src, size_t rows, size_t dim, float *dst);
 void rdb_batch_run_avx2(const rdb_brun *r);
 
+/* The AMX path (batch_amxbf16.c; batch.c certifies and rescores). Scores
+ * are q_hi.x_hi + q_lo.x_hi + q_hi.x_lo with hi = x rounded to bf16 and lo =
+ * the rest rounded to bf16, in f32 accumulators: within a bound of the f32
+ * dot product that batch.c computes (rdb_batch_amx_eps), never equal to it.
+ * Operands are packed in 16 x 32-bf16 tiles (1 KB), over dims padded to a
+ * multiple of 32 (RDB_BAMX_KD): queries in blocks of 32 (two 16-row A
+ * tiles), vectors in panels of 16 (B tiles: row p holds dims 2p, 2p+1 of
+ * each of the 16 vectors), hi tiles of all dims then lo tiles. */
+#define RDB_BAMX_BLOCK 32
+#define RDB_BAMX_KD(dim) (((dim) + 31) / 32 * 32)
+
+typedef struct rdb_bamx {
+	const uint16_t *Qp;  /* rdb_batch_amx_pack_queries */
+	size_t nq, dim;
+	const float *vecs;   /* the run: m vectors, row-major */
+	const uint64_t *ids;
+	size_t m;
+	size_t pos;          /* the run's first vector's place in the blocks */
+	uint16_t *Vp;        /* room for the packed run: RDB_BAMX_KD(dim) x 2 bf16
+	                      * per vector, m rounded up to 32; 64-byte aligned */
+	float *tiles;        /* 4 x 256 floats, 64-byte aligned */
+	rdb_topk *heaps;     /* nq candidate heaps: ids are places + 1 */
+	float *thr;          /* nq thresholds, as for rdb_brun */
+	float maxnorm2;      /* out: the largest squared norm of a vector seen */
+	int nonfinite;       /* out: a vector held a NaN or an infinity */
+} rdb_bamx;
+
+/* Pack nq queries (row-major) into dst: RDB_BAMX_KD(dim) x 2 bf16 per query,
+ * nq rounded up to 32 (zeros). Returns 1 if a query holds a NaN or an
+ * infinity (the bound does not hold then), else 0. */
+int rdb_batch_amx_pack_queries(const float *Q, size_t nq, size_t dim, uint16_t *dst);
+/* Configure this thread's tiles / give them back (once per part). */
+void rdb_batch_amx_begin(void);
+void rdb_batch_amx_end(void);
+/* Pack the run, score it against every query, push the candidates. */
+void rdb_batch_run_amx(rdb_bamx *r);
+
 /* One candidate, exactly as rdb_push_scores takes it (NaN is -inf,
  * tombstones skipped), then the query's threshold refreshed. The caller
  * passes every score that is not below the threshold (NaN included). */

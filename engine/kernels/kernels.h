@@ -7,7 +7,8 @@
  * first use, from cpuid (RAGDB_KERNEL=scalar|avx2|avx512 overrides, for tests
  * and benchmarks). Top-k keeps a bounded min-heap; ties are broken by the
  * smaller id, so every path returns the same list. Single queries scan the
- * blocks split across threads; batches go through our register-blocked
+ * blocks split across threads; batches go through AMX tiles whose
+ * candidates are rescored and proven exact, our register-blocked
  * micro-kernel fused with the top-k, or cblas_sgemm where that measures
  * faster (batch.c). Quantized blocks (bf16, int8, binary): quant.h.
  */
@@ -82,29 +83,39 @@ ragdb_status rdb_scan_topk_batch(const float *Q, size_t nq, size_t dim, const rd
                                  size_t *n_out, rdb_err *err);
 
 /* How a batch scores: our AVX-512 (12 x 32) or AVX2 (6 x 16) micro-kernel
- * fused with the top-k, or cblas_sgemm then the top-k. AUTO is the one
- * chosen for the process. */
+ * fused with the top-k, cblas_sgemm then the top-k, or AMX tiles (bf16
+ * split in hi and lo parts) choosing candidates that are then rescored
+ * exactly and proven complete (batch.c). AUTO is the one chosen for the
+ * process. */
 typedef enum rdb_batch_path {
 	RDB_BATCH_AUTO = 0,
 	RDB_BATCH_BLAS = 1,
 	RDB_BATCH_AVX2 = 2,
 	RDB_BATCH_AVX512 = 3,
+	RDB_BATCH_AMX = 4,
 } rdb_batch_path;
 
 /* rdb_scan_topk_batch on a given path; EINVAL if this CPU cannot run it. */
 ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_t nq, size_t dim,
                                       const rdb_vblock *blocks, size_t n_blocks, size_t k,
                                       int threads, rdb_scored *out, size_t *n_out, rdb_err *err);
-/* "auto", "blas", "avx2", "avx512" (NULL if unknown). */
+/* "auto", "blas", "avx2", "avx512", "amx" (NULL if unknown). */
 const char *rdb_batch_path_name(rdb_batch_path path);
 int rdb_batch_path_supported(rdb_batch_path path);
-/* The path AUTO stands for: RAGDB_BATCH=blas|avx2|avx512 if set and
- * supported; our best micro-kernel when OpenBLAS reports an SSE-era core
+/* The path AUTO stands for: RAGDB_BATCH=blas|avx2|avx512|amx if set and
+ * supported; amx where the CPU and the OS allow it (batches of fewer than
+ * RDB_BATCH_AMX_MIN queries then take the AVX-512 kernel); our best
+ * micro-kernel when OpenBLAS reports an SSE-era core
  * (openblas_get_corename(): it did not recognise the CPU); else whichever
  * of the two was faster in a one-time measurement (tens of ms, at the
  * first call) on one core; their GFLOP/s there go to the out-params (may
  * be NULL; 0 when not measured). */
 rdb_batch_path rdb_batch_chosen(double *own_gflops, double *blas_gflops);
+#define RDB_BATCH_AMX_MIN 32
+/* Queries the AMX path has answered since the process started, and how
+ * many of them it had to scan again exactly because the candidates' bound
+ * did not prove the top k complete (either may be NULL). */
+void rdb_batch_amx_stats(uint64_t *queries, uint64_t *rescanned);
 
 /* Number of online cores (cached). */
 int rdb_ncores(void);

@@ -558,7 +558,7 @@ END_TEST
 /* --- batch ---------------------------------------------------------------- */
 
 static const rdb_batch_path kBatchPaths[] = {RDB_BATCH_AUTO, RDB_BATCH_BLAS, RDB_BATCH_AVX2,
-                                              RDB_BATCH_AVX512};
+                                              RDB_BATCH_AVX512, RDB_BATCH_AMX};
 
 /* Batch hits against a single-query scan's: the same count; at each rank
  * the same id, or, where two vectors' scores are within the tolerance (the
@@ -711,10 +711,11 @@ START_TEST(test_batch_dispatch)
 	ck_assert_int_eq(rdb_batch_path_supported(p), 1);
 	ck_assert_str_eq(rdb_batch_path_name(RDB_BATCH_AVX512), "avx512");
 	ck_assert_ptr_null(rdb_batch_path_name((rdb_batch_path)9));
-	const char *wants[] = {"blas", "avx2", "avx512", "gpu"};
-	for (size_t i = 0; i < 4; i++) {
+	ck_assert_str_eq(rdb_batch_path_name(RDB_BATCH_AMX), "amx");
+	const char *wants[] = {"blas", "avx2", "avx512", "amx", "gpu"};
+	for (size_t i = 0; i < 5; i++) {
 		rdb_batch_path want = (rdb_batch_path)(i + 1);
-		int forced = i < 3 && rdb_batch_path_supported(want);
+		int forced = i < 4 && rdb_batch_path_supported(want);
 		pid_t pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0) {
@@ -729,6 +730,83 @@ START_TEST(test_batch_dispatch)
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "RAGDB_BATCH=%s", wants[i]);
 	}
+}
+END_TEST
+
+/* The AMX path proves its candidates complete on ordinary data: every
+ * query of a batch over random vectors is answered without a second scan,
+ * with the scan's hits. */
+START_TEST(test_batch_amx_proven)
+{
+	if (!rdb_batch_path_supported(RDB_BATCH_AMX))
+		return;
+	const size_t dim = 100, nq = 40, k = 10;
+	const size_t counts[] = {1000, 37, 2000};
+	tindex x;
+	tindex_make(&x, dim, counts, 3, 91);
+	for (size_t i = 5; i < x.total; i += 17)
+		x.ids[i] = 0;
+	uint64_t seed = 17;
+	float *Q = malloc(nq * dim * sizeof *Q);
+	fill_random(Q, nq * dim, &seed);
+	rdb_scored out[40 * 10], one[10];
+	size_t n_out[40], n1;
+	uint64_t q0, r0, q1, r1;
+	rdb_batch_amx_stats(&q0, &r0);
+	for (int th = 1; th <= 2; th++) {
+		ck_assert_int_eq(rdb_scan_topk_batch_path(RDB_BATCH_AMX, Q, nq, dim, x.blocks, 3, k, th,
+		                                          out, n_out, NULL),
+		                 RAGDB_OK);
+		for (size_t i = 0; i < nq; i++) {
+			rdb_scan_topk(Q + i * dim, dim, x.blocks, 3, k, 1, NULL, NULL, one, &n1, NULL);
+			check_batch_vs_scan("amx", out + i * k, n_out[i], one, n1, Q + i * dim, x.vecs, dim,
+			                    i);
+		}
+	}
+	rdb_batch_amx_stats(&q1, &r1);
+	ck_assert_uint_eq(q1 - q0, 2 * nq);
+	ck_assert_uint_eq(r1 - r0, 0);
+	free(Q);
+	tindex_free(&x);
+}
+END_TEST
+
+/* Near-duplicates the bf16 split cannot tell apart (60 copies of one vector,
+ * each moved by ~1e-6): the bound does not prove the candidates, so every
+ * query is scanned again, and the hits are still the scan's. */
+START_TEST(test_batch_amx_rescans_near_ties)
+{
+	if (!rdb_batch_path_supported(RDB_BATCH_AMX))
+		return;
+	const size_t dim = 64, nq = 20, k = 10;
+	const size_t counts[] = {300, 200};
+	tindex x;
+	tindex_make(&x, dim, counts, 2, 7);
+	uint64_t seed = 5;
+	for (size_t i = 100; i < 160; i++)
+		for (size_t d = 0; d < dim; d++)
+			x.vecs[i * dim + d] = x.vecs[100 * dim + d] * (1.0f + 1e-6f * rng_float(&seed));
+	float Q[20 * 64];
+	for (size_t i = 0; i < nq; i++)
+		for (size_t d = 0; d < dim; d++)
+			Q[i * dim + d] = x.vecs[100 * dim + d] + 0.01f * rng_float(&seed);
+	rdb_scored out[20 * 10], one[10];
+	size_t n_out[20], n1;
+	uint64_t q0, r0, q1, r1;
+	rdb_batch_amx_stats(&q0, &r0);
+	ck_assert_int_eq(rdb_scan_topk_batch_path(RDB_BATCH_AMX, Q, nq, dim, x.blocks, 2, k, 1, out,
+	                                          n_out, NULL),
+	                 RAGDB_OK);
+	rdb_batch_amx_stats(&q1, &r1);
+	ck_assert_uint_eq(q1 - q0, nq);
+	ck_assert_uint_eq(r1 - r0, nq);
+	for (size_t i = 0; i < nq; i++) {
+		rdb_scan_topk(Q + i * dim, dim, x.blocks, 2, k, 1, NULL, NULL, one, &n1, NULL);
+		check_batch_vs_scan("amx", out + i * k, n_out[i], one, n1, Q + i * dim, x.vecs, dim, i);
+		for (size_t r = 0; r < n1; r++)
+			ck_assert(out[i * k + r].id >= 1100 && out[i * k + r].id < 1160);
+	}
+	tindex_free(&x);
 }
 END_TEST
 
@@ -775,6 +853,8 @@ static Suite *kernels_suite(void)
 	tcase_add_test(tc, test_batch_ties);
 	tcase_add_test(tc, test_batch_dispatch);
 	tcase_add_test(tc, test_batch_empty);
+	tcase_add_test(tc, test_batch_amx_proven);
+	tcase_add_test(tc, test_batch_amx_rescans_near_ties);
 	suite_add_tcase(s, tc);
 	return s;
 }
