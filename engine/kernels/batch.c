@@ -10,18 +10,21 @@
  *         queries, then each row of S pushed into its query's heap;
  *   amx   AMX tiles (batch_amxbf16.c) score every pair from bf16 hi/lo
  *         splits of the operands, within a proven bound of the f32 dot
- *         product; each query keeps 2k + 16 candidates, which are rescored
- *         with the f32 dot kernel. If the candidates' floor plus the bound
- *         is below the k-th rescored score, no other vector can be in the
- *         top k and the answer is exact; otherwise (near-ties the split
- *         cannot separate) that query is scanned again on the AVX-512
- *         kernel. On 1M x 384 x 1,000 queries no query needed that, and
- *         the batch ran 2.7-3.3x faster than the AVX-512 kernel (1.7-2.0x
- *         the one-core FMA peak per core, in f32-equivalent flops).
+ *         product; each query keeps 1.5k + 8 candidates, and those within
+ *         reach of the top k are rescored with the f32 dot kernel. If the
+ *         candidates' floor plus the bound is below the k-th rescored
+ *         score, no other vector can be in the top k and the answer is
+ *         exact; otherwise (near-ties the split cannot separate) that query
+ *         is scanned again on the AVX-512 kernel. On 1M x 384 x 1,000
+ *         queries no query needed that, and the batch ran 2.6-3.3x faster
+ *         than the AVX-512 kernel in the same runs (0.84-2.03x the one-core
+ *         FMA peak per core, counting the f32 flops it stands for).
  * Which one runs is decided once per process (see choose_path): AMX where
  * the CPU and the kernel allow it (batches of fewer than RDB_BATCH_AMX_MIN
- * queries then take the AVX-512 kernel: the tiles are 32 queries wide and
- * every vector is packed, so below 32 queries it measured slower); OpenBLAS
+ * queries or over fewer than RDB_BATCH_AMX_MIN_VECTORS vectors then take the
+ * AVX-512 kernel: the tiles are 32 queries wide, every vector is packed,
+ * and the candidates' heaps cost most on few vectors, so it measured
+ * slower there); OpenBLAS
  * speed depends on whether it recognises the CPU. When it reports an
  * SSE-era core our kernel runs without asking; otherwise a short
  * measurement decides.
@@ -447,10 +450,13 @@ void rdb_batch_amx_stats(uint64_t *queries, uint64_t *rescanned)
 }
 
 /* Candidates per query: enough beyond k that the bound below rarely fails
- * (1M x 384, k = 10: see benchmarks/README.md). */
+ * (200k x 384, k = 10: k + 4 already left no query to scan again; see
+ * benchmarks/README.md), few enough that filling the heaps stays cheap:
+ * each part pushes ~m (1 + ln(n / m)) candidates per query, which is what
+ * costs on small knowledge bases. */
 static size_t amx_candidates(size_t k)
 {
-	return k > (SIZE_MAX - 16) / 2 ? SIZE_MAX : 2 * k + 16;
+	return k > SIZE_MAX / 2 ? SIZE_MAX : k + k / 2 + 8;
 }
 
 /* How far an AMX score may lie from the f32 dot kernel's score of the same
@@ -481,34 +487,39 @@ static size_t block_of(const size_t *starts, size_t n_blocks, size_t pos)
 	return lo;
 }
 
-/* Query i's candidates (heap c, parts merged in) rescored with the dot
- * kernel into its top k in out. Every vector that is not a candidate
- * scored at most the candidates' floor by AMX, so at most floor + eps by
- * the dot kernel: below the k-th exact score, it cannot be in the top k.
- * Returns 0 when that is not proven (then the query is scanned again). */
+/* Query i's candidates (heap c, parts merged in; consumed) rescored with
+ * the dot kernel into its top k in out. Every vector that is not a
+ * candidate scored at most the candidates' floor by AMX, so at most
+ * floor + eps by the dot kernel: below the k-th exact score, it cannot be
+ * in the top k. Returns 0 when that is not proven (then the query is
+ * scanned again). */
 static int amx_finish(const float *q, size_t dim, const rdb_vblock *blocks, size_t n_blocks,
                       const size_t *starts, rdb_topk *c, size_t mc, size_t k, double xn,
                       rdb_scored *out, size_t *n_out)
 {
 	const int full = c->n == mc;
 	const float floor = full ? c->h[0].score : -INFINITY;
+	double qn = 0;
+	for (size_t d = 0; d < dim; d++)
+		qn += (double)q[d] * q[d];
+	const double eps = amx_eps(dim, sqrt(qn), xn);
+	/* Best first. The k best candidates score at least their k-th AMX
+	 * score minus eps exactly, so one more than 2 eps below it cannot
+	 * reach the top k and is not rescored: ~k dots instead of 1.5k + 8. */
+	const size_t nc = rdb_topk_drain(c, c->h);
+	const double cut = nc >= k ? (double)c->h[k - 1].score - 2 * eps : -INFINITY;
 	rdb_dot_fn dot = rdb_kernel_dot();
 	rdb_topk t;
 	rdb_topk_init(&t, out, k);
-	for (size_t e = 0; e < c->n; e++) {
+	for (size_t e = 0; e < nc && (double)c->h[e].score >= cut; e++) {
 		const size_t pos = (size_t)c->h[e].id - 1;
 		const size_t b = block_of(starts, n_blocks, pos), row = pos - starts[b];
 		float s;
 		dot(q, blocks[b].vecs + row * dim, 1, dim, &s);
 		rdb_topk_push(&t, isnan(s) ? -INFINITY : s, blocks[b].ids[row]);
 	}
-	if (full) {
-		double qn = 0;
-		for (size_t d = 0; d < dim; d++)
-			qn += (double)q[d] * q[d];
-		if (t.n < k || !((double)floor + amx_eps(dim, sqrt(qn), xn) < (double)t.h[0].score))
-			return 0;
-	}
+	if (full && (t.n < k || !((double)floor + eps < (double)t.h[0].score)))
+		return 0;
 	*n_out = rdb_topk_drain(&t, out);
 	return 1;
 }
@@ -677,8 +688,10 @@ ragdb_status rdb_scan_topk_batch_path(rdb_batch_path path, const float *Q, size_
 	if (path == RDB_BATCH_AUTO) {
 		path = rdb_batch_chosen(NULL, NULL);
 		/* A batch of a few queries does not pay for packing every vector
-		 * into tiles. */
-		if (path == RDB_BATCH_AMX && nq < RDB_BATCH_AMX_MIN)
+		 * into tiles, nor a few vectors for the candidates' heaps and the
+		 * rescoring (benchmarks/README.md, "The AMX path"). */
+		if (path == RDB_BATCH_AMX && (nq < RDB_BATCH_AMX_MIN ||
+		                              rdb_blocks_total(blocks, n_blocks) < RDB_BATCH_AMX_MIN_VECTORS))
 			path = RDB_BATCH_AVX512;
 	}
 	if (path == RDB_BATCH_AMX && dim > 0)

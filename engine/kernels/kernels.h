@@ -104,7 +104,8 @@ const char *rdb_batch_path_name(rdb_batch_path path);
 int rdb_batch_path_supported(rdb_batch_path path);
 /* The path AUTO stands for: RAGDB_BATCH=blas|avx2|avx512|amx if set and
  * supported; amx where the CPU and the OS allow it (batches of fewer than
- * RDB_BATCH_AMX_MIN queries then take the AVX-512 kernel); our best
+ * RDB_BATCH_AMX_MIN queries, or over fewer than RDB_BATCH_AMX_MIN_VECTORS
+ * vectors, then take the AVX-512 kernel); our best
  * micro-kernel when OpenBLAS reports an SSE-era core
  * (openblas_get_corename(): it did not recognise the CPU); else whichever
  * of the two was faster in a one-time measurement (tens of ms, at the
@@ -112,6 +113,7 @@ int rdb_batch_path_supported(rdb_batch_path path);
  * be NULL; 0 when not measured). */
 rdb_batch_path rdb_batch_chosen(double *own_gflops, double *blas_gflops);
 #define RDB_BATCH_AMX_MIN 32
+#define RDB_BATCH_AMX_MIN_VECTORS 32768
 /* Queries the AMX path has answered since the process started, and how
  * many of them it had to scan again exactly because the candidates' bound
  * did not prove the top k complete (either may be NULL). */
