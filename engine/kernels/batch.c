@@ -16,7 +16,7 @@
  *         score, no other vector can be in the top k and the answer is
  *         exact; otherwise (near-ties the split cannot separate) that query
  *         is scanned again on the AVX-512 kernel. On 1M x 384 x 1,000
- *         queries no query needed that, and the batch ran 2.6-3.3x faster
+ *         queries no query needed that, and the batch ran 2.1-3.3x faster
  *         than the AVX-512 kernel in the same runs (0.84-2.03x the one-core
  *         FMA peak per core, counting the f32 flops it stands for).
  * Which one runs is decided once per process (see choose_path): AMX where
