@@ -159,6 +159,14 @@ if [ -f "$SIFT/base.fvecs" ]; then
   ok ragdb import-vectors --db "$WORK/sift" "$SIFT/base.fvecs"
   ok ragdb search --db "$WORK/sift" --vectors "$SIFT/query.fvecs" -k 10 --no-text
   printf '%s\n' "$OUT" > "$WORK/sift_f32.jsonl"
+  # Each batch path, forced, gives those results: AMX tiles with their
+  # rescoring and proof (where this CPU and Linux allow AMX; elsewhere the
+  # variable is reported and another path runs) and the AVX-512 kernel.
+  for path in amx avx512; do
+    RAGDB_BATCH=$path ok ragdb search --db "$WORK/sift" --vectors "$SIFT/query.fvecs" -k 10 --no-text
+    printf '%s\n' "$OUT" > "$WORK/sift_$path.jsonl"
+    same_results "$WORK/sift_f32.jsonl" "$WORK/sift_$path.jsonl" || fail "sift5k batch path $path differs"
+  done
   ok ragdb quantize --db "$WORK/sift" int8
   check_ok "$WORK/sift"
   ok ragdb search --db "$WORK/sift" --vectors "$SIFT/query.fvecs" -k 10 --no-text
