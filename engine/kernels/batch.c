@@ -52,7 +52,9 @@
  * between near-equal scores.
  *
  * Memory: parts x nq x k heap entries, plus the packed queries (nq x dim
- * rounded up to a tile) and per part a packed run or a tile x run S buffer.
+ * rounded up to a tile) and per part a packed run or a tile x run S buffer;
+ * on the amx path parts x nq x (1.5k + 8) candidates, the queries as bf16
+ * hi and lo (the bytes of f32), and per part a packed run and 4 KB of tiles.
  */
 #include <cblas.h>
 #include <cpuid.h>
