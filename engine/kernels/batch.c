@@ -573,8 +573,8 @@ static ragdb_status batch_amx(const float *Q, size_t nq, size_t dim, const rdb_v
 	rdb_scored *storage = NULL, *fout = NULL;
 	rdb_topk *heaps = NULL;
 	int *nonfinite = NULL;
-	size_t *starts = NULL, *redo = NULL, *fn = NULL, nredo = 0;
-	unsigned char *redo_flag = NULL;
+	size_t *starts = NULL, *fn = NULL, nredo = 0;
+	unsigned char *redo = NULL;
 	if (mc == SIZE_MAX || nq > SIZE_MAX / mc / parts / sizeof *storage ||
 	    nq_pad > SIZE_MAX / 4 / kd || j.va_elems > SIZE_MAX / 2 / parts)
 		goto out;
@@ -586,8 +586,7 @@ static ragdb_status batch_amx(const float *Q, size_t nq, size_t dim, const rdb_v
 	    !(thr = malloc(parts * nq * sizeof *thr)) ||
 	    !(maxnorm2 = calloc(parts, sizeof *maxnorm2)) ||
 	    !(nonfinite = calloc(parts, sizeof *nonfinite)) ||
-	    !(starts = malloc((n_blocks + 1) * sizeof *starts)) || !(redo = malloc(nq * sizeof *redo)) ||
-	    !(redo_flag = malloc(nq)))
+	    !(starts = malloc((n_blocks + 1) * sizeof *starts)) || !(redo = malloc(nq)))
 		goto out;
 	if (rdb_batch_amx_pack_queries(Q, nq, dim, Qa)) {
 		st = rdb_scan_topk_batch_path(RDB_BATCH_AVX512, Q, nq, dim, blocks, n_blocks, k, threads,
@@ -621,26 +620,28 @@ static ragdb_status batch_amx(const float *Q, size_t nq, size_t dim, const rdb_v
 	for (size_t b = 0; b < n_blocks; b++)
 		starts[b + 1] = starts[b] + blocks[b].count;
 	amx_fin f = {Q, nq, dim, blocks, n_blocks, starts, heaps, parts, mc, k, sqrt(xn2), out, n_out,
-	             redo_flag};
+	             redo};
 	rdb_pool_run(amx_finish_part, &f, parts);
 	for (size_t i = 0; i < nq; i++)
-		if (redo_flag[i])
-			redo[nredo++] = i;
+		nredo += redo[i];
 	__atomic_fetch_add(&g_amx_queries, nq, __ATOMIC_RELAXED);
 	if (nredo) {
 		__atomic_fetch_add(&g_amx_rescanned, nredo, __ATOMIC_RELAXED);
 		if (!(Qf = malloc(nredo * dim * sizeof *Qf)) || !(fout = malloc(nredo * k * sizeof *fout)) ||
 		    !(fn = malloc(nredo * sizeof *fn)))
 			goto out;
-		for (size_t r = 0; r < nredo; r++)
-			memcpy(Qf + r * dim, Q + redo[r] * dim, dim * sizeof *Qf);
+		for (size_t i = 0, r = 0; i < nq; i++)
+			if (redo[i])
+				memcpy(Qf + r++ * dim, Q + i * dim, dim * sizeof *Qf);
 		st = rdb_scan_topk_batch_path(RDB_BATCH_AVX512, Qf, nredo, dim, blocks, n_blocks, k,
 		                              threads, fout, fn, err);
 		if (st != RAGDB_OK)
 			goto out;
-		for (size_t r = 0; r < nredo; r++) {
-			memcpy(out + redo[r] * k, fout + r * k, fn[r] * sizeof *fout);
-			n_out[redo[r]] = fn[r];
+		for (size_t i = 0, r = 0; i < nq; i++) {
+			if (!redo[i])
+				continue;
+			memcpy(out + i * k, fout + r * k, fn[r] * sizeof *fout);
+			n_out[i] = fn[r++];
 		}
 	}
 	st = RAGDB_OK;
@@ -660,7 +661,6 @@ out:
 	free(nonfinite);
 	free(starts);
 	free(redo);
-	free(redo_flag);
 	free(Qf);
 	free(fout);
 	free(fn);
