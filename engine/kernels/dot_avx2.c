@@ -10,14 +10,16 @@
  * Why one row at a time, unlike the AVX-512 kernel's sixteen rows column by
  * column: with sixteen ymm registers only four rows fit, and four rows
  * walked side by side are four interleaved streams. On a Zen 3 EPYC
- * (2 vCPUs, 1M x 384 from memory) that reached 0.67x the bandwidth of a
- * plain read, against 0.89-0.93x for rows walked whole, which the hardware
- * prefetcher follows as a single stream. A software prefetch of every line
- * on top made it slower (0.77-0.87x at 0.75-6 KB ahead); one prefetch per
- * row, 6 KB ahead, took 2 threads from 0.90x to 0.99x (1 thread: no
- * change), presumably by reaching each 4 KB page, where the hardware
- * prefetcher stops, before the stream does. The query is reloaded from L1
- * for every row, which costs nothing next to the memory stream.
+ * (2 vCPUs, 1M x 384 from memory, 2 threads) that reached 0.67-0.74x the
+ * bandwidth of a plain read, against 0.81-0.93x for rows walked whole,
+ * which the hardware prefetcher follows as a single stream. A software
+ * prefetch of every line on top made it slower (0.76-0.86x at 0.75-24 KB
+ * ahead); one prefetch per row, 6 KB ahead, gave 0.89-0.99x where no
+ * prefetch gave 0.81-0.90x in the same runs (1 thread: 0.91x against
+ * 0.93x, no difference), presumably by reaching each 4 KB page, where the
+ * hardware prefetcher stops, before the stream does. The query is
+ * reloaded from L1 for every row, which costs nothing next to the memory
+ * stream. Details: benchmarks/README.md, "AVX2 on a Zen 3 EPYC".
  *
  * Invariant: a row's score does not depend on which rows it is computed
  * with (each row is computed alone), so splitting a scan across threads

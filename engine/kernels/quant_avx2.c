@@ -13,10 +13,10 @@
  * bf16 and int8 walk rows whole, one after another, as dot_avx2.c does
  * (four accumulators of 64 bytes a step), so a row's result does not
  * depend on the rows around it. Against four rows side by side that took
- * a Zen 3 EPYC (2 vCPUs, 1M x 384) from 0.60x to 0.93-0.98x the bandwidth
- * of a plain read for bf16 and from 0.89x to 0.96x for int8. Unlike f32
- * they need a software prefetch (dot_prefetch.h): bf16 without one fell to
- * 0.72-0.82x.
+ * a Zen 3 EPYC (2 vCPUs, 1M x 384) from 0.60-0.67x to 0.93-1.00x the
+ * bandwidth of a plain read for bf16 and from 0.89x to 0.92-0.97x for
+ * int8. They prefetch every line (dot_prefetch.h): bf16 without that fell
+ * to 0.72-0.82x.
  */
 #include <immintrin.h>
 #include <string.h>
