@@ -160,9 +160,10 @@ if [ -f "$SIFT/base.fvecs" ]; then
   ok ragdb search --db "$WORK/sift" --vectors "$SIFT/query.fvecs" -k 10 --no-text
   printf '%s\n' "$OUT" > "$WORK/sift_f32.jsonl"
   # Each batch path, forced, gives those results: AMX tiles with their
-  # rescoring and proof (where this CPU and Linux allow AMX; elsewhere the
-  # variable is reported and another path runs) and the AVX-512 kernel.
-  for path in amx avx512; do
+  # rescoring and proof, the AVX-512 and the AVX2 micro-kernels (where the
+  # CPU and Linux allow the path; elsewhere the variable is reported and
+  # another path runs).
+  for path in amx avx512 avx2; do
     RAGDB_BATCH=$path ok ragdb search --db "$WORK/sift" --vectors "$SIFT/query.fvecs" -k 10 --no-text
     printf '%s\n' "$OUT" > "$WORK/sift_$path.jsonl"
     same_results "$WORK/sift_f32.jsonl" "$WORK/sift_$path.jsonl" || fail "sift5k batch path $path differs"
