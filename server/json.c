@@ -55,10 +55,17 @@ typedef enum json_flaw {
  * recursive parser sees it), bytes that are not UTF-8 (RFC 8259: JSON text
  * is UTF-8), raw control characters inside strings, NUL bytes (which would
  * cut C strings short), numbers with leading zeros. *off is where. */
+/* Whether a value may begin after @p c (0: the start of the text). */
+static int starts_value(char c)
+{
+	return c == 0 || c == ':' || c == ',' || c == '[';
+}
+
 static json_flaw json_scan(const char *s, size_t n, int limit, size_t *off)
 {
 	int depth = 0, in_str = 0;
-	char prev = 0; /* the last byte outside strings that is not whitespace */
+	char prev = 0;  /* the last byte outside strings that is not whitespace */
+	char prev2 = 0; /* the one before it */
 	size_t ok = srv_utf8_valid_prefix(s, n);
 
 	if (ok < n) {
@@ -89,9 +96,12 @@ static json_flaw json_scan(const char *s, size_t n, int limit, size_t *off)
 		} else if (c == ']' || c == '}') {
 			depth--;
 		} else if (c == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9' &&
-		           (prev == 0 || prev == ':' || prev == ',' || prev == '[' || prev == '-')) {
+		           (starts_value(prev) || (prev == '-' && starts_value(prev2)))) {
+			/* Only a number's first digit: an exponent may start with
+			 * zeros ("8.3e-05" is what Python's json.dumps writes). */
 			return JSON_LEADING_ZERO;
 		}
+		prev2 = prev;
 		prev = c;
 	}
 	return JSON_FINE;

@@ -82,6 +82,8 @@ START_TEST(body_checks)
 
 	ck_assert_int_eq(PARSE("{\"query\": \"caf\xc3\xa9\", \"k\": 10, \"x\": [0.5, -0, 1e05, \"01\"]}", m), 0);
 	ck_assert_int_eq(PARSE("  {\"a\": \"tab\\tand\\u0001escaped\"}\n", m), 0);
+	/* Exponents may start with zeros, signed or not (Python writes 8.3e-05). */
+	ck_assert_int_eq(PARSE("{\"vector\": [-8.3e-05, 1E+07, 2e-0, 0.0e-00, -0.5E-010]}", m), 0);
 
 	ck_assert_int_eq(PARSE("{\"query\": \"x\xff\"}", m), 400);
 	ck_assert_msg(strstr(m, "not valid UTF-8"), "%s", m);
@@ -95,6 +97,8 @@ START_TEST(body_checks)
 	ck_assert_int_eq(PARSE("{\"k\": 01}", m), 400);
 	ck_assert_msg(strstr(m, "leading zero"), "%s", m);
 	ck_assert_int_eq(PARSE("[-00]", m), 400);
+	ck_assert_int_eq(PARSE("[1, -01e-05]", m), 400);
+	ck_assert_int_eq(PARSE("[1,\n 007]", m), 400);
 	ck_assert_int_eq(PARSE("", m), 400);
 	ck_assert_msg(strstr(m, "empty"), "%s", m);
 	ck_assert_int_eq(PARSE("{\"query\": \"\\ud800\"}", m), 400);
