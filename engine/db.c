@@ -142,8 +142,10 @@ static int make_dirs(const char *dir)
 static ragdb *handle_new(void)
 {
 	ragdb *db = calloc(1, sizeof *db);
-	if (db)
+	if (db) {
 		pthread_mutex_init(&db->write_lock, NULL);
+		rdb_share_init(&db->share);
+	}
 	return db;
 }
 
@@ -291,6 +293,7 @@ void ragdb_close(ragdb *db)
 	rdb_models_free(db);
 	rdb_store_close(db->store);
 	pthread_mutex_destroy(&db->write_lock);
+	rdb_share_destroy(&db->share);
 	free(db);
 }
 

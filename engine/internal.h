@@ -11,6 +11,7 @@
 #include "ragdb.h"
 #include "index/store.h"
 #include "engine/providers/embedder.h"
+#include "engine/share.h"
 
 struct ragdb {
 	rdb_store *store;          /* NULL on a handle that failed to open */
@@ -22,6 +23,7 @@ struct ragdb {
 	struct rdb_config *config; /* ragdb.json (or none): provider settings (models.c) */
 	char *embed_endpoint;      /* endpoint override for a remote embedder, or NULL */
 	struct rdb_ecache *ecache; /* the persistent cache (ecache_api.c), or NULL */
+	rdb_share share;           /* concurrent exact scans share a pass (share.c) */
 };
 
 /* Record a failure on the handle and return its status. */

@@ -239,6 +239,8 @@ typedef struct snap {
 	rdb_tokenizer *tok;
 	rdb_ivf_snap ivf;    /* the IVF index (engine/ivf_api.c) */
 	uint32_t ivf_use;    /* lists each vector search probes; 0 = exact scan */
+	uint32_t dim;        /* for a shared pass run on this snapshot (share.c) */
+	int threads;
 } snap;
 
 static void snap_free(snap *s)
@@ -368,26 +370,73 @@ static const float *chunk_vec(const snap *s, uint64_t id, uint32_t dim, rdb_buf 
 	return s->views[lo].vecs + (size_t)c.slot * dim;
 }
 
+/* A shared pass over the leader's snapshot (share.c): n searches' f32
+ * scans (payloads: rdb_multi_query) or quantized scans with rescoring
+ * (rdb_qmulti), each with exactly its own scan's results. */
+static ragdb_status run_f32(void *ctx, void *const *payloads, size_t n, rdb_err *e)
+{
+	const snap *s = ctx;
+	if (n == 1) {
+		const rdb_multi_query *q = payloads[0];
+		return rdb_scan_topk(q->q, s->dim, s->blocks, s->nb, q->k, s->threads, q->keep,
+		                     q->keep_ctx, q->out, q->n_out, e);
+	}
+	rdb_multi_query *qs = malloc(n * sizeof *qs);
+	if (!qs)
+		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a shared scan");
+	for (size_t i = 0; i < n; i++)
+		qs[i] = *(const rdb_multi_query *)payloads[i];
+	ragdb_status st = rdb_scan_topk_multi(qs, n, s->dim, s->blocks, s->nb, s->threads, e);
+	free(qs);
+	return st;
+}
+
+static ragdb_status run_quant(void *ctx, void *const *payloads, size_t n, rdb_err *e)
+{
+	const snap *s = ctx;
+	if (n == 1) {
+		const rdb_qmulti *q = payloads[0];
+		return rdb_qsearch_rescore_blocks(q->q, q->qf, s->qblocks, s->blocks, s->nb, q->k,
+		                                  q->oversample, s->threads, q->keep, q->keep_ctx, q->out,
+		                                  q->n_out, e);
+	}
+	rdb_qmulti *qs = malloc(n * sizeof *qs);
+	if (!qs)
+		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a shared scan");
+	for (size_t i = 0; i < n; i++)
+		qs[i] = *(const rdb_qmulti *)payloads[i];
+	ragdb_status st =
+		rdb_qsearch_rescore_blocks_multi(qs, n, s->qblocks, s->blocks, s->nb, s->threads, e);
+	free(qs);
+	return st;
+}
+
 /* Vector list of @p q: the f32 scan, or the quantized scan with exact
- * rescoring of the top depth x oversample (same scores as the f32 scan). */
-static ragdb_status vector_topk(const plan *p, snap *s, const float *q, uint32_t dim,
+ * rescoring of the top depth x oversample (same scores as the f32 scan),
+ * either in a pass shared with the handle's other searches of the same
+ * snapshot (share.c); or the IVF index's lists. */
+static ragdb_status vector_topk(ragdb *db, const plan *p, snap *s, const float *q, uint32_t dim,
                                 rdb_keep_fn keep, rdb_scored *out, size_t *n_out, rdb_err *e)
 {
 	if (s->ivf_use)
 		return rdb_ivf_search(s->t, &s->ivf, q, s->ivf_use, p->depth, p->oversample, p->threads,
 		                      keep, &s->set, out, n_out, e);
-	if (!s->qkind)
-		return rdb_scan_topk(q, dim, s->blocks, s->nb, p->depth, p->threads, keep, &s->set,
-		                     out, n_out, e);
+	s->dim = dim;
+	s->threads = p->threads;
+	const uint64_t id = rdb_txn_snapshot(s->t);
+	if (!s->qkind) {
+		rdb_multi_query mq = {q, p->depth, keep, &s->set, out, n_out};
+		return rdb_share_scan(&db->share, id, p->threads, run_f32, s, &mq, e);
+	}
 	rdb_qquery *qq = NULL;
 	ragdb_status st = rdb_qquery_create((rdb_quant)s->qkind, q, dim, &qq, e);
 	if (st)
 		return st;
-	size_t os = rdb_oversample(s->qkind, p->oversample);
 	/* The f32 blocks are parallel to the quantized ones: candidates are
 	 * rescored from their place, without a chunk lookup each. */
-	st = rdb_qsearch_rescore_blocks(qq, q, s->qblocks, s->blocks, s->nb, p->depth, os, p->threads,
-	                                keep, &s->set, out, n_out, e);
+	rdb_qmulti qm = {qq, q, p->depth, rdb_oversample(s->qkind, p->oversample), keep, &s->set, out,
+	                 n_out};
+	st = rdb_share_scan(&db->share, id, p->threads, run_quant, s, &qm, e);
 	rdb_qquery_free(qq);
 	return st;
 }
@@ -464,7 +513,7 @@ static ragdb_status rank_one(ragdb *db, const plan *p, snap *s, const float *q,
 			st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a search");
 			goto out;
 		}
-		if ((st = vector_topk(p, s, q, dim, keep, vbuf, &nv, e)))
+		if ((st = vector_topk(db, p, s, q, dim, keep, vbuf, &nv, e)))
 			goto out;
 		vlist = vbuf;
 	}

@@ -618,6 +618,11 @@ void rdb_txn_abort(rdb_txn *t)
 
 rdb_store *rdb_txn_store(rdb_txn *t) { return t->s; }
 
+uint64_t rdb_txn_snapshot(rdb_txn *t)
+{
+	return t && !t->write ? (uint64_t)mdb_txn_id(t->txn) : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* statistics */
 

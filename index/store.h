@@ -88,6 +88,9 @@ ragdb_status rdb_txn_begin(rdb_store *s, int write, rdb_txn **out, rdb_err *err)
 ragdb_status rdb_txn_commit(rdb_txn *t, rdb_err *err);
 void rdb_txn_abort(rdb_txn *t);              /* accepts NULL */
 rdb_store *rdb_txn_store(rdb_txn *t);
+/* The committed state a read txn sees (LMDB's txn id; two read txns with
+ * the same id see the same data); 0 for a write txn. */
+uint64_t rdb_txn_snapshot(rdb_txn *t);
 
 /* A stored document. In rdb_doc_get*(), strings point into the map (or into
  * txn-owned scratch) and are valid until the txn ends; strings are NUL-ended.

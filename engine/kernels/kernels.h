@@ -75,6 +75,25 @@ ragdb_status rdb_scan_topk(const float *q, size_t dim, const rdb_vblock *blocks,
                            size_t k, int threads, rdb_keep_fn keep, void *keep_ctx,
                            rdb_scored *out, size_t *n_out, rdb_err *err);
 
+/* One query of rdb_scan_topk_multi: its vector (dim floats), k, filter
+ * (keep may be NULL) and where its list goes (out holds k entries). */
+typedef struct rdb_multi_query {
+	const float *q;
+	size_t k;
+	rdb_keep_fn keep;
+	void *keep_ctx;
+	rdb_scored *out;
+	size_t *n_out;
+} rdb_multi_query;
+
+/* rdb_scan_topk for each of nq queries, in one pass over the blocks (for a
+ * few queries at once: each run of rows is scored against every query while
+ * it is in cache). Each list is exactly what rdb_scan_topk returns for that
+ * query. Fails only with RAGDB_ENOMEM. */
+ragdb_status rdb_scan_topk_multi(const rdb_multi_query *qs, size_t nq, size_t dim,
+                                 const rdb_vblock *blocks, size_t n_blocks, int threads,
+                                 rdb_err *err);
+
 /* Exact top-k of nq queries (Q is nq x dim, row-major) in one pass over the
  * blocks, on the batch path chosen for this process (rdb_batch_chosen).
  * out is nq x k; n_out[i] as above. */

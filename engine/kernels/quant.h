@@ -178,6 +178,29 @@ ragdb_status rdb_qsearch_rescore_blocks(const rdb_qquery *q, const float *qf,
                                         rdb_keep_fn keep, void *keep_ctx, rdb_scored *out,
                                         size_t *n_out, rdb_err *err);
 
+/* One query of rdb_qsearch_rescore_blocks_multi: its encoded and f32
+ * forms, k, oversample, filter (keep may be NULL) and where its list goes
+ * (out holds k entries). */
+typedef struct rdb_qmulti {
+	const rdb_qquery *q;
+	const float *qf;
+	size_t k, oversample;
+	rdb_keep_fn keep;
+	void *keep_ctx;
+	rdb_scored *out;
+	size_t *n_out;
+} rdb_qmulti;
+
+/* rdb_qsearch_rescore_blocks for each of nq queries (all of one kind and
+ * dim), in one pass over the blocks: each run of rows is scored against
+ * every query while it is in cache. Each list is exactly what
+ * rdb_qsearch_rescore_blocks returns for that query. ECORRUPT as there;
+ * EINVAL when the queries' kinds differ; ENOMEM. */
+ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
+                                              const rdb_qblock *blocks,
+                                              const rdb_vblock *fblocks, size_t n_blocks,
+                                              int threads, rdb_err *err);
+
 /* How many candidates the rescoring takes: k x oversample (0 counts as 1),
  * at most @p total vectors, at least k. */
 size_t rdb_rescore_candidates(size_t k, size_t oversample, size_t total);

@@ -213,6 +213,33 @@ ragdb_status rdb_qsearch_rescore(const rdb_qquery *q, const float *qf, const rdb
 	return st;
 }
 
+/* Rescore n candidates given by place (rdb_qpos codes, from a scan of
+ * blocks by position) from the f32 blocks, into the top k in out. Each
+ * candidate's f32 row is at the same block and row of the f32 blocks,
+ * scored by the f32 kernel one row per call as in rdb_rescore_list. */
+static ragdb_status rescore_by_place(const float *qf, size_t dim, const rdb_qblock *blocks,
+                                     const rdb_vblock *fblocks, size_t n_blocks,
+                                     const rdb_scored *cand, size_t n, size_t k, rdb_scored *out,
+                                     size_t *n_out, rdb_err *err)
+{
+	rdb_dot_fn dot = rdb_kernel_dot();
+	rdb_topk best;
+	rdb_topk_init(&best, out, k);
+	for (size_t i = 0; i < n; i++) {
+		size_t b = (size_t)(cand[i].id >> 32) - 1, row = (size_t)(cand[i].id & 0xffffffffu);
+		if (b >= n_blocks || row >= blocks[b].count || fblocks[b].count != blocks[b].count ||
+		    fblocks[b].ids[row] != blocks[b].ids[row])
+			return rdb_err_set(err, RAGDB_ECORRUPT,
+			                   "rescore: quantized block %zu row %zu has no matching f32 vector; "
+			                   "rebuild the quantized blocks from the f32 vectors", b, row);
+		float s;
+		dot(qf, fblocks[b].vecs + row * dim, 1, dim, &s);
+		rdb_topk_push(&best, s, blocks[b].ids[row]);
+	}
+	*n_out = rdb_topk_drain(&best, out);
+	return RAGDB_OK;
+}
+
 ragdb_status rdb_qsearch_rescore_blocks(const rdb_qquery *q, const float *qf,
                                         const rdb_qblock *blocks, const rdb_vblock *fblocks,
                                         size_t n_blocks, size_t k, size_t oversample, int threads,
@@ -230,28 +257,121 @@ ragdb_status rdb_qsearch_rescore_blocks(const rdb_qquery *q, const float *qf,
 		return ast;
 	size_t n = 0;
 	qscan_run(q, blocks, n_blocks, nc, threads, keep, keep_ctx, 1, cand, &n);
-	/* Each candidate's f32 row is at the same block and row of the f32
-	 * blocks, scored by the f32 kernel one row per call as in
-	 * rdb_rescore_list. */
-	rdb_dot_fn dot = rdb_kernel_dot();
-	rdb_topk best;
-	rdb_topk_init(&best, out, k);
-	ragdb_status st = RAGDB_OK;
-	for (size_t i = 0; i < n; i++) {
-		size_t b = (size_t)(cand[i].id >> 32) - 1, row = (size_t)(cand[i].id & 0xffffffffu);
-		if (b >= n_blocks || row >= blocks[b].count || fblocks[b].count != blocks[b].count ||
-		    fblocks[b].ids[row] != blocks[b].ids[row]) {
-			st = rdb_err_set(err, RAGDB_ECORRUPT,
-			                 "rescore: quantized block %zu row %zu has no matching f32 vector; "
-			                 "rebuild the quantized blocks from the f32 vectors", b, row);
-			break;
-		}
-		float s;
-		dot(qf, fblocks[b].vecs + row * q->dim, 1, q->dim, &s);
-		rdb_topk_push(&best, s, blocks[b].ids[row]);
-	}
-	if (st == RAGDB_OK)
-		*n_out = rdb_topk_drain(&best, out);
+	ragdb_status st = rescore_by_place(qf, q->dim, blocks, fblocks, n_blocks, cand, n, k, out,
+	                                   n_out, err);
 	free(cand);
+	return st;
+}
+
+/* --- several queries in one pass (engine/share.c) ----------------------- */
+
+/* Bytes of codes scored against every query before moving on: well inside
+ * L2, as in scan_multi.c. */
+#define QMULTI_RUN_BYTES ((size_t)128 * 1024)
+
+typedef struct qmulti_job {
+	const rdb_qmulti *qs;
+	size_t nq;
+	const rdb_qblock *blocks;
+	size_t n_blocks, total, parts, row_bytes, rows;
+	rdb_topk *heaps; /* parts x nq, part-major */
+} qmulti_job;
+
+static void qmulti_part(void *arg, size_t part)
+{
+	qmulti_job *j = arg;
+	float sc[RDB_SCAN_CHUNK];
+	rdb_topk *heaps = j->heaps + part * j->nq;
+	qrange r;
+	qrange_init(&r, j->blocks, j->n_blocks, j->total * part / j->parts,
+	            j->total * (part + 1) / j->parts);
+	const rdb_qblock *bl;
+	size_t row, m;
+	while ((m = qrange_next(&r, j->rows, &bl, &row)) > 0) {
+		const unsigned char *codes = (const unsigned char *)bl->codes + row * j->row_bytes;
+		const uint64_t pos0 = qpos((size_t)(bl - j->blocks), row);
+		for (size_t i = 0; i < j->nq; i++) {
+			const rdb_qmulti *q = &j->qs[i];
+			if (!heaps[i].k)
+				continue;
+			rdb_qscore(q->q, codes, bl->scales ? bl->scales + row : NULL, m, sc);
+			rdb_push_scores_pos(&heaps[i], sc, bl->ids + row, pos0, m, q->keep, q->keep_ctx);
+		}
+	}
+}
+
+ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
+                                              const rdb_qblock *blocks,
+                                              const rdb_vblock *fblocks, size_t n_blocks,
+                                              int threads, rdb_err *err)
+{
+	if (nq == 0)
+		return RAGDB_OK;
+	const rdb_quant kind = qs[0].q->kind;
+	const size_t dim = qs[0].q->dim;
+	size_t total = 0, ncsum = 0, *nc = calloc(nq, sizeof *nc);
+	for (size_t b = 0; b < n_blocks; b++)
+		total += blocks[b].count;
+	for (size_t i = 0; nc && i < nq; i++) {
+		*qs[i].n_out = 0;
+		if (qs[i].q->kind != kind || qs[i].q->dim != dim) {
+			free(nc);
+			return rdb_err_set(err, RAGDB_EINVAL, "shared scan: queries of different kinds");
+		}
+		nc[i] = qs[i].k ? rdb_rescore_candidates(qs[i].k, qs[i].oversample, total) : 0;
+		if (nc[i] > SIZE_MAX / 4 / sizeof(rdb_scored) - ncsum) {
+			free(nc);
+			return rdb_err_set(err, RAGDB_ENOMEM, "rescore: %zu candidates are too many; lower "
+			                   "k or the oversample", nc[i]);
+		}
+		ncsum += nc[i];
+	}
+	const size_t rb = rdb_quant_row_bytes(kind, dim);
+	size_t work = (rb + 3) / 4;
+	work = nq > SIZE_MAX / work ? SIZE_MAX : work * nq;
+	const size_t parts = rdb_scan_parts(total, work, threads);
+	rdb_scored *storage = NULL, *cand = NULL;
+	rdb_topk *heaps = NULL;
+	if (nc && parts <= SIZE_MAX / nq && ncsum <= SIZE_MAX / sizeof *storage / (parts + 1)) {
+		storage = malloc((parts * ncsum + 1) * sizeof *storage);
+		cand = malloc((ncsum + 1) * sizeof *cand);
+		heaps = malloc(parts * nq * sizeof *heaps);
+	}
+	ragdb_status st = RAGDB_OK;
+	if (!storage || !cand || !heaps) {
+		/* Short of memory for a shared pass: one search per query gives the
+		 * same lists, only slower. */
+		for (size_t i = 0; i < nq && st == RAGDB_OK; i++)
+			st = rdb_qsearch_rescore_blocks(qs[i].q, qs[i].qf, blocks, fblocks, n_blocks, qs[i].k,
+			                                qs[i].oversample, threads, qs[i].keep, qs[i].keep_ctx,
+			                                qs[i].out, qs[i].n_out, err);
+		goto out;
+	}
+	for (size_t p = 0, off = 0; p < parts; p++)
+		for (size_t i = 0; i < nq; off += nc[i], i++)
+			rdb_topk_init(&heaps[p * nq + i], storage + off, nc[i]);
+	size_t rows = QMULTI_RUN_BYTES / (rb ? rb : 1);
+	rows = rows < 16 ? 16 : rows > RDB_SCAN_CHUNK ? RDB_SCAN_CHUNK : rows;
+	qmulti_job j = {qs, nq, blocks, n_blocks, total, parts, rb, rows, heaps};
+	rdb_pool_run(qmulti_part, &j, parts);
+	for (size_t i = 0, off = 0; i < nq && st == RAGDB_OK; off += nc[i], i++) {
+		if (!qs[i].k)
+			continue;
+		rdb_topk one;
+		rdb_topk_init(&one, cand + off, nc[i]);
+		for (size_t p = 0; p < parts; p++) {
+			const rdb_topk *h = &heaps[p * nq + i];
+			for (size_t e = 0; e < h->n; e++)
+				rdb_topk_push(&one, h->h[e].score, h->h[e].id);
+		}
+		const size_t n = rdb_topk_drain(&one, cand + off);
+		st = rescore_by_place(qs[i].qf, dim, blocks, fblocks, n_blocks, cand + off, n, qs[i].k,
+		                      qs[i].out, qs[i].n_out, err);
+	}
+out:
+	free(heaps);
+	free(cand);
+	free(storage);
+	free(nc);
 	return st;
 }

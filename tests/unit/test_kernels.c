@@ -509,6 +509,53 @@ START_TEST(test_scan_threads_equal_single)
 }
 END_TEST
 
+/* rdb_scan_topk_multi gives each query exactly rdb_scan_topk's list, bit
+ * for bit: over blocks of odd sizes with tombstones, at dims below, at and
+ * above a run's row count, with k of 0, 1, some and more than every
+ * vector (so the whole ranking is compared and a skipped row shows), a
+ * filter on some queries, and 1..3 threads. */
+START_TEST(test_scan_multi_equals_scan)
+{
+	const size_t counts[] = {1000, 3, 4096, 0, 77, 2500, 1};
+	const size_t dims[] = {1, 7, 37, 384};
+	const size_t ks[] = {0, 1, 25, 9000, 3, 100};
+	enum { NQ = 6 };
+	for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+		const size_t dim = dims[di];
+		tindex x;
+		tindex_make(&x, dim, counts, 7, 91 + di);
+		for (size_t i = 0; i < x.total; i += 11)
+			x.ids[i] = 0;
+		uint64_t seed = 17 + di;
+		float *Q = malloc(NQ * dim * sizeof *Q);
+		fill_random(Q, NQ * dim, &seed);
+		keep_ctx kc = {3};
+		rdb_scored *got[NQ], *want = malloc(9000 * sizeof *want);
+		size_t n_got[NQ], n_want;
+		rdb_multi_query mq[NQ];
+		for (int i = 0; i < NQ; i++) {
+			got[i] = malloc((ks[i] + 1) * sizeof *got[i]);
+			mq[i] = (rdb_multi_query){Q + i * dim, ks[i], i % 2 ? keep_not_multiple : NULL, &kc,
+			                          got[i], &n_got[i]};
+		}
+		for (int th = 1; th <= 3; th++) {
+			ck_assert_int_eq(rdb_scan_topk_multi(mq, NQ, dim, x.blocks, 7, th, NULL), RAGDB_OK);
+			for (int i = 0; i < NQ; i++) {
+				ck_assert_int_eq(rdb_scan_topk(Q + i * dim, dim, x.blocks, 7, ks[i], th, mq[i].keep,
+				                               &kc, want, &n_want, NULL),
+				                 RAGDB_OK);
+				check_same(got[i], n_got[i], want, n_want);
+			}
+		}
+		for (int i = 0; i < NQ; i++)
+			free(got[i]);
+		free(want);
+		free(Q);
+		tindex_free(&x);
+	}
+}
+END_TEST
+
 typedef struct {
 	const tindex *x;
 	uint64_t seed;
@@ -846,6 +893,7 @@ static Suite *kernels_suite(void)
 	tcase_add_test(tc, test_scan_ties);
 	tcase_add_test(tc, test_scan_threads_equal_single);
 	tcase_add_test(tc, test_scan_concurrent_callers);
+	tcase_add_test(tc, test_scan_multi_equals_scan);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("batch");
 	tcase_set_timeout(tc, 300);

@@ -873,6 +873,73 @@ START_TEST(test_qbatch_matches_single)
 }
 END_TEST
 
+/* rdb_qsearch_rescore_blocks_multi gives each query exactly
+ * rdb_qsearch_rescore_blocks's list (ids and scores), for each kind, with
+ * k of 0, 1, some and more than every vector (so the whole ranking is
+ * compared and a skipped row shows), oversamples of 1, 4 and 0 (the
+ * default's stand-in: one candidate per result), a filter on some queries,
+ * tombstones, and 1..3 threads; queries of two kinds are refused. */
+START_TEST(test_qmulti_matches_single)
+{
+	const size_t counts[] = {300, 0, 700, 1, 513};
+	const size_t dim = 67, total = 1514;
+	enum { NQ = 6 };
+	const size_t ks[NQ] = {0, 1, 7, 2000, 3, 50};
+	const size_t os[NQ] = {4, 1, 4, 1, 0, 4};
+	uint64_t seed = 91;
+	float *f = malloc(total * dim * sizeof *f), *Q = malloc(NQ * dim * sizeof *Q);
+	fill_random(f, total * dim, &seed);
+	fill_random(Q, NQ * dim, &seed);
+	uint64_t kc = 3;
+	for (size_t ki = 0; ki < 3; ki++) {
+		qindex x;
+		qindex_make(&x, kKinds[ki], dim, f, counts, 5);
+		for (size_t i = 5; i < x.total; i += 13)
+			x.ids[i] = 0;
+		rdb_qquery *qq[NQ];
+		rdb_qmulti qm[NQ];
+		rdb_scored *got[NQ], *want = malloc(2000 * sizeof *want);
+		size_t ng[NQ], nw;
+		for (size_t i = 0; i < NQ; i++) {
+			ck_assert_int_eq(rdb_qquery_create(kKinds[ki], Q + i * dim, dim, &qq[i], NULL),
+			                 RAGDB_OK);
+			got[i] = malloc((ks[i] + 1) * sizeof *got[i]);
+			qm[i] = (rdb_qmulti){qq[i], Q + i * dim, ks[i], os[i],
+			                     i % 2 ? keep_not_multiple : NULL, &kc, got[i], &ng[i]};
+		}
+		for (int th = 1; th <= 3; th++) {
+			ck_assert_int_eq(rdb_qsearch_rescore_blocks_multi(qm, NQ, x.qb, x.vb, 5, th, NULL),
+			                 RAGDB_OK);
+			for (size_t i = 0; i < NQ; i++) {
+				ck_assert_int_eq(rdb_qsearch_rescore_blocks(qq[i], Q + i * dim, x.qb, x.vb, 5,
+				                                            ks[i], os[i], th, qm[i].keep, &kc,
+				                                            want, &nw, NULL),
+				                 RAGDB_OK);
+				check_same(got[i], ng[i], want, nw);
+			}
+		}
+		if (ki == 1) {
+			rdb_qquery *other = NULL;
+			ck_assert_int_eq(rdb_qquery_create(RDB_QUANT_BF16, Q, dim, &other, NULL), RAGDB_OK);
+			rdb_qmulti two[2] = {qm[2], qm[2]};
+			two[1].q = other;
+			rdb_err err;
+			ck_assert_int_eq(rdb_qsearch_rescore_blocks_multi(two, 2, x.qb, x.vb, 5, 1, &err),
+			                 RAGDB_EINVAL);
+			rdb_qquery_free(other);
+		}
+		for (size_t i = 0; i < NQ; i++) {
+			rdb_qquery_free(qq[i]);
+			free(got[i]);
+		}
+		free(want);
+		qindex_free(&x);
+	}
+	free(f);
+	free(Q);
+}
+END_TEST
+
 static Suite *quant_suite(void)
 {
 	Suite *s = suite_create("kernels_quant");
@@ -896,6 +963,7 @@ static Suite *quant_suite(void)
 	tcase_add_test(tc, test_rescore_exact);
 	tcase_add_test(tc, test_rescore_recall);
 	tcase_add_test(tc, test_qbatch_matches_single);
+	tcase_add_test(tc, test_qmulti_matches_single);
 	suite_add_tcase(s, tc);
 	return s;
 }
