@@ -8,6 +8,7 @@
  * (ids and sources are names, not files), so a request cannot make the
  * server read anything outside the knowledge base.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,47 @@ const char *srv_pick_model(const rdb_srv_config *cfg, const char *m)
 
 /* ---------------------------------------------------------------- search */
 
-static const char *const search_fields[] = { "query", "k", "mode", "filter", "filters", "mmr", NULL };
+static const char *const search_fields[] = { "query", "vector", "k", "mode", "filter", "filters",
+                                              "mmr", NULL };
+
+/* Most numbers a "vector" may hold: above any embedding's dimension. */
+#define SRV_MAX_VECTOR_DIM 65536
+
+/* The request's "vector" (the query embedding, for knowledge bases whose
+ * vectors the caller brings) into a malloc'd array: 1 with *out and *dim
+ * set, 0 when absent, -1 with a 400 in @p rs. */
+static int get_vector(const cJSON *body, float **out, uint32_t *dim, srv_resp *rs)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "vector"), *e;
+	int n;
+	size_t i = 0;
+
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+	if (n < 1 || n > SRV_MAX_VECTOR_DIM) {
+		srv_error(rs, 400, "invalid_request_error", "\"vector\" must be an array of 1 to %d "
+		          "numbers (the query embedding)", SRV_MAX_VECTOR_DIM);
+		return -1;
+	}
+	if (!(*out = malloc((size_t)n * sizeof **out))) {
+		srv_error(rs, 500, "server_error", "out of memory");
+		return -1;
+	}
+	cJSON_ArrayForEach(e, v) {
+		float f = cJSON_IsNumber(e) ? (float)e->valuedouble : 0.0f;
+		if (!cJSON_IsNumber(e) || !isfinite(f)) {
+			srv_error(rs, 400, "invalid_request_error", "\"vector\"[%zu] is not a finite "
+			          "number; send the query embedding as an array of numbers", i);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		(*out)[i++] = f;
+	}
+	*dim = (uint32_t)n;
+	return 1;
+}
 
 void srv_h_search(srv_req *rq, srv_resp *rs)
 {
@@ -112,7 +153,9 @@ void srv_h_search(srv_req *rq, srv_resp *rs)
 	ragdb_results *res = NULL;
 	ragdb_status st;
 	double mmr = 0;
-	uint32_t k = SRV_DEFAULT_SEARCH_K;
+	uint32_t k = SRV_DEFAULT_SEARCH_K, dim = 0;
+	float *vec = NULL;
+	int has_vec = 0;
 
 	if (!body)
 		return;
@@ -123,11 +166,18 @@ void srv_h_search(srv_req *rq, srv_resp *rs)
 		goto out_free;
 	}
 	if (srv_check_fields(body, search_fields, "a search request", rs) ||
-	    srv_get_string(body, "query", &query, rs) < 0)
+	    srv_get_string(body, "query", &query, rs) < 0 ||
+	    (has_vec = get_vector(body, &vec, &dim, rs)) < 0)
 		goto out_free;
-	if (!query || !*query) {
+	if (has_vec && query) {
+		srv_error(rs, 400, "invalid_request_error", "give either \"query\" (the words) or "
+		          "\"vector\" (the query embedding), not both");
+		goto out_free;
+	}
+	if (!has_vec && (!query || !*query)) {
 		srv_error(rs, 400, "invalid_request_error", "\"query\" is missing or empty; send "
-		          "{\"query\": \"what to look for\"}");
+		          "{\"query\": \"what to look for\"} (or {\"vector\": [...]} with the "
+		          "query embedding)");
 		goto out_free;
 	}
 	if (srv_get_u32(body, "k", 1, rq->cfg->max_k, &k, rs) < 0 ||
@@ -138,20 +188,23 @@ void srv_h_search(srv_req *rq, srv_resp *rs)
 	so.filters = so.n_filters ? filters : NULL;
 	so.mmr_lambda = (float)mmr;
 	so.threads = rq->cfg->search_threads;
-	st = ragdb_search(rq->db, query, &so, &res);
+	st = has_vec ? ragdb_search_vectors(rq->db, vec, 1, dim, &so, &res)
+	             : ragdb_search(rq->db, query, &so, &res);
 	if (st != RAGDB_OK) {
 		srv_api_error(rs, rq->db, st);
 		goto out_free;
 	}
 	j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "query", query);
+	if (!has_vec)
+		cJSON_AddStringToObject(j, "query", query);
 	cJSON_AddNumberToObject(j, "took_ms", srv_round6(res->took_ms));
 	arr = cJSON_AddArrayToObject(j, "results");
 	for (size_t i = 0; arr && i < res->n; i++)
 		cJSON_AddItemToArray(arr, srv_hit_json(&res->hits[i]));
 	srv_json(rs, 200, j);
-	ragdb_results_free(res);
+	ragdb_results_free_array(res, 1); /* one query's results, either way */
 out_free:
+	free(vec);
 	cJSON_Delete(body);
 }
 

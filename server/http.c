@@ -1133,6 +1133,20 @@ static int config_copy(rdb_srv_config *out, const rdb_srv_config *in)
 	return 0;
 }
 
+/* Worker threads unless configured: 8 per core, 16..128 (each search
+ * holds one of the 254 LMDB reader slots, index/store.c). A worker holds
+ * its request for the whole search, and searches in flight at once share
+ * one pass over the vectors (engine/share.c), so with only one worker per
+ * core concurrent searches queue behind each other instead of going
+ * together; at 1M x 384 on 2 cores, 16 clients got 12.1 searches/s from 2
+ * workers and 27.3 from 16 (benchmarks/README.md, "Concurrent searches").
+ * Workers waiting on a provider (embeddings, answers) cost no CPU either. */
+static unsigned default_threads(long cores)
+{
+	unsigned n = cores > 0 && cores < 16 ? 8u * (unsigned)cores : 128u;
+	return n < 16 ? 16 : n;
+}
+
 int rdb_srv_start(ragdb *db, const rdb_srv_config *cfg, rdb_srv **out, char *err, size_t errcap)
 {
 	rdb_srv *srv = NULL;
@@ -1200,7 +1214,7 @@ int rdb_srv_start(ragdb *db, const rdb_srv_config *cfg, rdb_srv **out, char *err
 		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
 			goto out_bad_addr;
 	}
-	threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(cores > 0 ? cores : 2);
+	threads = cfg->threads > 0 ? (unsigned)cfg->threads : default_threads(cores);
 	srv->d = MHD_start_daemon(
 		flags, cfg->port, NULL, NULL, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it gets every message */

@@ -17,8 +17,8 @@ static ragdb_status ext_embed(rdb_embedder *e, const char *const *texts, const s
 	return rdb_err_set(err, RAGDB_EEMBEDDER,
 	                   "this knowledge base uses the external embedder (dimension %u): it has "
 	                   "no text model to embed %s; pass vectors instead (ragdb import-vectors, "
-	                   "ingest --embedding-field FIELD, search --vectors FILE, or the bm25 "
-	                   "search mode for text)",
+	                   "ingest --embedding-field FIELD, search --vectors FILE, \"vector\" "
+	                   "in POST /v1/search, or the bm25 search mode for text)",
 	                   e->dim, purpose == RDB_EMBED_QUERY ? "a query" : "documents");
 }
 

@@ -150,7 +150,7 @@ static const char usage_serve[] =
 	"\n"
 	"  --listen ADDR:PORT  address to listen on (default 127.0.0.1:8080; port 0 =\n"
 	"                      any free port). Any address but loopback needs API keys\n"
-	"  --threads N         HTTP worker threads (default: number of cores)\n"
+	"  --threads N         HTTP worker threads (default: 8 per core, 16..128)\n"
 	"  --config FILE       settings file (default DIR/ragdb.json if present): its\n"
 	"                      \"server\" section sets listen, api_keys, cors_origins,\n"
 	"                      limits; its \"models\" are the answerers requests may name\n"
