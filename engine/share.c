@@ -87,7 +87,9 @@ ragdb_status rdb_share_scan(rdb_share *sh, uint64_t snap, int threads, rdb_share
 	*tail = &r;
 	sh->waiting++;
 	while (!r.done) {
-		if (sh->busy) {
+		/* The oldest waiting search leads the next pass, so a search of
+		 * an older snapshot is not passed over again and again. */
+		if (sh->busy || sh->head != &r) {
 			pthread_cond_wait(&sh->cv, &sh->mu);
 			continue;
 		}

@@ -1138,8 +1138,9 @@ static int config_copy(rdb_srv_config *out, const rdb_srv_config *in)
  * its request for the whole search, and searches in flight at once share
  * one pass over the vectors (engine/share.c), so with only one worker per
  * core concurrent searches queue behind each other instead of going
- * together; at 1M x 384 on 2 cores, 16 clients got 12.1 searches/s from 2
- * workers and 27.3 from 16 (benchmarks/README.md, "Concurrent searches").
+ * together; benchmarks/bench_serve.sh --mode vector (100k chunks, 64
+ * connections, 2 cores): 34.9 searches/s with 2 workers, 78.6-100.9 with
+ * 16 (benchmarks/README.md, bench_concurrent).
  * Workers waiting on a provider (embeddings, answers) cost no CPU either. */
 static unsigned default_threads(long cores)
 {
