@@ -20,13 +20,27 @@
  * the leader scans its own snapshot's blocks, which hold the same vectors
  * as every other member's. This file knows nothing of what is scanned.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/share.h"
 
 /* Most searches in one pass: bounds the pass's heaps and its latency. */
 #define RDB_SHARE_MAX 256
+
+/* Lingering: when searches have been arriving while passes ran, the
+ * search that leads the next pass first waits a little (this fraction of
+ * the last pass's time, at most RDB_SHARE_LINGER_MAX s) for more. Without
+ * it, clients that search one after another split into two alternating
+ * groups: the searches of one pass come back just after the next pass
+ * started and wait for the one after (two clients never shared a pass at
+ * all). Passes shorter than RDB_SHARE_LINGER_MIN s gain too little to be
+ * worth any wait. A search alone never lingers. */
+#define RDB_SHARE_LINGER_FRACTION 0.02
+#define RDB_SHARE_LINGER_MAX 0.002
+#define RDB_SHARE_LINGER_MIN 0.002
 
 struct rdb_share_req {
 	uint64_t snap;
@@ -43,7 +57,11 @@ void rdb_share_init(rdb_share *sh)
 {
 	memset(sh, 0, sizeof *sh);
 	pthread_mutex_init(&sh->mu, NULL);
-	pthread_cond_init(&sh->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sh->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	const char *v = getenv("RAGDB_SHARED_SCANS");
 	sh->off = v && strcmp(v, "0") == 0;
 }
@@ -72,6 +90,28 @@ static size_t take_group(rdb_share *sh, const rdb_share_req *r, rdb_share_req **
 	return n;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Wait (mu held, busy set) up to @p s seconds for more searches to join. */
+static void linger(rdb_share *sh, double s)
+{
+	const double until = now_s() + s;
+	struct timespec dl;
+	dl.tv_sec = (time_t)until;
+	dl.tv_nsec = (long)((until - (double)dl.tv_sec) * 1e9);
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	while (pthread_cond_timedwait(&sh->cv, &sh->mu, &dl) != ETIMEDOUT && now_s() < until)
+		;
+}
+
 ragdb_status rdb_share_scan(rdb_share *sh, uint64_t snap, int threads, rdb_share_run_fn run,
                             void *ctx, void *payload, rdb_err *err)
 {
@@ -86,6 +126,7 @@ ragdb_status rdb_share_scan(rdb_share *sh, uint64_t snap, int threads, rdb_share
 		tail = &(*tail)->next;
 	*tail = &r;
 	sh->waiting++;
+	sh->arrivals++;
 	while (!r.done) {
 		/* The oldest waiting search leads the next pass, so a search of
 		 * an older snapshot is not passed over again and again. */
@@ -94,13 +135,22 @@ ragdb_status rdb_share_scan(rdb_share *sh, uint64_t snap, int threads, rdb_share
 			continue;
 		}
 		sh->busy = 1;
+		if (sh->last_concurrent && sh->last_pass_s >= RDB_SHARE_LINGER_MIN) {
+			const double l = sh->last_pass_s * RDB_SHARE_LINGER_FRACTION;
+			linger(sh, l < RDB_SHARE_LINGER_MAX ? l : RDB_SHARE_LINGER_MAX);
+		}
 		const size_t n = take_group(sh, &r, group);
+		const uint64_t arrived = sh->arrivals;
 		pthread_mutex_unlock(&sh->mu);
 		for (size_t i = 0; i < n; i++)
 			payloads[i] = group[i]->payload;
 		rdb_err e = {0};
+		const double t0 = now_s();
 		ragdb_status st = run(ctx, payloads, n, &e);
+		const double took = now_s() - t0;
 		pthread_mutex_lock(&sh->mu);
+		sh->last_pass_s = took;
+		sh->last_concurrent = n > 1 || sh->arrivals != arrived;
 		for (size_t i = 0; i < n; i++) {
 			group[i]->st = st;
 			if (st != RAGDB_OK)

@@ -20,6 +20,9 @@ typedef struct rdb_share {
 	rdb_share_req *head;    /* waiting searches, oldest first */
 	size_t waiting;
 	uint64_t passes, shared; /* passes over the vectors; searches that shared one */
+	uint64_t arrivals;      /* searches that came to share a pass, ever */
+	double last_pass_s;     /* how long the last pass took */
+	int last_concurrent;    /* it shared, or a search arrived while it ran */
 } rdb_share;
 
 void rdb_share_init(rdb_share *sh);
