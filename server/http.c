@@ -1139,8 +1139,8 @@ static int config_copy(rdb_srv_config *out, const rdb_srv_config *in)
  * one pass over the vectors (engine/share.c), so with only one worker per
  * core concurrent searches queue behind each other instead of going
  * together; benchmarks/bench_serve.sh --mode vector (100k chunks, 64
- * connections, 2 cores): 34.9 searches/s with 2 workers, 78.6-100.9 with
- * 16 (benchmarks/README.md, bench_concurrent).
+ * connections, 2 cores): 34.9-38.7 searches/s with 2 workers, 78.6-117.8
+ * with 16 (benchmarks/README.md, bench_concurrent).
  * Workers waiting on a provider (embeddings, answers) cost no CPU either. */
 static unsigned default_threads(long cores)
 {

@@ -17,6 +17,7 @@
 
 #include "ragdb.h"
 #include "testutil.h"
+#include "testvec.h"
 
 #define DIM 32
 #define NV 20000
@@ -26,18 +27,6 @@
 #define NLIST 64
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-static double urand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
-}
-static double gauss(void)
-{
-	double u = urand() + 1e-12, v = urand();
-	return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
 
 static float g_base[NV * DIM], g_q[NQ * DIM], g_cent[NC * DIM];
 static int g_made;
@@ -47,36 +36,9 @@ static void make_data(void)
 {
 	if (g_made++)
 		return;
-	for (int i = 0; i < NC * DIM; i++)
-		g_cent[i] = (float)gauss();
-	for (int i = 0; i < NV; i++) {
-		int c = (int)(urand() * NC);
-		for (int j = 0; j < DIM; j++)
-			g_base[i * DIM + j] = g_cent[c * DIM + j] + 0.6f * (float)gauss();
-	}
-	for (int i = 0; i < NQ; i++) {
-		int c = (int)(urand() * NC);
-		for (int j = 0; j < DIM; j++)
-			g_q[i * DIM + j] = g_cent[c * DIM + j] + 0.6f * (float)gauss();
-	}
-}
-
-/* Add vectors rows [lo, hi) of @p v with ids PREFIX + row and metadata
- * {"grp": "a"|"b"} by row parity. */
-static void add_rows(ragdb *db, const float *v, int lo, int hi, const char *prefix)
-{
-	int n = hi - lo;
-	ragdb_vector_record *r = calloc((size_t)n, sizeof *r);
-	char (*ids)[32] = calloc((size_t)n, 32);
-	for (int i = 0; i < n; i++) {
-		snprintf(ids[i], 32, "%s%d", prefix, lo + i);
-		r[i].id = ids[i];
-		r[i].meta_json = (lo + i) % 2 ? "{\"grp\":\"b\"}" : "{\"grp\":\"a\"}";
-		r[i].vector = v + (size_t)(lo + i) * DIM;
-	}
-	ck_assert_int_eq(ragdb_add_vectors(db, r, (size_t)n, DIM), RAGDB_OK);
-	free(ids);
-	free(r);
+	tv_centres(&rng, g_cent, NC, DIM);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.6f, g_base, NV);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.6f, g_q, NQ);
 }
 
 static char *g_dir;
@@ -89,7 +51,7 @@ static ragdb *fresh(void)
 	ragdb *db = NULL;
 	ck_assert_int_eq(ragdb_create(g_dir, &o, &db), RAGDB_OK);
 	for (int lo = 0; lo < NV; lo += 5000)
-		add_rows(db, g_base, lo, lo + 5000, "d");
+		tv_add_rows(db, g_base, DIM, lo, lo + 5000, "d", 1);
 	return db;
 }
 
@@ -198,7 +160,7 @@ START_TEST(test_add_delete)
 	ragdb *db = fresh();
 	build(db, NLIST);
 	/* New vectors: perturbed queries, so they are distinct from the base. */
-	add_rows(db, g_q, 0, 50, "new");
+	tv_add_rows(db, g_q, DIM, 0, 50, "new", 1);
 	ragdb_index_stats s;
 	ck_assert_int_eq(ragdb_index_stats_get(db, &s), RAGDB_OK);
 	ck_assert_uint_eq(s.added, 50);
@@ -218,7 +180,7 @@ START_TEST(test_add_delete)
 		snprintf(id, sizeof id, "new%d", i);
 		ck_assert_int_eq(ragdb_delete(db, id), RAGDB_OK);
 	}
-	add_rows(db, g_base, 7, 8, "d");
+	tv_add_rows(db, g_base, DIM, 7, 8, "d", 1);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &s), RAGDB_OK);
 	ck_assert_uint_eq(s.dead, 26);
 	ck_assert_uint_eq(s.vectors, NV + 25);
@@ -304,7 +266,7 @@ START_TEST(test_errors_and_drop)
 	ragdb_index_options o = { .nlist = 4 };
 	ck_assert_int_eq(ragdb_index_build(db, &o, NULL), RAGDB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "no vectors"));
-	add_rows(db, g_base, 0, 10, "d");
+	tv_add_rows(db, g_base, DIM, 0, 10, "d", 1);
 	o.nlist = 0;
 	ck_assert_int_eq(ragdb_index_build(db, &o, NULL), RAGDB_EINVAL);
 	o.nlist = 11;

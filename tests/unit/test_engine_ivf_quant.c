@@ -20,6 +20,7 @@
 
 #include "ragdb.h"
 #include "testutil.h"
+#include "testvec.h"
 
 #define DIM 32
 #define NV 20000
@@ -31,18 +32,6 @@
 static const char *const g_kinds[3] = { "bf16", "int8", "binary" };
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-static double urand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
-}
-static double gauss(void)
-{
-	double u = urand() + 1e-12, v = urand();
-	return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
 
 static float g_base[NV * DIM], g_q[NQ * DIM], g_cent[NC * DIM];
 static int g_made;
@@ -52,33 +41,9 @@ static void make_data(void)
 {
 	if (g_made++)
 		return;
-	for (int i = 0; i < NC * DIM; i++)
-		g_cent[i] = (float)gauss();
-	for (int i = 0; i < NV; i++) {
-		int c = (int)(urand() * NC);
-		for (int j = 0; j < DIM; j++)
-			g_base[i * DIM + j] = g_cent[c * DIM + j] + 0.6f * (float)gauss();
-	}
-	for (int i = 0; i < NQ; i++) {
-		int c = (int)(urand() * NC);
-		for (int j = 0; j < DIM; j++)
-			g_q[i * DIM + j] = g_cent[c * DIM + j] + 0.6f * (float)gauss();
-	}
-}
-
-static void add_rows(ragdb *db, const float *v, int lo, int hi, const char *prefix)
-{
-	int n = hi - lo;
-	ragdb_vector_record *r = calloc((size_t)n, sizeof *r);
-	char (*ids)[32] = calloc((size_t)n, 32);
-	for (int i = 0; i < n; i++) {
-		snprintf(ids[i], 32, "%s%d", prefix, lo + i);
-		r[i].id = ids[i];
-		r[i].vector = v + (size_t)(lo + i) * DIM;
-	}
-	ck_assert_int_eq(ragdb_add_vectors(db, r, (size_t)n, DIM), RAGDB_OK);
-	free(ids);
-	free(r);
+	tv_centres(&rng, g_cent, NC, DIM);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.6f, g_base, NV);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.6f, g_q, NQ);
 }
 
 static char *g_dir;
@@ -91,7 +56,7 @@ static ragdb *fresh(void)
 	ragdb *db = NULL;
 	ck_assert_int_eq(ragdb_create(g_dir, &o, &db), RAGDB_OK);
 	for (int lo = 0; lo < NV; lo += 5000)
-		add_rows(db, g_base, lo, lo + 5000, "d");
+		tv_add_rows(db, g_base, DIM, lo, lo + 5000, "d", 0);
 	return db;
 }
 
@@ -211,7 +176,7 @@ START_TEST(test_kind)
 		ragdb_results_free_array(rs, 8);
 	}
 	/* Appends go to their nearest list as codes and are found. */
-	add_rows(db, g_q, 0, 40, "new");
+	tv_add_rows(db, g_q, DIM, 0, 40, "new", 0);
 	s = stats(db);
 	ck_assert_uint_eq(s.added, 40);
 	ck_assert_uint_eq(s.vectors, NV + 40);
@@ -278,7 +243,7 @@ START_TEST(test_convert)
 			ck_assert(b >= f32_bytes + 10 * (DIM * 4 + 8) &&
 			          b <= f32_bytes + 10 * (DIM * 4 + 8 + 64));
 		if (!strcmp(order[c], "bf16")) {
-			add_rows(db, g_q, 0, 10, "bf");
+			tv_add_rows(db, g_q, DIM, 0, 10, "bf", 0);
 			check_ok(db);
 		}
 	}
@@ -351,7 +316,7 @@ START_TEST(test_old_format)
 	ck_assert_str_eq(ragdb_quantization(db), "int8");
 	check_ok(db);
 	assert_all_lists_exact(db, 20, "old f32 lists");
-	add_rows(db, g_q, 0, 10, "new");
+	tv_add_rows(db, g_q, DIM, 0, 10, "new", 0);
 	check_ok(db);
 	ragdb_results *r = search1(db, g_q, 2, 0);
 	ck_assert_str_eq(r->hits[0].id, "new0");

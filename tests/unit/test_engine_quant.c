@@ -15,6 +15,7 @@
 
 #include "ragdb.h"
 #include "testutil.h"
+#include "testvec.h"
 
 #define DIM 48
 #define NV 3000
@@ -23,30 +24,18 @@
 
 /* Deterministic clustered vectors (a Gaussian mixture of 30 centres). */
 static uint64_t rng = 88172645463325252ull;
-static double urand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
-}
-static double gauss(void)
-{
-	double u = urand() + 1e-12, v = urand();
-	return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
 static void make_data(float *base, float *queries)
 {
 	static float cent[30][DIM];
 	for (int c = 0; c < 30; c++)
 		for (int j = 0; j < DIM; j++)
-			cent[c][j] = (float)gauss();
+			cent[c][j] = (float)tv_gauss(&rng);
 	for (int i = 0; i < NV; i++)
 		for (int j = 0; j < DIM; j++)
-			base[i * DIM + j] = cent[i % 30][j] + 0.35f * (float)gauss();
+			base[i * DIM + j] = cent[i % 30][j] + 0.35f * (float)tv_gauss(&rng);
 	for (int i = 0; i < NQ; i++)
 		for (int j = 0; j < DIM; j++)
-			queries[i * DIM + j] = cent[(i * 7) % 30][j] + 0.35f * (float)gauss();
+			queries[i * DIM + j] = cent[(i * 7) % 30][j] + 0.35f * (float)tv_gauss(&rng);
 }
 
 static ragdb *fresh(char **dir, const char *quant)

@@ -24,6 +24,7 @@
 #include "engine/internal.h"
 #include "ragdb.h"
 #include "testutil.h"
+#include "testvec.h"
 
 #define DIM 32
 #define NV 20000
@@ -31,51 +32,14 @@
 #define NQ 24
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static double urand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
-}
-static double gauss(void)
-{
-	double u = urand() + 1e-12, v = urand();
-	return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
 
 static float g_base[NV * DIM], g_q[NQ * DIM], g_cent[NC * DIM];
 
 static void make_data(void)
 {
-	for (int i = 0; i < NC * DIM; i++)
-		g_cent[i] = (float)gauss();
-	for (int i = 0; i < NV; i++) {
-		int c = (int)(urand() * NC);
-		for (int j = 0; j < DIM; j++)
-			g_base[i * DIM + j] = g_cent[c * DIM + j] + 0.5f * (float)gauss();
-	}
-	for (int i = 0; i < NQ; i++) {
-		int c = (int)(urand() * NC);
-		for (int j = 0; j < DIM; j++)
-			g_q[i * DIM + j] = g_cent[c * DIM + j] + 0.5f * (float)gauss();
-	}
-}
-
-static void add_rows(ragdb *db, const float *v, int lo, int hi, const char *prefix)
-{
-	int n = hi - lo;
-	ragdb_vector_record *r = calloc((size_t)n, sizeof *r);
-	char (*ids)[32] = calloc((size_t)n, 32);
-	for (int i = 0; i < n; i++) {
-		snprintf(ids[i], 32, "%s%d", prefix, lo + i);
-		r[i].id = ids[i];
-		r[i].meta_json = (lo + i) % 2 ? "{\"grp\":\"b\"}" : "{\"grp\":\"a\"}";
-		r[i].vector = v + (size_t)(lo + i) * DIM;
-	}
-	ck_assert_int_eq(ragdb_add_vectors(db, r, (size_t)n, DIM), RAGDB_OK);
-	free(ids);
-	free(r);
+	tv_centres(&rng, g_cent, NC, DIM);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.5f, g_base, NV);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.5f, g_q, NQ);
 }
 
 static char *g_dir;
@@ -87,7 +51,7 @@ static ragdb *fresh(void)
 	ragdb *db = NULL;
 	ck_assert_int_eq(ragdb_create(g_dir, &o, &db), RAGDB_OK);
 	for (int lo = 0; lo < NV; lo += 5000)
-		add_rows(db, g_base, lo, lo + 5000, "d");
+		tv_add_rows(db, g_base, DIM, lo, lo + 5000, "d", 1);
 	return db;
 }
 
