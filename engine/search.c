@@ -821,3 +821,12 @@ out:
 	*out = rs;
 	return RAGDB_OK;
 }
+
+ragdb_status ragdb_scan_stats(ragdb *db, uint64_t *passes, uint64_t *shared)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st != RAGDB_OK)
+		return st;
+	rdb_share_stats(&db->share, passes, shared);
+	return RAGDB_OK;
+}

@@ -845,6 +845,17 @@ ragdb_status ragdb_search_vectors(ragdb *db, const float *vecs, size_t n, uint32
                                   const ragdb_search_options *opts, ragdb_results **out);
 
 /**
+ * How this handle's exact and quantized scans were shared since it opened:
+ * searches that arrive while another's scan runs wait for it and then go
+ * together in one pass over the vectors, each with exactly the results it
+ * would get alone (RAGDB_SHARED_SCANS=0 in the environment when the handle
+ * opens turns this off). @param[out] passes scans run (may be NULL);
+ * @param[out] shared searches answered by a pass they shared with others
+ * (may be NULL). @return RAGDB_OK, or RAGDB_EINVAL on a failed handle.
+ */
+ragdb_status ragdb_scan_stats(ragdb *db, uint64_t *passes, uint64_t *shared);
+
+/**
  * Change the knowledge base's quantization to @p mode ("f32", "bf16", "int8"
  * or "binary"): re-encode every vector into the quantized blocks (or drop
  * them for f32) in one write transaction, so a crash leaves the old state.

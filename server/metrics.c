@@ -229,6 +229,15 @@ char *srv_metrics_render(rdb_srv *srv, size_t *len)
 		mb_printf(&b, "ragdb_index_info{embedder=\"%s\",model=\"%s\",dim=\"%u\",kernel=\"%s\"} 1\n",
 		          s.embedder, s.embedder_model, s.dim, s.kernel);
 	}
+	uint64_t passes = 0, shared = 0;
+	if (ragdb_scan_stats(srv_get_db(srv), &passes, &shared) == RAGDB_OK) {
+		header(&b, "ragdb_search_scan_passes_total", "counter",
+		       "Passes over the vectors by exact and quantized scans.");
+		mb_printf(&b, "ragdb_search_scan_passes_total %llu\n", (unsigned long long)passes);
+		header(&b, "ragdb_search_scan_shared_total", "counter",
+		       "Searches answered by a pass they shared with other searches.");
+		mb_printf(&b, "ragdb_search_scan_shared_total %llu\n", (unsigned long long)shared);
+	}
 	/* Per model (embedders and language models): the engine renders them. */
 	char *mm = ragdb_model_metrics_prometheus(NULL);
 	if (mm)

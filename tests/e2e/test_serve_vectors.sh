@@ -6,7 +6,8 @@
 # each get what they got one at a time; the bodies are what Python's
 # json.dumps writes (exponents like 1e-05); and the 400s: wrong dimension,
 # "query" and "vector" both, an entry that is not a number, an empty or
-# non-array vector, a text mode; a text query names the "vector" field.
+# non-array vector, a text mode; a text query names the "vector" field;
+# /metrics counts the passes and the searches that shared one.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 
@@ -80,6 +81,16 @@ for i in range(12):
         if filtered:
             assert all(x[0].startswith("1") for x in s), (i, s)
 PY
+
+# /metrics counts the scans' passes and the searches that shared one: every
+# search above ran in some pass, so passes + shared >= the searches made.
+http GET /metrics
+assert_eq "$STATUS" 200 "GET /metrics"
+passes=$(printf '%s\n' "$BODY" | sed -n 's/^ragdb_search_scan_passes_total \([0-9]*\)$/\1/p')
+shared=$(printf '%s\n' "$BODY" | sed -n 's/^ragdb_search_scan_shared_total \([0-9]*\)$/\1/p')
+[ -n "$passes" ] && [ -n "$shared" ] || fail "/metrics lacks the scan-sharing counters"
+[ $((passes + shared)) -ge 48 ] && [ "$passes" -le 48 ] ||
+	fail "scan counters do not add up: $passes passes, $shared shared, 48 searches"
 
 # Bad requests: each a 400 that says what was wrong.
 http POST /v1/search -H 'Content-Type: application/json' -d '{"vector": [0.5, 1, 2]}'

@@ -141,6 +141,10 @@ static void check_shared_equals_alone(ragdb *db)
 	rdb_share_stats(&db->share, &passes0, &shared0);
 	ck_assert_uint_eq(passes0 - passes1, 1);
 	ck_assert_uint_eq(shared0 - shared1, NQ);
+	uint64_t pub_passes = 0, pub_shared = 0; /* the public view of the same counters */
+	ck_assert_int_eq(ragdb_scan_stats(db, &pub_passes, &pub_shared), RAGDB_OK);
+	ck_assert_uint_eq(pub_passes, passes0);
+	ck_assert_uint_eq(pub_shared, shared0);
 	for (int i = 0; i < NQ; i++) {
 		ck_assert_uint_eq(c[i].r->n, k_of(i));
 		assert_same(c[i].r, alone[i], i);
