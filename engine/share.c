@@ -9,9 +9,10 @@
  * search takes every waiting search of the same snapshot and runs them in
  * one pass (rdb_scan_topk_multi, rdb_qsearch_rescore_blocks_multi), which
  * reads the vectors once and scores each run of rows against every query
- * while it is in cache. A search
- * that finds no pass running starts at once, alone, as before: sharing
- * adds no wait when there is nothing to share.
+ * while it is in cache. A search that finds no pass running, when no
+ * search arrived during the last pass, starts at once, alone, as before:
+ * sharing adds no wait when there is nothing to share (see lingering
+ * below for when there is).
  *
  * Results are exactly what each search's own scan would give (see
  * scan_multi.c), so they do not depend on load. Searches go together only
