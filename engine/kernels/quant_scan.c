@@ -320,9 +320,10 @@ ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
 		}
 		nc[i] = qs[i].k ? rdb_rescore_candidates(qs[i].k, qs[i].oversample, total) : 0;
 		if (nc[i] > SIZE_MAX / 4 / sizeof(rdb_scored) - ncsum) {
+			const size_t too_many = nc[i];
 			free(nc);
 			return rdb_err_set(err, RAGDB_ENOMEM, "rescore: %zu candidates are too many; lower "
-			                   "k or the oversample", nc[i]);
+			                   "k or the oversample", too_many);
 		}
 		ncsum += nc[i];
 	}
