@@ -239,8 +239,6 @@ typedef struct snap {
 	rdb_tokenizer *tok;
 	rdb_ivf_snap ivf;    /* the IVF index (engine/ivf_api.c) */
 	uint32_t ivf_use;    /* lists each vector search probes; 0 = exact scan */
-	uint32_t dim;        /* for a shared pass run on this snapshot (share.c) */
-	int threads;
 } snap;
 
 static void snap_free(snap *s)
@@ -370,45 +368,38 @@ static const float *chunk_vec(const snap *s, uint64_t id, uint32_t dim, rdb_buf 
 	return s->views[lo].vecs + (size_t)c.slot * dim;
 }
 
-/* A shared pass over the leader's snapshot (share.c): n searches' f32
- * scans (payloads: rdb_multi_query) or quantized scans with rescoring
- * (rdb_qmulti), each with exactly its own scan's results. */
+/* What a shared pass runs on (share.c): the leading search's snapshot and
+ * settings. Every member's snapshot holds the same vectors. */
+typedef struct pass_ctx {
+	const snap *s;
+	uint32_t dim;
+	int threads;
+} pass_ctx;
+
+/* One shared pass: n searches' f32 scans (payloads: rdb_multi_query) or
+ * quantized scans with rescoring (rdb_qmulti), each with exactly its own
+ * scan's results. A search alone takes the single-query scan. */
 static ragdb_status run_f32(void *ctx, void *const *payloads, size_t n, rdb_err *e)
 {
-	const snap *s = ctx;
-	if (n == 1) {
-		const rdb_multi_query *q = payloads[0];
-		return rdb_scan_topk(q->q, s->dim, s->blocks, s->nb, q->k, s->threads, q->keep,
-		                     q->keep_ctx, q->out, q->n_out, e);
-	}
-	rdb_multi_query *qs = malloc(n * sizeof *qs);
-	if (!qs)
-		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a shared scan");
-	for (size_t i = 0; i < n; i++)
-		qs[i] = *(const rdb_multi_query *)payloads[i];
-	ragdb_status st = rdb_scan_topk_multi(qs, n, s->dim, s->blocks, s->nb, s->threads, e);
-	free(qs);
-	return st;
+	const pass_ctx *c = ctx;
+	const rdb_multi_query *const *qs = (const rdb_multi_query *const *)payloads;
+	if (n == 1)
+		return rdb_scan_topk(qs[0]->q, c->dim, c->s->blocks, c->s->nb, qs[0]->k, c->threads,
+		                     qs[0]->keep, qs[0]->keep_ctx, qs[0]->out, qs[0]->n_out, e);
+	return rdb_scan_topk_multi(qs, n, c->dim, c->s->blocks, c->s->nb, c->threads, e);
 }
 
 static ragdb_status run_quant(void *ctx, void *const *payloads, size_t n, rdb_err *e)
 {
-	const snap *s = ctx;
-	if (n == 1) {
-		const rdb_qmulti *q = payloads[0];
-		return rdb_qsearch_rescore_blocks(q->q, q->qf, s->qblocks, s->blocks, s->nb, q->k,
-		                                  q->oversample, s->threads, q->keep, q->keep_ctx, q->out,
-		                                  q->n_out, e);
-	}
-	rdb_qmulti *qs = malloc(n * sizeof *qs);
-	if (!qs)
-		return rdb_err_set(e, RAGDB_ENOMEM, "out of memory for a shared scan");
-	for (size_t i = 0; i < n; i++)
-		qs[i] = *(const rdb_qmulti *)payloads[i];
-	ragdb_status st =
-		rdb_qsearch_rescore_blocks_multi(qs, n, s->qblocks, s->blocks, s->nb, s->threads, e);
-	free(qs);
-	return st;
+	const pass_ctx *c = ctx;
+	const rdb_qmulti *const *qs = (const rdb_qmulti *const *)payloads;
+	if (n == 1)
+		return rdb_qsearch_rescore_blocks(qs[0]->q, qs[0]->qf, c->s->qblocks, c->s->blocks,
+		                                  c->s->nb, qs[0]->k, qs[0]->oversample, c->threads,
+		                                  qs[0]->keep, qs[0]->keep_ctx, qs[0]->out, qs[0]->n_out,
+		                                  e);
+	return rdb_qsearch_rescore_blocks_multi(qs, n, c->s->qblocks, c->s->blocks, c->s->nb,
+	                                        c->threads, e);
 }
 
 /* Vector list of @p q: the f32 scan, or the quantized scan with exact
@@ -421,12 +412,11 @@ static ragdb_status vector_topk(ragdb *db, const plan *p, snap *s, const float *
 	if (s->ivf_use)
 		return rdb_ivf_search(s->t, &s->ivf, q, s->ivf_use, p->depth, p->oversample, p->threads,
 		                      keep, &s->set, out, n_out, e);
-	s->dim = dim;
-	s->threads = p->threads;
+	pass_ctx pc = {s, dim, p->threads};
 	const uint64_t id = rdb_txn_snapshot(s->t);
 	if (!s->qkind) {
 		rdb_multi_query mq = {q, p->depth, keep, &s->set, out, n_out};
-		return rdb_share_scan(&db->share, id, p->threads, run_f32, s, &mq, e);
+		return rdb_share_scan(&db->share, id, p->threads, run_f32, &pc, &mq, e);
 	}
 	rdb_qquery *qq = NULL;
 	ragdb_status st = rdb_qquery_create((rdb_quant)s->qkind, q, dim, &qq, e);
@@ -436,7 +426,7 @@ static ragdb_status vector_topk(ragdb *db, const plan *p, snap *s, const float *
 	 * rescored from their place, without a chunk lookup each. */
 	rdb_qmulti qm = {qq, q, p->depth, rdb_oversample(s->qkind, p->oversample), keep, &s->set, out,
 	                 n_out};
-	st = rdb_share_scan(&db->share, id, p->threads, run_quant, s, &qm, e);
+	st = rdb_share_scan(&db->share, id, p->threads, run_quant, &pc, &qm, e);
 	rdb_qquery_free(qq);
 	return st;
 }

@@ -86,11 +86,11 @@ typedef struct rdb_multi_query {
 	size_t *n_out;
 } rdb_multi_query;
 
-/* rdb_scan_topk for each of nq queries, in one pass over the blocks (for a
- * few queries at once: each run of rows is scored against every query while
- * it is in cache). Each list is exactly what rdb_scan_topk returns for that
- * query. Fails only with RAGDB_ENOMEM. */
-ragdb_status rdb_scan_topk_multi(const rdb_multi_query *qs, size_t nq, size_t dim,
+/* rdb_scan_topk for each of the nq queries qs points to, in one pass over
+ * the blocks (for a few queries at once: each run of rows is scored against
+ * every query while it is in cache). Each list is exactly what
+ * rdb_scan_topk returns for that query. Fails only with RAGDB_ENOMEM. */
+ragdb_status rdb_scan_topk_multi(const rdb_multi_query *const *qs, size_t nq, size_t dim,
                                  const rdb_vblock *blocks, size_t n_blocks, int threads,
                                  rdb_err *err);
 

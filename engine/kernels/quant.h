@@ -191,12 +191,12 @@ typedef struct rdb_qmulti {
 	size_t *n_out;
 } rdb_qmulti;
 
-/* rdb_qsearch_rescore_blocks for each of nq queries (all of one kind and
- * dim), in one pass over the blocks: each run of rows is scored against
+/* rdb_qsearch_rescore_blocks for each of the nq queries qs points to (all
+ * of one kind and dim), in one pass over the blocks: each run of rows is scored against
  * every query while it is in cache. Each list is exactly what
  * rdb_qsearch_rescore_blocks returns for that query. ECORRUPT as there;
  * EINVAL when the queries' kinds differ; ENOMEM. */
-ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
+ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *const *qs, size_t nq,
                                               const rdb_qblock *blocks,
                                               const rdb_vblock *fblocks, size_t n_blocks,
                                               int threads, rdb_err *err);

@@ -270,7 +270,7 @@ ragdb_status rdb_qsearch_rescore_blocks(const rdb_qquery *q, const float *qf,
 #define QMULTI_RUN_BYTES ((size_t)128 * 1024)
 
 typedef struct qmulti_job {
-	const rdb_qmulti *qs;
+	const rdb_qmulti *const *qs;
 	size_t nq;
 	const rdb_qblock *blocks;
 	size_t n_blocks, total, parts, row_bytes, rows;
@@ -291,7 +291,7 @@ static void qmulti_part(void *arg, size_t part)
 		const unsigned char *codes = (const unsigned char *)bl->codes + row * j->row_bytes;
 		const uint64_t pos0 = qpos((size_t)(bl - j->blocks), row);
 		for (size_t i = 0; i < j->nq; i++) {
-			const rdb_qmulti *q = &j->qs[i];
+			const rdb_qmulti *q = j->qs[i];
 			if (!heaps[i].k)
 				continue;
 			rdb_qscore(q->q, codes, bl->scales ? bl->scales + row : NULL, m, sc);
@@ -300,25 +300,25 @@ static void qmulti_part(void *arg, size_t part)
 	}
 }
 
-ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
+ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *const *qs, size_t nq,
                                               const rdb_qblock *blocks,
                                               const rdb_vblock *fblocks, size_t n_blocks,
                                               int threads, rdb_err *err)
 {
 	if (nq == 0)
 		return RAGDB_OK;
-	const rdb_quant kind = qs[0].q->kind;
-	const size_t dim = qs[0].q->dim;
+	const rdb_quant kind = qs[0]->q->kind;
+	const size_t dim = qs[0]->q->dim;
 	size_t total = 0, ncsum = 0, *nc = calloc(nq, sizeof *nc);
 	for (size_t b = 0; b < n_blocks; b++)
 		total += blocks[b].count;
 	for (size_t i = 0; nc && i < nq; i++) {
-		*qs[i].n_out = 0;
-		if (qs[i].q->kind != kind || qs[i].q->dim != dim) {
+		*qs[i]->n_out = 0;
+		if (qs[i]->q->kind != kind || qs[i]->q->dim != dim) {
 			free(nc);
 			return rdb_err_set(err, RAGDB_EINVAL, "shared scan: queries of different kinds");
 		}
-		nc[i] = qs[i].k ? rdb_rescore_candidates(qs[i].k, qs[i].oversample, total) : 0;
+		nc[i] = qs[i]->k ? rdb_rescore_candidates(qs[i]->k, qs[i]->oversample, total) : 0;
 		if (nc[i] > SIZE_MAX / 4 / sizeof(rdb_scored) - ncsum) {
 			const size_t too_many = nc[i];
 			free(nc);
@@ -343,9 +343,9 @@ ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
 		/* Short of memory for a shared pass: one search per query gives the
 		 * same lists, only slower. */
 		for (size_t i = 0; i < nq && st == RAGDB_OK; i++)
-			st = rdb_qsearch_rescore_blocks(qs[i].q, qs[i].qf, blocks, fblocks, n_blocks, qs[i].k,
-			                                qs[i].oversample, threads, qs[i].keep, qs[i].keep_ctx,
-			                                qs[i].out, qs[i].n_out, err);
+			st = rdb_qsearch_rescore_blocks(qs[i]->q, qs[i]->qf, blocks, fblocks, n_blocks, qs[i]->k,
+			                                qs[i]->oversample, threads, qs[i]->keep, qs[i]->keep_ctx,
+			                                qs[i]->out, qs[i]->n_out, err);
 		goto out;
 	}
 	for (size_t p = 0, off = 0; p < parts; p++)
@@ -356,7 +356,7 @@ ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
 	qmulti_job j = {qs, nq, blocks, n_blocks, total, parts, rb, rows, heaps};
 	rdb_pool_run(qmulti_part, &j, parts);
 	for (size_t i = 0, off = 0; i < nq && st == RAGDB_OK; off += nc[i], i++) {
-		if (!qs[i].k)
+		if (!qs[i]->k)
 			continue;
 		rdb_topk one;
 		rdb_topk_init(&one, cand + off, nc[i]);
@@ -366,8 +366,8 @@ ragdb_status rdb_qsearch_rescore_blocks_multi(const rdb_qmulti *qs, size_t nq,
 				rdb_topk_push(&one, h->h[e].score, h->h[e].id);
 		}
 		const size_t n = rdb_topk_drain(&one, cand + off);
-		st = rescore_by_place(qs[i].qf, dim, blocks, fblocks, n_blocks, cand + off, n, qs[i].k,
-		                      qs[i].out, qs[i].n_out, err);
+		st = rescore_by_place(qs[i]->qf, dim, blocks, fblocks, n_blocks, cand + off, n, qs[i]->k,
+		                      qs[i]->out, qs[i]->n_out, err);
 	}
 out:
 	free(heaps);

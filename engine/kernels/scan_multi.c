@@ -28,7 +28,7 @@
 #define MULTI_RUN_BYTES ((size_t)128 * 1024)
 
 typedef struct multi_job {
-	const rdb_multi_query *qs;
+	const rdb_multi_query *const *qs;
 	size_t nq, dim;
 	const rdb_vblock *blocks;
 	size_t n_blocks, total, parts, rows;
@@ -49,23 +49,23 @@ static void multi_part(void *arg, size_t part)
 	size_t m;
 	while ((m = rdb_range_next(&r, j->rows, &ids, &vecs, j->dim)) > 0) {
 		for (size_t i = 0; i < j->nq; i++) {
-			if (!j->qs[i].k)
+			if (!j->qs[i]->k)
 				continue;
-			j->dot(j->qs[i].q, vecs, m, j->dim, sc);
-			rdb_push_scores(&heaps[i], sc, ids, m, j->qs[i].keep, j->qs[i].keep_ctx);
+			j->dot(j->qs[i]->q, vecs, m, j->dim, sc);
+			rdb_push_scores(&heaps[i], sc, ids, m, j->qs[i]->keep, j->qs[i]->keep_ctx);
 		}
 	}
 }
 
-ragdb_status rdb_scan_topk_multi(const rdb_multi_query *qs, size_t nq, size_t dim,
+ragdb_status rdb_scan_topk_multi(const rdb_multi_query *const *qs, size_t nq, size_t dim,
                                  const rdb_vblock *blocks, size_t n_blocks, int threads,
                                  rdb_err *err)
 {
 	size_t ksum = 0;
 	for (size_t i = 0; i < nq; i++) {
-		*qs[i].n_out = 0;
-		ksum += qs[i].k;
-		if (ksum < qs[i].k)
+		*qs[i]->n_out = 0;
+		ksum += qs[i]->k;
+		if (ksum < qs[i]->k)
 			return rdb_err_set(err, RAGDB_ENOMEM, "shared scan: k too large");
 	}
 	if (nq == 0 || ksum == 0)
@@ -89,8 +89,8 @@ ragdb_status rdb_scan_topk_multi(const rdb_multi_query *qs, size_t nq, size_t di
 		free(storage);
 		free(heaps);
 		for (size_t i = 0; i < nq; i++) {
-			ragdb_status st = rdb_scan_topk(qs[i].q, dim, blocks, n_blocks, qs[i].k, threads,
-			                                qs[i].keep, qs[i].keep_ctx, qs[i].out, qs[i].n_out,
+			ragdb_status st = rdb_scan_topk(qs[i]->q, dim, blocks, n_blocks, qs[i]->k, threads,
+			                                qs[i]->keep, qs[i]->keep_ctx, qs[i]->out, qs[i]->n_out,
 			                                err);
 			if (st != RAGDB_OK)
 				return st;
@@ -98,20 +98,20 @@ ragdb_status rdb_scan_topk_multi(const rdb_multi_query *qs, size_t nq, size_t di
 		return RAGDB_OK;
 	}
 	for (size_t p = 0, off = 0; p < parts; p++)
-		for (size_t i = 0; i < nq; off += qs[i].k, i++)
-			rdb_topk_init(&heaps[p * nq + i], storage + off, qs[i].k);
+		for (size_t i = 0; i < nq; off += qs[i]->k, i++)
+			rdb_topk_init(&heaps[p * nq + i], storage + off, qs[i]->k);
 	j.parts = parts;
 	j.heaps = heaps;
 	rdb_pool_run(multi_part, &j, parts);
 	for (size_t i = 0; i < nq; i++) {
 		rdb_topk one;
-		rdb_topk_init(&one, qs[i].out, qs[i].k);
+		rdb_topk_init(&one, qs[i]->out, qs[i]->k);
 		for (size_t p = 0; p < parts; p++) {
 			const rdb_topk *h = &heaps[p * nq + i];
 			for (size_t e = 0; e < h->n; e++)
 				rdb_topk_push(&one, h->h[e].score, h->h[e].id);
 		}
-		*qs[i].n_out = rdb_topk_drain(&one, qs[i].out);
+		*qs[i]->n_out = rdb_topk_drain(&one, qs[i]->out);
 	}
 	free(heaps);
 	free(storage);

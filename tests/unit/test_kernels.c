@@ -533,13 +533,15 @@ START_TEST(test_scan_multi_equals_scan)
 		rdb_scored *got[NQ], *want = malloc(9000 * sizeof *want);
 		size_t n_got[NQ], n_want;
 		rdb_multi_query mq[NQ];
+		const rdb_multi_query *mqp[NQ];
 		for (int i = 0; i < NQ; i++) {
 			got[i] = malloc((ks[i] + 1) * sizeof *got[i]);
 			mq[i] = (rdb_multi_query){Q + i * dim, ks[i], i % 2 ? keep_not_multiple : NULL, &kc,
 			                          got[i], &n_got[i]};
+			mqp[i] = &mq[i];
 		}
 		for (int th = 1; th <= 3; th++) {
-			ck_assert_int_eq(rdb_scan_topk_multi(mq, NQ, dim, x.blocks, 7, th, NULL), RAGDB_OK);
+			ck_assert_int_eq(rdb_scan_topk_multi(mqp, NQ, dim, x.blocks, 7, th, NULL), RAGDB_OK);
 			for (int i = 0; i < NQ; i++) {
 				ck_assert_int_eq(rdb_scan_topk(Q + i * dim, dim, x.blocks, 7, ks[i], th, mq[i].keep,
 				                               &kc, want, &n_want, NULL),

@@ -898,6 +898,7 @@ START_TEST(test_qmulti_matches_single)
 			x.ids[i] = 0;
 		rdb_qquery *qq[NQ];
 		rdb_qmulti qm[NQ];
+		const rdb_qmulti *qmp[NQ];
 		rdb_scored *got[NQ], *want = malloc(2000 * sizeof *want);
 		size_t ng[NQ], nw;
 		for (size_t i = 0; i < NQ; i++) {
@@ -906,9 +907,10 @@ START_TEST(test_qmulti_matches_single)
 			got[i] = malloc((ks[i] + 1) * sizeof *got[i]);
 			qm[i] = (rdb_qmulti){qq[i], Q + i * dim, ks[i], os[i],
 			                     i % 2 ? keep_not_multiple : NULL, &kc, got[i], &ng[i]};
+			qmp[i] = &qm[i];
 		}
 		for (int th = 1; th <= 3; th++) {
-			ck_assert_int_eq(rdb_qsearch_rescore_blocks_multi(qm, NQ, x.qb, x.vb, 5, th, NULL),
+			ck_assert_int_eq(rdb_qsearch_rescore_blocks_multi(qmp, NQ, x.qb, x.vb, 5, th, NULL),
 			                 RAGDB_OK);
 			for (size_t i = 0; i < NQ; i++) {
 				ck_assert_int_eq(rdb_qsearch_rescore_blocks(qq[i], Q + i * dim, x.qb, x.vb, 5,
@@ -921,8 +923,9 @@ START_TEST(test_qmulti_matches_single)
 		if (ki == 1) {
 			rdb_qquery *other = NULL;
 			ck_assert_int_eq(rdb_qquery_create(RDB_QUANT_BF16, Q, dim, &other, NULL), RAGDB_OK);
-			rdb_qmulti two[2] = {qm[2], qm[2]};
-			two[1].q = other;
+			rdb_qmulti other_q = qm[2];
+			other_q.q = other;
+			const rdb_qmulti *two[2] = {&qm[2], &other_q};
 			rdb_err err;
 			ck_assert_int_eq(rdb_qsearch_rescore_blocks_multi(two, 2, x.qb, x.vb, 5, 1, &err),
 			                 RAGDB_EINVAL);
