@@ -1,11 +1,11 @@
 /*
  * engine/bm25.c — BM25F ranking over the full-text index.
  *
- * Document-at-a-time: the postings of each query term (sorted by chunk id)
- * are merged; each chunk holding any term is scored once and offered to a
- * bounded top-k heap; the filter predicate is asked only about chunks whose
- * score would enter the heap, so a filtered search still returns min(k,
- * matching chunks). Cost O(sum of df x terms); queries have few terms.
+ * Document-at-a-time with MaxScore pruning (see rdb_bm25_topk): postings
+ * are read through cursors in chunk order, a segment at a time; each chunk
+ * that can still enter the bounded top-k heap is scored once; the filter
+ * predicate is asked only about chunks whose score would enter the heap, so
+ * a filtered search still returns min(k, matching chunks).
  */
 #include "engine/retrieve.h"
 
@@ -202,25 +202,178 @@ double rdb_bm25_term_score(const rdb_bm25_params *p, uint64_t n_chunks, uint64_t
 	       tf_part(p, avg_body, avg_title, tf_body, tf_title, len_body, len_title);
 }
 
-typedef struct term_cur {
-	rdb_posting *v;
-	size_t n, pos;
-	double w; /* idf x qtf */
-} term_cur;
+/* The snapshot's statistics and average field lengths. */
+static ragdb_status collection(rdb_txn *t, rdb_ft_stats *fs, double *avg_b, double *avg_t,
+                               rdb_err *err)
+{
+	ragdb_status st = rdb_ft_stats_get(t, fs, err);
+	if (st)
+		return st;
+	*avg_b = fs->len_body ? (double)fs->len_body / fs->chunks : 1.0;
+	*avg_t = fs->len_title ? (double)fs->len_title / fs->chunks : 1.0;
+	return RAGDB_OK;
+}
+
+/*
+ * MaxScore (Turtle and Flood, 1995). One chunk gets at most ub = w (k1 + 1)
+ * from a term, tf~ (k1 + 1) / (k1 + tf~) staying below k1 + 1. With the
+ * terms sorted by ub, the longest prefix whose ub sum is below the heap's
+ * entry score cannot put a chunk into the heap on its own: those terms are
+ * "non-essential". Only the essential terms' postings are walked to find
+ * candidates; a candidate looks up the non-essential terms (best first, by
+ * seeking, so the segments in between are never decoded) only while its
+ * bound can still reach the heap. Scores are summed in the query's term
+ * order as in rdb_bm25_topk_ref, so both return the same chunks and the
+ * same scores, bit for bit; bounds are compared with a margin far above
+ * the rounding of either sum.
+ */
+typedef struct term_it {
+	rdb_pcur pc;
+	double w;    /* idf x query weight */
+	double ub;   /* the most one chunk gets from this term */
+	double part; /* the current chunk's contribution (0: none) */
+} term_it;
+
+static int by_ub(const void *a, const void *b)
+{
+	double x = (*(term_it *const *)a)->ub, y = (*(term_it *const *)b)->ub;
+	return (x > y) - (x < y);
+}
+
+/* Below this, a bound cannot reach a heap whose entry score is @p s. */
+static double prune_below(float s)
+{
+	return (double)s - fabs((double)s) * 1e-6 - 1e-30;
+}
+
+static double part_of(const term_it *c, const rdb_bm25_params *p, double avg_b, double avg_t)
+{
+	const rdb_posting *x = rdb_pcur_at(&c->pc);
+	return c->w * tf_part(p, avg_b, avg_t, x->tf_body, x->tf_title, x->len_body, x->len_title);
+}
 
 ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_params *p,
                            size_t k, rdb_keep_fn keep, void *keep_ctx, rdb_scored *out,
                            size_t *n_out, rdb_err *err)
 {
 	rdb_ft_stats fs;
-	ragdb_status st = rdb_ft_stats_get(t, &fs, err);
-	if (st)
-		return st;
+	double avg_b, avg_t;
 	*n_out = 0;
-	if (q->n == 0 || fs.chunks == 0 || k == 0)
-		return RAGDB_OK;
-	double avg_b = fs.len_body ? (double)fs.len_body / fs.chunks : 1.0;
-	double avg_t = fs.len_title ? (double)fs.len_title / fs.chunks : 1.0;
+	ragdb_status st = collection(t, &fs, &avg_b, &avg_t, err);
+	if (st || q->n == 0 || fs.chunks == 0 || k == 0)
+		return st;
+	term_it *c = calloc(q->n, sizeof *c);
+	term_it **ord = calloc(q->n, sizeof *ord);
+	double *cum = calloc(q->n, sizeof *cum);
+	rdb_scored *heap = malloc(k * sizeof *heap);
+	size_t nc = 0, opened = 0;
+	if (!c || !ord || !cum || !heap) {
+		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory for a BM25 search");
+		goto out_free;
+	}
+	for (size_t i = 0; i < q->n; i++) {
+		uint64_t df;
+		opened = nc + 1;
+		if ((st = rdb_pcur_open(t, q->ids[i], &c[nc].pc, &df, err)))
+			goto out_free;
+		if (!rdb_pcur_at(&c[nc].pc)) {
+			rdb_pcur_close(&c[nc].pc);
+			continue;
+		}
+		c[nc].w = idf_of(fs.chunks, df) * q->w[i];
+		c[nc].ub = c[nc].w * (p->k1 + 1.0);
+		ord[nc] = &c[nc];
+		nc++;
+	}
+	opened = nc;
+	qsort(ord, nc, sizeof *ord, by_ub);
+	for (size_t j = 0; j < nc; j++)
+		cum[j] = (j ? cum[j - 1] : 0) + ord[j]->ub;
+	rdb_topk top;
+	rdb_topk_init(&top, heap, k);
+	size_t ne = 0; /* ord[0 .. ne) are the non-essential terms */
+	double cut = -INFINITY;
+	for (;;) {
+		uint64_t id = UINT64_MAX;
+		for (size_t j = ne; j < nc; j++) {
+			const rdb_posting *x = rdb_pcur_at(&ord[j]->pc);
+			if (x && x->chunk < id)
+				id = x->chunk;
+		}
+		if (id == UINT64_MAX)
+			break;
+		double bound = 0;
+		for (size_t j = ne; j < nc; j++) {
+			term_it *e = ord[j];
+			const rdb_posting *x = rdb_pcur_at(&e->pc);
+			if (x && x->chunk == id) {
+				e->part = part_of(e, p, avg_b, avg_t);
+				bound += e->part;
+				if ((st = rdb_pcur_next(&e->pc, err)))
+					goto out_free;
+			}
+		}
+		int in_reach = 1;
+		for (size_t j = ne; j-- > 0;) {
+			if (bound + cum[j] < cut) {
+				in_reach = 0;
+				break;
+			}
+			term_it *e = ord[j];
+			if ((st = rdb_pcur_seek(&e->pc, id, err)))
+				goto out_free;
+			const rdb_posting *x = rdb_pcur_at(&e->pc);
+			if (x && x->chunk == id) {
+				e->part = part_of(e, p, avg_b, avg_t);
+				bound += e->part;
+			}
+		}
+		double s = 0;
+		for (size_t i = 0; i < nc; i++) {
+			s += c[i].part;
+			c[i].part = 0;
+		}
+		float fsc = (float)s;
+		if (!in_reach || !rdb_topk_would_enter(&top, fsc))
+			continue;
+		if (keep && !keep(keep_ctx, id))
+			continue;
+		rdb_topk_push(&top, fsc, id);
+		if (top.n == top.k) {
+			cut = prune_below(top.h[0].score);
+			while (ne < nc && cum[ne] < cut)
+				ne++;
+		}
+	}
+	*n_out = rdb_topk_drain(&top, out);
+out_free:
+	if (c)
+		for (size_t i = 0; i < opened; i++)
+			rdb_pcur_close(&c[i].pc);
+	free(c);
+	free(ord);
+	free(cum);
+	free(heap);
+	return st;
+}
+
+/* The reference: every posting of every term decoded and merged. */
+typedef struct term_cur {
+	rdb_posting *v;
+	size_t n, pos;
+	double w; /* idf x qtf */
+} term_cur;
+
+ragdb_status rdb_bm25_topk_ref(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_params *p,
+                               size_t k, rdb_keep_fn keep, void *keep_ctx, rdb_scored *out,
+                               size_t *n_out, rdb_err *err)
+{
+	rdb_ft_stats fs;
+	double avg_b, avg_t;
+	*n_out = 0;
+	ragdb_status st = collection(t, &fs, &avg_b, &avg_t, err);
+	if (st || q->n == 0 || fs.chunks == 0 || k == 0)
+		return st;
 	term_cur *c = calloc(q->n, sizeof *c);
 	rdb_scored *heap = malloc(k * sizeof *heap);
 	if (!c || !heap) {

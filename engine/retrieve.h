@@ -60,6 +60,12 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
                            size_t k, rdb_keep_fn keep, void *keep_ctx, rdb_scored *out,
                            size_t *n_out, rdb_err *err);
 
+/* rdb_bm25_topk by merging every posting of every term: the reference the
+ * tests hold the pruned search to (same chunks, same scores). */
+ragdb_status rdb_bm25_topk_ref(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_params *p,
+                               size_t k, rdb_keep_fn keep, void *keep_ctx, rdb_scored *out,
+                               size_t *n_out, rdb_err *err);
+
 /* One chunk's BM25F score contribution for one term (exposed for tests):
  * idf x tf~ (k1 + 1) / (k1 + tf~), tf~ the length-normalised, weighted sum of
  * the field frequencies; idf = ln(1 + (N - df + 0.5) / (df + 0.5)). */

@@ -100,6 +100,17 @@ static int seg_push(seg *s, const rdb_posting *p)
 	return 0;
 }
 
+/* vget with the one-byte case (most tf and title values, and the chunk
+ * deltas of common terms) taken inline: searches decode every posting. */
+static inline int vget1(const uint8_t *p, size_t size, size_t *off, uint64_t *out)
+{
+	if (*off < size && p[*off] < 0x80) {
+		*out = p[(*off)++];
+		return 0;
+	}
+	return vget(p, size, off, out);
+}
+
 /* Decode a segment keyed at @p base; appends to @p s. -1 if malformed. */
 static int seg_decode(const uint8_t *p, size_t size, uint64_t base, seg *s, int *oom)
 {
@@ -108,8 +119,9 @@ static int seg_decode(const uint8_t *p, size_t size, uint64_t base, seg *s, int 
 	int first = 1;
 	while (off < size) {
 		uint64_t d, a, b, c, e;
-		if (vget(p, size, &off, &d) || vget(p, size, &off, &a) || vget(p, size, &off, &b) ||
-		    vget(p, size, &off, &c) || vget(p, size, &off, &e))
+		if (vget1(p, size, &off, &d) || vget1(p, size, &off, &a) ||
+		    vget1(p, size, &off, &b) || vget1(p, size, &off, &c) ||
+		    vget1(p, size, &off, &e))
 			return -1;
 		if ((!first && d == 0) || d > UINT64_MAX - prev || a > UINT32_MAX || b > UINT32_MAX ||
 		    c > UINT32_MAX || e > UINT32_MAX)
@@ -117,7 +129,9 @@ static int seg_decode(const uint8_t *p, size_t size, uint64_t base, seg *s, int 
 		first = 0;
 		prev += d;
 		rdb_posting x = { prev, (uint32_t)a, (uint32_t)b, (uint32_t)c, (uint32_t)e };
-		if (seg_push(s, &x)) {
+		if (s->n < s->cap) {
+			s->v[s->n++] = x;
+		} else if (seg_push(s, &x)) {
 			*oom = 1;
 			return -1;
 		}
@@ -888,6 +902,164 @@ out_close:
 	mdb_cursor_close(cur);
 	free(sg.v);
 	return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* the postings cursor (postings.h) */
+
+static int is_seg_of(const MDB_val *k, uint32_t term)
+{
+	return k->mv_size == 12 && rdb_get_be32(k->mv_data) == term &&
+	       rdb_get_be64((const uint8_t *)k->mv_data + 4) != 0;
+}
+
+/* Decode segment (k, v) into pc at its first posting. Every posting must
+ * come after @p floor, the last one read before it (0: none yet). */
+static ragdb_status pcur_load(rdb_pcur *pc, const MDB_val *k, const MDB_val *v, uint64_t floor,
+                              rdb_err *err)
+{
+	seg sg = { pc->v, 0, pc->cap };
+	int oom = 0;
+	uint64_t base = rdb_get_be64((const uint8_t *)k->mv_data + 4);
+	int bad = seg_decode(v->mv_data, v->mv_size, base, &sg, &oom);
+	pc->v = sg.v;
+	pc->cap = sg.cap;
+	pc->i = 0;
+	pc->n = 0;
+	if (bad || (sg.n && sg.v[0].chunk <= floor))
+		return oom ? rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading postings")
+		           : rdb_corrupt(pc->t->s, err, "the postings of term %u do not decode; run "
+		                         "`ragdb check`", pc->term);
+	pc->n = sg.n;
+	pc->key = base;
+	return RAGDB_OK;
+}
+
+/* Load the first non-empty segment of pc's term from the record the cursor
+ * is on (rc: how getting it went) onwards; none left: the end. */
+static ragdb_status pcur_fill(rdb_pcur *pc, int rc, MDB_val *k, MDB_val *v, uint64_t floor,
+                              rdb_err *err)
+{
+	for (; rc == 0; rc = mdb_cursor_get(pc->c, k, v, MDB_NEXT)) {
+		if (!is_seg_of(k, pc->term))
+			break;
+		ragdb_status st = pcur_load(pc, k, v, floor, err);
+		if (st || pc->n)
+			return st;
+	}
+	pc->n = pc->i = 0;
+	if (rc && rc != MDB_NOTFOUND)
+		return rdb_mdb_fail(pc->t->s, rc, err, "reading postings");
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_pcur_open(rdb_txn *t, uint32_t id, rdb_pcur *pc, uint64_t *df, rdb_err *err)
+{
+	memset(pc, 0, sizeof *pc);
+	pc->t = t;
+	pc->term = id;
+	*df = 0;
+	if (t->write)
+		return rdb_err_set(err, RAGDB_EINVAL, "rdb_pcur_open needs a read transaction");
+	ragdb_status st = df_read(t, id, df, err);
+	if (st || *df == 0)
+		return st;
+	int rc = mdb_cursor_open(t->txn, t->s->postings, &pc->c);
+	if (rc) {
+		pc->c = NULL;
+		return rdb_mdb_fail(t->s, rc, err, "opening a cursor on the postings");
+	}
+	uint8_t kb[12];
+	pkey(kb, id, 1);
+	MDB_val k = { 12, kb }, v;
+	return pcur_fill(pc, mdb_cursor_get(pc->c, &k, &v, MDB_SET_RANGE), &k, &v, 0, err);
+}
+
+ragdb_status rdb_pcur_next(rdb_pcur *pc, rdb_err *err)
+{
+	if (pc->i + 1 < pc->n || pc->n == 0) {
+		pc->i += pc->n != 0;
+		return RAGDB_OK;
+	}
+	MDB_val k, v;
+	return pcur_fill(pc, mdb_cursor_get(pc->c, &k, &v, MDB_NEXT), &k, &v,
+	                 pc->v[pc->n - 1].chunk, err);
+}
+
+/* Position at the first posting of chunk >= @p chunk in the loaded segment,
+ * whose last posting is known to be >= chunk. */
+static void pcur_bisect(rdb_pcur *pc, uint64_t chunk)
+{
+	size_t lo = pc->i, hi = pc->n - 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pc->v[mid].chunk < chunk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	pc->i = lo;
+}
+
+/*
+ * A segment's key is at most its first posting, so the segment holding
+ * @p chunk may be keyed below it: land on the first segment keyed >= chunk,
+ * then look one segment back. Usually that one holds it, and one segment is
+ * decoded per seek.
+ */
+ragdb_status rdb_pcur_seek(rdb_pcur *pc, uint64_t chunk, rdb_err *err)
+{
+	if (pc->n == 0 || pc->v[pc->i].chunk >= chunk)
+		return RAGDB_OK;
+	if (pc->v[pc->n - 1].chunk >= chunk) {
+		pcur_bisect(pc, chunk);
+		return RAGDB_OK;
+	}
+	uint64_t floor = pc->v[pc->n - 1].chunk, cur_key = pc->key;
+	uint8_t kb[12];
+	pkey(kb, pc->term, chunk);
+	MDB_val k = { 12, kb }, v;
+	int rc = mdb_cursor_get(pc->c, &k, &v, MDB_SET_RANGE);
+	int landed = rc == 0;
+	if (rc == 0)
+		rc = mdb_cursor_get(pc->c, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(pc->c, &k, &v, MDB_LAST);
+	if (rc && rc != MDB_NOTFOUND)
+		return rdb_mdb_fail(pc->t->s, rc, err, "reading postings");
+	ragdb_status st;
+	if (rc == 0 && is_seg_of(&k, pc->term) &&
+	    rdb_get_be64((const uint8_t *)k.mv_data + 4) > cur_key) {
+		if ((st = pcur_load(pc, &k, &v, floor, err)))
+			return st;
+		if (pc->n && pc->v[pc->n - 1].chunk >= chunk) {
+			pcur_bisect(pc, chunk);
+			return RAGDB_OK;
+		}
+		if (pc->n)
+			floor = pc->v[pc->n - 1].chunk;
+	}
+	if (!landed) {
+		pc->n = pc->i = 0;
+		return RAGDB_OK;
+	}
+	rc = rc == 0 ? mdb_cursor_get(pc->c, &k, &v, MDB_NEXT)
+	             : mdb_cursor_get(pc->c, &k, &v, MDB_FIRST);
+	if ((st = pcur_fill(pc, rc, &k, &v, floor, err)) || pc->n == 0)
+		return st;
+	if (pc->v[pc->n - 1].chunk < chunk) /* a segment holds no posting below its key */
+		return rdb_corrupt(pc->t->s, err, "the postings of term %u are out of order; run "
+		                   "`ragdb check`", pc->term);
+	pcur_bisect(pc, chunk);
+	return RAGDB_OK;
+}
+
+void rdb_pcur_close(rdb_pcur *pc)
+{
+	if (pc->c)
+		mdb_cursor_close(pc->c);
+	free(pc->v);
+	memset(pc, 0, sizeof *pc);
 }
 
 struct terms_out {

@@ -44,6 +44,33 @@ ragdb_status rdb_term_id(rdb_txn *t, const char *term, uint32_t *id, rdb_err *er
 ragdb_status rdb_postings_get_id(rdb_txn *t, uint32_t id, uint64_t *df, rdb_posting **out,
                                  size_t *n, rdb_err *err);
 
+/* A forward-only cursor over the postings of one term, decoding one
+ * segment at a time: a search that skips ahead (rdb_pcur_seek) reads only
+ * the segments it lands in, and nothing is copied beyond one segment.
+ * at(pc) is the current posting, NULL past the last. Read txns only; the
+ * cursor lives no longer than its transaction. */
+typedef struct rdb_pcur {
+	struct MDB_cursor *c;
+	rdb_txn *t;
+	uint32_t term;
+	uint64_t key;       /* the current segment's key chunk */
+	rdb_posting *v;     /* the current segment, decoded */
+	size_t n, cap, i;
+} rdb_pcur;
+
+/* Open on term @p id, at its first posting; *df = the term's df (0: the
+ * cursor is at the end). Close it even when this fails. */
+ragdb_status rdb_pcur_open(rdb_txn *t, uint32_t id, rdb_pcur *pc, uint64_t *df, rdb_err *err);
+/* Step to the next posting. */
+ragdb_status rdb_pcur_next(rdb_pcur *pc, rdb_err *err);
+/* Move to the first posting of chunk >= @p chunk (never backwards). */
+ragdb_status rdb_pcur_seek(rdb_pcur *pc, uint64_t chunk, rdb_err *err);
+void rdb_pcur_close(rdb_pcur *pc);
+static inline const rdb_posting *rdb_pcur_at(const rdb_pcur *pc)
+{
+	return pc->i < pc->n ? &pc->v[pc->i] : NULL;
+}
+
 /* A term of a chunk, as its forward record holds it. */
 typedef struct rdb_chunk_term {
 	uint32_t term;

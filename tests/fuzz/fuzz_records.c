@@ -303,6 +303,27 @@ static void read_all(void)
 		st = rdb_postings_get(t, g_terms[i], &df, &p, &n, &pe);
 		EXPECT(st, pe);
 		free(p);
+		/* The cursor the search reads through: walk, then seek by steps
+		 * of 2 from a fresh one, its chunks strictly increasing. */
+		uint32_t tid;
+		rdb_err te2 = { 0 };
+		if (rdb_term_id(t, g_terms[i], &tid, &te2) != RAGDB_OK)
+			continue;
+		for (int mode = 0; mode < 2; mode++) {
+			rdb_pcur pc;
+			rdb_err ce = { 0 };
+			uint64_t last = 0, target = 0;
+			st = rdb_pcur_open(t, tid, &pc, &df, &ce);
+			for (const rdb_posting *x; st == RAGDB_OK && (x = rdb_pcur_at(&pc));) {
+				FZ_ASSERT(x->chunk > last);
+				FZ_ASSERT(!mode || x->chunk >= target);
+				last = x->chunk;
+				target = last + 2;
+				st = mode ? rdb_pcur_seek(&pc, target, &ce) : rdb_pcur_next(&pc, &ce);
+			}
+			EXPECT(st, ce);
+			rdb_pcur_close(&pc);
+		}
 	}
 	rdb_block_view *v = NULL;
 	size_t nb = 0;
