@@ -152,6 +152,7 @@ static double bb_round(rdb_txn *t, const rdb_bm25_params *p, bb_load *l, int whi
 
 int main(int argc, char **argv)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *corpus = NULL, *queries = NULL, *keep = NULL;
 	int copies = 10, reps = 5;
 	for (int i = 1; i < argc; i++) {
