@@ -182,35 +182,49 @@ static double idf_of(uint64_t n, uint64_t df)
 	return log(1.0 + (N - d + 0.5) / (d + 0.5));
 }
 
+/* A search's constants of tf_part, so each posting costs one division per
+ * field and one for the saturation. */
+typedef struct bm25_norm {
+	double k1, k1p1;
+	double body0, body1;           /* 1 - b, b / avg_body */
+	double w_title, title0, title1; /* 1 - b_title, b_title / avg_title */
+} bm25_norm;
+
+static bm25_norm norm_of(const rdb_bm25_params *p, double avg_body, double avg_title)
+{
+	return (bm25_norm){ p->k1, p->k1 + 1.0, 1.0 - p->b, p->b / avg_body,
+	                    p->w_title, 1.0 - p->b_title, p->b_title / avg_title };
+}
+
 /* tf~ (k1 + 1) / (k1 + tf~): the saturated, length-normalised frequency. */
-static double tf_part(const rdb_bm25_params *p, double avg_body, double avg_title,
-                      uint32_t tf_body, uint32_t tf_title, uint32_t len_body, uint32_t len_title)
+static inline double tf_part(const bm25_norm *n, uint32_t tf_body, uint32_t tf_title,
+                             uint32_t len_body, uint32_t len_title)
 {
 	double tf = 0;
 	if (tf_body)
-		tf += tf_body / (1.0 - p->b + p->b * len_body / avg_body);
+		tf += tf_body / (n->body0 + n->body1 * len_body);
 	if (tf_title)
-		tf += p->w_title * tf_title / (1.0 - p->b_title + p->b_title * len_title / avg_title);
-	return tf * (p->k1 + 1.0) / (p->k1 + tf);
+		tf += n->w_title * tf_title / (n->title0 + n->title1 * len_title);
+	return tf * n->k1p1 / (n->k1 + tf);
 }
 
 double rdb_bm25_term_score(const rdb_bm25_params *p, uint64_t n_chunks, uint64_t df,
                            double avg_body, double avg_title, uint32_t tf_body,
                            uint32_t tf_title, uint32_t len_body, uint32_t len_title)
 {
-	return idf_of(n_chunks, df) *
-	       tf_part(p, avg_body, avg_title, tf_body, tf_title, len_body, len_title);
+	bm25_norm n = norm_of(p, avg_body, avg_title);
+	return idf_of(n_chunks, df) * tf_part(&n, tf_body, tf_title, len_body, len_title);
 }
 
-/* The snapshot's statistics and average field lengths. */
-static ragdb_status collection(rdb_txn *t, rdb_ft_stats *fs, double *avg_b, double *avg_t,
-                               rdb_err *err)
+/* The snapshot's statistics and the constants of its tf_part. */
+static ragdb_status collection(rdb_txn *t, const rdb_bm25_params *p, rdb_ft_stats *fs,
+                               bm25_norm *n, rdb_err *err)
 {
 	ragdb_status st = rdb_ft_stats_get(t, fs, err);
 	if (st)
 		return st;
-	*avg_b = fs->len_body ? (double)fs->len_body / fs->chunks : 1.0;
-	*avg_t = fs->len_title ? (double)fs->len_title / fs->chunks : 1.0;
+	*n = norm_of(p, fs->len_body ? (double)fs->len_body / fs->chunks : 1.0,
+	             fs->len_title ? (double)fs->len_title / fs->chunks : 1.0);
 	return RAGDB_OK;
 }
 
@@ -246,10 +260,10 @@ static double prune_below(float s)
 	return (double)s - fabs((double)s) * 1e-6 - 1e-30;
 }
 
-static double part_of(const term_it *c, const rdb_bm25_params *p, double avg_b, double avg_t)
+static double part_of(const term_it *c, const bm25_norm *n)
 {
 	const rdb_posting *x = rdb_pcur_at(&c->pc);
-	return c->w * tf_part(p, avg_b, avg_t, x->tf_body, x->tf_title, x->len_body, x->len_title);
+	return c->w * tf_part(n, x->tf_body, x->tf_title, x->len_body, x->len_title);
 }
 
 ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_params *p,
@@ -257,9 +271,9 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
                            size_t *n_out, rdb_err *err)
 {
 	rdb_ft_stats fs;
-	double avg_b, avg_t;
+	bm25_norm nm;
 	*n_out = 0;
-	ragdb_status st = collection(t, &fs, &avg_b, &avg_t, err);
+	ragdb_status st = collection(t, p, &fs, &nm, err);
 	if (st || q->n == 0 || fs.chunks == 0 || k == 0)
 		return st;
 	term_it *c = calloc(q->n, sizeof *c);
@@ -307,7 +321,7 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
 			term_it *e = ord[j];
 			const rdb_posting *x = rdb_pcur_at(&e->pc);
 			if (x && x->chunk == id) {
-				e->part = part_of(e, p, avg_b, avg_t);
+				e->part = part_of(e, &nm);
 				bound += e->part;
 				if ((st = rdb_pcur_next(&e->pc, err)))
 					goto out_free;
@@ -324,7 +338,7 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
 				goto out_free;
 			const rdb_posting *x = rdb_pcur_at(&e->pc);
 			if (x && x->chunk == id) {
-				e->part = part_of(e, p, avg_b, avg_t);
+				e->part = part_of(e, &nm);
 				bound += e->part;
 			}
 		}
@@ -369,9 +383,9 @@ ragdb_status rdb_bm25_topk_ref(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm
                                size_t *n_out, rdb_err *err)
 {
 	rdb_ft_stats fs;
-	double avg_b, avg_t;
+	bm25_norm nm;
 	*n_out = 0;
-	ragdb_status st = collection(t, &fs, &avg_b, &avg_t, err);
+	ragdb_status st = collection(t, p, &fs, &nm, err);
 	if (st || q->n == 0 || fs.chunks == 0 || k == 0)
 		return st;
 	term_cur *c = calloc(q->n, sizeof *c);
@@ -403,7 +417,7 @@ ragdb_status rdb_bm25_topk_ref(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm
 		for (size_t i = 0; i < nc; i++) {
 			if (c[i].pos < c[i].n && c[i].v[c[i].pos].chunk == id) {
 				const rdb_posting *x = &c[i].v[c[i].pos++];
-				s += c[i].w * tf_part(p, avg_b, avg_t, x->tf_body, x->tf_title, x->len_body,
+				s += c[i].w * tf_part(&nm, x->tf_body, x->tf_title, x->len_body,
 				                      x->len_title);
 			}
 		}

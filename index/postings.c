@@ -111,6 +111,29 @@ static inline int vget1(const uint8_t *p, size_t size, size_t *off, uint64_t *ou
 	return vget(p, size, off, out);
 }
 
+/* vget where the caller knows VARINT_MAX bytes are there to read (the same
+ * values accepted, the same ones refused). */
+static inline int vget_in(const uint8_t *p, size_t *off, uint64_t *out)
+{
+	uint64_t v = p[*off];
+	if (v < 0x80) {
+		(*off)++;
+		*out = v;
+		return 0;
+	}
+	v &= 0x7f;
+	for (int i = 1; i < VARINT_MAX; i++) {
+		uint8_t b = p[*off + (size_t)i];
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			*off += (size_t)i + 1;
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* Decode a segment keyed at @p base; appends to @p s. -1 if malformed. */
 static int seg_decode(const uint8_t *p, size_t size, uint64_t base, seg *s, int *oom)
 {
@@ -119,10 +142,15 @@ static int seg_decode(const uint8_t *p, size_t size, uint64_t base, seg *s, int 
 	int first = 1;
 	while (off < size) {
 		uint64_t d, a, b, c, e;
-		if (vget1(p, size, &off, &d) || vget1(p, size, &off, &a) ||
-		    vget1(p, size, &off, &b) || vget1(p, size, &off, &c) ||
-		    vget1(p, size, &off, &e))
+		if (size - off >= 5 * VARINT_MAX) { /* a whole posting fits: no bounds checks */
+			if (vget_in(p, &off, &d) || vget_in(p, &off, &a) || vget_in(p, &off, &b) ||
+			    vget_in(p, &off, &c) || vget_in(p, &off, &e))
+				return -1;
+		} else if (vget1(p, size, &off, &d) || vget1(p, size, &off, &a) ||
+		           vget1(p, size, &off, &b) || vget1(p, size, &off, &c) ||
+		           vget1(p, size, &off, &e)) {
 			return -1;
+		}
 		if ((!first && d == 0) || d > UINT64_MAX - prev || a > UINT32_MAX || b > UINT32_MAX ||
 		    c > UINT32_MAX || e > UINT32_MAX)
 			return -1;
