@@ -893,13 +893,15 @@ ragdb_status rdb_postings_get_id(rdb_txn *t, uint32_t id, uint64_t *df, rdb_post
 	MDB_cursor *cur;
 	if ((rc = mdb_cursor_open(t->txn, s->postings, &cur)))
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the postings");
+	/* The header's df sizes the array, but only up to what a bad header
+	 * could make us allocate for nothing; the segments decide. */
 	seg sg = { 0 };
-	if (d > SIZE_MAX / sizeof(rdb_posting) || !(sg.v = malloc(d * sizeof *sg.v))) {
+	sg.cap = d < 65536 ? d : 65536;
+	if (!(sg.v = malloc(sg.cap * sizeof *sg.v))) {
 		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading %llu postings of term %u",
 		                 (unsigned long long)d, id);
 		goto out_close;
 	}
-	sg.cap = d;
 	uint8_t kb[12];
 	pkey(kb, id, 1);
 	MDB_val ck = { 12, kb }, cv;
@@ -920,6 +922,11 @@ ragdb_status rdb_postings_get_id(rdb_txn *t, uint32_t id, uint64_t *df, rdb_post
 	}
 	if (rc && rc != MDB_NOTFOUND) {
 		st = rdb_mdb_fail(s, rc, err, "reading postings");
+		goto out_close;
+	}
+	if (sg.n != d) {
+		st = rdb_corrupt(s, err, "term %u's header counts %llu postings but its segments hold "
+		                 "%zu; run `ragdb check`", id, (unsigned long long)d, sg.n);
 		goto out_close;
 	}
 	*df = d;
