@@ -295,7 +295,9 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
 			continue;
 		}
 		c[nc].w = idf_of(fs.chunks, df) * q->w[i];
-		c[nc].ub = c[nc].w * (p->k1 + 1.0);
+		/* A df above the chunk count (a damaged header) makes idf negative,
+		 * and then 0 is the bound. */
+		c[nc].ub = c[nc].w > 0 ? c[nc].w * (p->k1 + 1.0) : 0;
 		ord[nc] = &c[nc];
 		nc++;
 	}
