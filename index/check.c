@@ -137,6 +137,20 @@ static int doc_find(checker *c, uint64_t num, rdb_doc *d, ragdb_status *st)
 	return *st == RAGDB_OK;
 }
 
+/* Chunks a..b of document @p num's range are not stored: one problem. */
+static void missing_chunks(checker *c, uint64_t num, const rdb_doc *d, uint64_t a, uint64_t b)
+{
+	if (a == b)
+		problem(c, "document %llu: chunk %llu (ordinal %llu of %u) is missing",
+		        (unsigned long long)num, (unsigned long long)a,
+		        (unsigned long long)(a - d->first_chunk), d->n_chunks);
+	else
+		problem(c, "document %llu: chunks %llu to %llu (ordinals %llu to %llu of %u) are "
+		        "missing", (unsigned long long)num, (unsigned long long)a,
+		        (unsigned long long)b, (unsigned long long)(a - d->first_chunk),
+		        (unsigned long long)(b - d->first_chunk), d->n_chunks);
+}
+
 static ragdb_status visit_doc(checker *c, const MDB_val *k, const MDB_val *v)
 {
 	rdb_store *s = c->s;
@@ -181,25 +195,36 @@ static ragdb_status visit_doc(checker *c, const MDB_val *k, const MDB_val *v)
 		problem(c, "document %llu: source is %zu bytes, too long for a key",
 		        (unsigned long long)num, src_len);
 	}
-	for (uint32_t i = 0; i < d.n_chunks; i++) {
-		uint64_t cid = d.first_chunk + i;
-		uint8_t kb[8];
-		rdb_put_be64(kb, cid);
-		MDB_val ck = { 8, kb }, cv;
-		rc = mdb_get(c->t->txn, s->chunks, &ck, &cv);
-		if (rc && rc != MDB_NOTFOUND)
-			return rdb_mdb_fail(s, rc, c->err, "checking chunks");
-		if (rc) {
-			problem(c, "document %llu: chunk %llu (ordinal %u of %u) is missing",
-			        (unsigned long long)num, (unsigned long long)cid, i, d.n_chunks);
-			continue;
-		}
+	/* A document's chunks are consecutive ids: one cursor walks them, so a
+	 * damaged chunk count costs a seek, not a lookup per chunk it claims. */
+	uint64_t end = d.first_chunk + d.n_chunks, next = d.first_chunk;
+	if (end < d.first_chunk)
+		end = UINT64_MAX;
+	MDB_cursor *cur;
+	if ((rc = mdb_cursor_open(c->t->txn, s->chunks, &cur)))
+		return rdb_mdb_fail(s, rc, c->err, "checking chunks");
+	uint8_t kb[8];
+	rdb_put_be64(kb, next);
+	MDB_val ck = { 8, kb }, cv;
+	for (rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE); rc == 0 && next < end;
+	     rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT)) {
+		uint64_t cid = ck.mv_size == 8 ? rdb_get_be64(ck.mv_data) : UINT64_MAX;
+		if (cid >= end)
+			break;
+		if (cid > next)
+			missing_chunks(c, num, &d, next, cid - 1);
 		rdb_chunk_raw r;
 		if (rdb_chunk_decode(s, cid, &cv, &r, &e) == RAGDB_OK && r.doc != num)
 			problem(c, "document %llu: chunk %llu in its range belongs to document %llu",
 			        (unsigned long long)num, (unsigned long long)cid,
 			        (unsigned long long)r.doc);
+		next = cid + 1;
 	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return rdb_mdb_fail(s, rc, c->err, "checking chunks");
+	if (next < end)
+		missing_chunks(c, num, &d, next, end - 1);
 	return RAGDB_OK;
 }
 

@@ -660,11 +660,21 @@ START_TEST(test_check_detects_corruption)
 	uint8_t num[8] = { 0, 0, 0, 0, 0, 0, 0, 77 };
 	MDB_val ik = { 5, "ghost" }, iv = { 8, num };
 	ck_assert_int_eq(mdb_put(txn, ids, &ik, &iv, 0), 0);
+	/* Document b's last two chunks gone: one problem names both. */
+	MDB_dbi chunks;
+	ck_assert_int_eq(mdb_dbi_open(txn, "chunks", 0, &chunks), 0);
+	for (uint8_t c = 5; c <= 6; c++) {
+		uint8_t ckb[8] = { 0, 0, 0, 0, 0, 0, 0, c };
+		MDB_val ck = { 8, ckb };
+		ck_assert_int_eq(mdb_del(txn, chunks, &ck, NULL), 0);
+	}
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 
 	OK(rdb_store_open(dir, 0, NULL, &s, &err));
 	uint64_t n = check_store(s, &pr);
+	ck_assert_msg(strstr(pr.text, "document 2: chunks 5 to 6 (ordinals 1 to 2 of 3) are missing"),
+	              "%s", pr.text);
 	ck_assert_msg(n >= 4, "only %llu problems:\n%s", (unsigned long long)n, pr.text);
 	ck_assert_uint_eq((uint64_t)pr.n, n);
 	ck_assert_msg(strstr(pr.text, "424242"), "%s", pr.text);
