@@ -101,7 +101,8 @@ static int seg_push(seg *s, const rdb_posting *p)
 }
 
 /* vget with the one-byte case (most tf and title values, and the chunk
- * deltas of common terms) taken inline: searches decode every posting. */
+ * deltas of common terms) taken inline: every segment a search reads is
+ * decoded whole. */
 static inline int vget1(const uint8_t *p, size_t size, size_t *off, uint64_t *out)
 {
 	if (*off < size && p[*off] < 0x80) {
