@@ -570,7 +570,7 @@ static size_t overlap_start(const chunker *ck, size_t s, size_t e, size_t next)
 	/* not across a heading */
 	size_t h = head_at(md, e);
 	if (h != SIZE_MAX && md->heads[h].pos > s && p < md->heads[h].end)
-		p = md->heads[h].pos;
+		p = skip_ws(text, e, md->heads[h].pos); /* its line may start with a form feed */
 	/* not from inside a block */
 	bi = block_after(md, p);
 	if (bi < md->nb && md->blocks[bi].start < p)

@@ -313,13 +313,20 @@ static int paragraph_line(const char *line, size_t n)
 	       !rdb_md_table_row(line, n);
 }
 
+/* Any ASCII white space: a title ends neither in a tab nor in a stray
+ * vertical tab or form feed. */
+static int ws(char c)
+{
+	return sp(c) || c == '\n' || c == '\v' || c == '\f';
+}
+
 static char *trimmed_dup(const char *p, size_t n)
 {
-	while (n > 0 && (sp(*p) || *p == '\n')) {
+	while (n > 0 && ws(*p)) {
 		p++;
 		n--;
 	}
-	while (n > 0 && (sp(p[n - 1]) || p[n - 1] == '\n'))
+	while (n > 0 && ws(p[n - 1]))
 		n--;
 	if (n == 0)
 		return NULL;
