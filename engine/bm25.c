@@ -280,14 +280,13 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
 	term_it **ord = calloc(q->n, sizeof *ord);
 	double *cum = calloc(q->n, sizeof *cum);
 	rdb_scored *heap = malloc(k * sizeof *heap);
-	size_t nc = 0, opened = 0;
+	size_t nc = 0;
 	if (!c || !ord || !cum || !heap) {
 		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory for a BM25 search");
 		goto out_free;
 	}
 	for (size_t i = 0; i < q->n; i++) {
 		uint64_t df;
-		opened = nc + 1;
 		if ((st = rdb_pcur_open(t, q->ids[i], &c[nc].pc, &df, err)))
 			goto out_free;
 		if (!rdb_pcur_at(&c[nc].pc)) {
@@ -297,11 +296,10 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
 		c[nc].w = idf_of(fs.chunks, df) * q->w[i];
 		/* A df above the chunk count (a damaged header) makes idf negative,
 		 * and then 0 is the bound. */
-		c[nc].ub = c[nc].w > 0 ? c[nc].w * (p->k1 + 1.0) : 0;
+		c[nc].ub = c[nc].w > 0 ? c[nc].w * nm.k1p1 : 0;
 		ord[nc] = &c[nc];
 		nc++;
 	}
-	opened = nc;
 	qsort(ord, nc, sizeof *ord, by_ub);
 	for (size_t j = 0; j < nc; j++)
 		cum[j] = (j ? cum[j - 1] : 0) + ord[j]->ub;
@@ -363,8 +361,8 @@ ragdb_status rdb_bm25_topk(rdb_txn *t, const rdb_bm25_query *q, const rdb_bm25_p
 	}
 	*n_out = rdb_topk_drain(&top, out);
 out_free:
-	if (c)
-		for (size_t i = 0; i < opened; i++)
+	if (c) /* slots never opened are zero, which closes as a no-op */
+		for (size_t i = 0; i < q->n; i++)
 			rdb_pcur_close(&c[i].pc);
 	free(c);
 	free(ord);

@@ -877,69 +877,6 @@ ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_po
 	return rdb_postings_get_id(t, id, df, out, n, err);
 }
 
-ragdb_status rdb_postings_get_id(rdb_txn *t, uint32_t id, uint64_t *df, rdb_posting **out,
-                                 size_t *n, rdb_err *err)
-{
-	rdb_store *s = t->s;
-	int rc;
-	if (t->write)
-		return rdb_err_set(err, RAGDB_EINVAL, "rdb_postings_get needs a read transaction");
-	*df = 0;
-	*out = NULL;
-	*n = 0;
-	uint64_t d;
-	ragdb_status st = df_read(t, id, &d, err);
-	if (st || d == 0)
-		return st;
-	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(t->txn, s->postings, &cur)))
-		return rdb_mdb_fail(s, rc, err, "opening a cursor on the postings");
-	/* The header's df sizes the array, but only up to what a bad header
-	 * could make us allocate for nothing; the segments decide. */
-	seg sg = { 0 };
-	sg.cap = d < 65536 ? d : 65536;
-	if (!(sg.v = malloc(sg.cap * sizeof *sg.v))) {
-		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading %llu postings of term %u",
-		                 (unsigned long long)d, id);
-		goto out_close;
-	}
-	uint8_t kb[12];
-	pkey(kb, id, 1);
-	MDB_val ck = { 12, kb }, cv;
-	for (rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT)) {
-		if (ck.mv_size != 12 || rdb_get_be32(ck.mv_data) != id)
-			break;
-		int oom = 0;
-		uint64_t base = rdb_get_be64((const uint8_t *)ck.mv_data + 4);
-		size_t before = sg.n;
-		if (seg_decode(cv.mv_data, cv.mv_size, base, &sg, &oom) ||
-		    (before && sg.n > before && sg.v[before].chunk <= sg.v[before - 1].chunk)) {
-			st = oom ? rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading postings")
-			         : rdb_corrupt(s, err, "the postings of term %u do not decode; run "
-			                       "`ragdb check`", id);
-			goto out_close;
-		}
-	}
-	if (rc && rc != MDB_NOTFOUND) {
-		st = rdb_mdb_fail(s, rc, err, "reading postings");
-		goto out_close;
-	}
-	if (sg.n != d) {
-		st = rdb_corrupt(s, err, "term %u's header counts %llu postings but its segments hold "
-		                 "%zu; run `ragdb check`", id, (unsigned long long)d, sg.n);
-		goto out_close;
-	}
-	*df = d;
-	*out = sg.v;
-	*n = sg.n;
-	sg.v = NULL;
-out_close:
-	mdb_cursor_close(cur);
-	free(sg.v);
-	return st;
-}
-
 /* ------------------------------------------------------------------ */
 /* the postings cursor (postings.h) */
 
@@ -1096,6 +1033,46 @@ void rdb_pcur_close(rdb_pcur *pc)
 		mdb_cursor_close(pc->c);
 	free(pc->v);
 	memset(pc, 0, sizeof *pc);
+}
+
+/* The whole list, read through the cursor: one reader of the segments. */
+ragdb_status rdb_postings_get_id(rdb_txn *t, uint32_t id, uint64_t *df, rdb_posting **out,
+                                 size_t *n, rdb_err *err)
+{
+	*df = 0;
+	*out = NULL;
+	*n = 0;
+	if (t->write)
+		return rdb_err_set(err, RAGDB_EINVAL, "rdb_postings_get needs a read transaction");
+	rdb_pcur pc;
+	uint64_t d;
+	seg sg = { 0 };
+	ragdb_status st = rdb_pcur_open(t, id, &pc, &d, err);
+	while (st == RAGDB_OK && pc.n) {
+		/* The header's df does not size the array: a damaged one would
+		 * allocate for nothing; the segments decide. */
+		for (size_t i = 0; i < pc.n; i++)
+			if (seg_push(&sg, &pc.v[i])) {
+				st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading %llu postings "
+				                 "of term %u", (unsigned long long)d, id);
+				goto out;
+			}
+		pc.i = pc.n - 1;
+		st = rdb_pcur_next(&pc, err);
+	}
+	if (st == RAGDB_OK && sg.n != d)
+		st = rdb_corrupt(t->s, err, "term %u's header counts %llu postings but its segments "
+		                 "hold %zu; run `ragdb check`", id, (unsigned long long)d, sg.n);
+	if (st == RAGDB_OK && d) {
+		*df = d;
+		*out = sg.v;
+		*n = sg.n;
+		sg.v = NULL;
+	}
+out:
+	rdb_pcur_close(&pc);
+	free(sg.v);
+	return st;
 }
 
 struct terms_out {
