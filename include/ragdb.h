@@ -241,7 +241,7 @@ typedef struct ragdb_ingest_summary {
 	uint64_t bytes;           /**< bytes of text read */
 	uint64_t warnings;        /**< invalid UTF-8 replaced, etc. */
 	double seconds;
-	double seconds_read;      /**< reading and chunking (summed over threads) */
+	double seconds_read;      /**< reading, chunking, tokenizing and compressing (summed over threads) */
 	double seconds_embed;     /**< embedding (summed over threads) */
 	double seconds_write;     /**< LMDB writes and commits */
 } ragdb_ingest_summary;

@@ -419,8 +419,30 @@ static ragdb_status check_vectors(const rdb_store *s, const float *v, size_t n, 
 	return RAGDB_OK;
 }
 
-/* Encode chunk @p i into t->scratch (compressing into t->zbuf when that
- * saves at least 10%). */
+size_t rdb_text_pack_room(size_t len)
+{
+	/* 90% of the text: zstd fails fast when it cannot save 10%. */
+	return len >= ZSTD_MIN_TEXT ? len - len / 10 : 0;
+}
+
+int rdb_text_pack(void **cctx, const char *text, size_t len, void *dst, size_t *out_len)
+{
+	size_t room = rdb_text_pack_room(len);
+	if (room == 0)
+		return RDB_PACK_RAW;
+	if (!*cctx && !(*cctx = ZSTD_createCCtx()))
+		return -1;
+	size_t z = ZSTD_compressCCtx(*cctx, dst, room, text, len, ZSTD_LEVEL);
+	if (ZSTD_isError(z) || z > room)
+		return RDB_PACK_RAW;
+	*out_len = z;
+	return RDB_PACK_ZSTD;
+}
+
+void rdb_text_pack_end(void *cctx) { ZSTD_freeCCtx(cctx); }
+
+/* Encode chunk @p i into t->scratch, packing its text (rdb_text_pack) into
+ * t->zbuf unless the caller did. */
 static ragdb_status chunk_encode(rdb_txn *t, const rdb_chunk_in *c, uint64_t doc, uint32_t ordinal,
                                  uint32_t block, uint32_t slot, MDB_val *out, rdb_err *err)
 {
@@ -433,22 +455,27 @@ static ragdb_status chunk_encode(rdb_txn *t, const rdb_chunk_in *c, uint64_t doc
 		                   "is %u MiB", ordinal, c->text_len, hlen, RDB_MAX_TEXT >> 20);
 	const void *stored = c->text;
 	size_t stored_len = c->text_len + 1;
-	uint32_t flags = 0;
-	if (c->text_len >= ZSTD_MIN_TEXT) {
-		if (!s->cctx && !(s->cctx = ZSTD_createCCtx()))
-			return rdb_err_set(err, RAGDB_ENOMEM, "out of memory creating a zstd context");
-		/* Capacity 90% of the text: zstd fails fast when it cannot save 10%. */
-		size_t room = c->text_len - c->text_len / 10;
-		if ((st = rdb_buf_reserve(&t->zbuf, room, err)))
+	int pack = c->pack;
+	if (pack != RDB_PACK_NONE && pack != RDB_PACK_RAW && pack != RDB_PACK_ZSTD)
+		return rdb_err_set(err, RAGDB_EINVAL, "chunk %u: unknown packing %d", ordinal, pack);
+	if (pack == RDB_PACK_ZSTD) {
+		if (!c->packed || c->packed_len == 0 || c->packed_len > c->text_len)
+			return rdb_err_set(err, RAGDB_EINVAL, "chunk %u: packed text of %zu bytes for "
+			                   "%zu bytes of text", ordinal, c->packed_len, c->text_len);
+		stored = c->packed;
+		stored_len = c->packed_len;
+	} else if (pack == RDB_PACK_NONE) {
+		if ((st = rdb_buf_reserve(&t->zbuf, rdb_text_pack_room(c->text_len) + 1, err)))
 			return st;
-		size_t z = ZSTD_compressCCtx(s->cctx, t->zbuf.data, room, c->text, c->text_len,
-		                             ZSTD_LEVEL);
-		if (!ZSTD_isError(z) && z <= room) {
+		pack = rdb_text_pack(&s->cctx, c->text, c->text_len, t->zbuf.data, &stored_len);
+		if (pack < 0)
+			return rdb_err_set(err, RAGDB_ENOMEM, "out of memory creating a zstd context");
+		if (pack == RDB_PACK_ZSTD)
 			stored = t->zbuf.data;
-			stored_len = z;
-			flags |= RDB_CHUNK_ZSTD;
-		}
+		else
+			stored_len = c->text_len + 1;
 	}
+	uint32_t flags = pack == RDB_PACK_ZSTD ? RDB_CHUNK_ZSTD : 0;
 	size_t size = RDB_CHUNK_HDR + hlen + 1 + stored_len;
 	if ((st = rdb_buf_reserve(&t->scratch, size, err)))
 		return st;

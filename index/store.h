@@ -131,7 +131,27 @@ typedef struct rdb_chunk_in {
 	const rdb_term_tf *terms;
 	size_t n_terms;
 	uint32_t len_body, len_title;
+	/* The text as stored, if the caller packed it ahead with rdb_text_pack
+	 * (the ingest workers do, so that compression runs in parallel and not
+	 * on the single writer): RDB_PACK_NONE, the writer packs it;
+	 * RDB_PACK_RAW, stored as is; RDB_PACK_ZSTD, packed[0..packed_len) is
+	 * the zstd frame of text. */
+	int pack;
+	const void *packed;
+	size_t packed_len;
 } rdb_chunk_in;
+
+enum { RDB_PACK_NONE = 0, RDB_PACK_RAW, RDB_PACK_ZSTD };
+
+/* Pack @p len bytes of chunk text the way the store keeps it: one zstd
+ * frame when the text is long enough and shrinks by at least 10%, else raw.
+ * @p dst has room for rdb_text_pack_room(len) bytes; *cctx is the caller's
+ * compression context (created on first use; free with rdb_text_pack_end),
+ * so each thread packs with its own. Returns RDB_PACK_ZSTD with the frame's
+ * size in *out_len, RDB_PACK_RAW, or -1 when out of memory. */
+size_t rdb_text_pack_room(size_t len);
+int rdb_text_pack(void **cctx, const char *text, size_t len, void *dst, size_t *out_len);
+void rdb_text_pack_end(void *cctx);
 
 /* A stored chunk, as read back. text is NUL-ended; it points into the map
  * when stored raw, else into @p scratch given to rdb_chunk_get. */

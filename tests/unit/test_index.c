@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "index/store.h"
+#include "index/store_int.h" /* the chunks db, to compare stored bytes */
 #include "testutil.h"
 
 /* Assert a call succeeds; the caller has an rdb_err named err. */
@@ -552,6 +553,107 @@ START_TEST(test_compression_roundtrip)
 }
 END_TEST
 
+/* Chunks the caller packed ahead (as the ingest workers do) are stored as
+ * packed and read back as their text; the same chunk packed by the writer
+ * takes the same bytes; packings that cannot be right are refused. */
+START_TEST(test_caller_packed_chunks)
+{
+	char *dir = tu_tmpdir("idx-packed");
+	rdb_err err;
+	rdb_store *s;
+	rdb_txn *t;
+	rdb_meta m = meta_dim(4, 0);
+	OK(rdb_store_open(dir, RDB_STORE_CREATE, &m, &s, &err));
+	size_t len = 3000;
+	char *txt = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		txt[i] = "packed by a worker, stored by the writer; "[i % 42];
+	void *cctx = NULL;
+	char *z = malloc(rdb_text_pack_room(len));
+	size_t zlen = 0;
+	ck_assert_int_eq(rdb_text_pack(&cctx, txt, len, z, &zlen), RDB_PACK_ZSTD);
+	ck_assert_uint_lt(zlen, len / 2);
+	/* too short to pack, and incompressible bytes, both stay raw */
+	size_t dummy = 0;
+	ck_assert_int_eq(rdb_text_pack(&cctx, "tiny", 4, z, &dummy), RDB_PACK_RAW);
+	char rnd[600];
+	uint64_t x = 88172645463325252ULL;
+	for (size_t i = 0; i < sizeof rnd; i++) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		rnd[i] = (char)(x >> 24);
+	}
+	char *z2 = malloc(rdb_text_pack_room(sizeof rnd));
+	ck_assert_int_eq(rdb_text_pack(&cctx, rnd, sizeof rnd, z2, &dummy), RDB_PACK_RAW);
+	free(z2);
+	rdb_chunk_in c[3] = {
+		{ .end = len, .text = txt, .text_len = len, .pack = RDB_PACK_ZSTD, .packed = z,
+		  .packed_len = zlen },
+		{ .end = len, .text = txt, .text_len = len }, /* the writer packs this one */
+		{ .end = len, .text = txt, .text_len = len, .pack = RDB_PACK_RAW },
+	};
+	float v[12] = { 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0 };
+	rdb_doc d;
+	memset(&d, 0, sizeof d);
+	d.id = "p";
+	d.source = "p.txt";
+	d.size = len;
+	OK(rdb_txn_begin(s, 1, &t, &err));
+	OK(rdb_doc_put(t, &d, c, 3, v, &err));
+	OK(rdb_txn_commit(t, &err));
+	OK(rdb_txn_begin(s, 0, &t, &err));
+	rdb_buf b = { 0 };
+	rdb_chunk g;
+	for (uint64_t id = 1; id <= 3; id++) {
+		OK(rdb_chunk_get(t, id, &g, &b, &err));
+		ck_assert_uint_eq(g.text_len, len);
+		ck_assert(memcmp(g.text, txt, len) == 0);
+		ck_assert_int_eq(g.text[len], 0);
+		if (id < 3)
+			ck_assert_ptr_eq(g.text, b.data); /* decompressed */
+		else
+			ck_assert_ptr_ne(g.text, b.data); /* stored raw, read from the map */
+	}
+	/* the writer's frame for chunk 2 is the caller's frame for chunk 1 */
+	MDB_val k1, k2, v1, v2;
+	uint8_t kb1[8], kb2[8];
+	rdb_put_be64(kb1, 1);
+	rdb_put_be64(kb2, 2);
+	k1 = (MDB_val){ 8, kb1 };
+	k2 = (MDB_val){ 8, kb2 };
+	ck_assert_int_eq(mdb_get(t->txn, s->chunks, &k1, &v1), 0);
+	ck_assert_int_eq(mdb_get(t->txn, s->chunks, &k2, &v2), 0);
+	ck_assert_uint_eq(v1.mv_size, v2.mv_size);
+	/* flags, then heading, text and stored lengths (ordinal and slot differ) */
+	ck_assert(memcmp(v1.mv_data, v2.mv_data, 4) == 0);
+	ck_assert(memcmp((char *)v1.mv_data + 40, (char *)v2.mv_data + 40, 12) == 0);
+	ck_assert(memcmp((char *)v1.mv_data + RDB_CHUNK_HDR, (char *)v2.mv_data + RDB_CHUNK_HDR,
+	                 v1.mv_size - RDB_CHUNK_HDR) == 0);
+	rdb_txn_abort(t);
+	/* a frame longer than the text, a missing frame, an unknown packing */
+	rdb_chunk_in bad = c[0];
+	bad.packed_len = len + 1;
+	OK(rdb_txn_begin(s, 1, &t, &err));
+	d.id = "bad";
+	ck_assert_int_eq(rdb_doc_put(t, &d, &bad, 1, v, &err), RAGDB_EINVAL);
+	ck_assert(strstr(err.msg, "packed text") != NULL);
+	bad = c[0];
+	bad.packed = NULL;
+	ck_assert_int_eq(rdb_doc_put(t, &d, &bad, 1, v, &err), RAGDB_EINVAL);
+	bad = c[0];
+	bad.pack = 7;
+	ck_assert_int_eq(rdb_doc_put(t, &d, &bad, 1, v, &err), RAGDB_EINVAL);
+	ck_assert(strstr(err.msg, "unknown packing") != NULL);
+	rdb_txn_abort(t);
+	rdb_buf_free(&b);
+	rdb_text_pack_end(cctx);
+	free(z);
+	free(txt);
+	rdb_store_close(s);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /* Compaction packs live vectors, deletes emptied blocks, updates every
  * chunk's (block, slot); check passes after, and appends continue. */
 START_TEST(test_compact)
@@ -899,6 +1001,7 @@ Suite *index_suite(void)
 	tcase_add_test(tc, test_replace_and_delete);
 	tcase_add_test(tc, test_blocks_many);
 	tcase_add_test(tc, test_compression_roundtrip);
+	tcase_add_test(tc, test_caller_packed_chunks);
 	tcase_add_test(tc, test_compact);
 	tcase_add_test(tc, test_check_detects_corruption);
 	tcase_add_test(tc, test_map_full_grow);
