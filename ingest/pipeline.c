@@ -51,7 +51,14 @@
 #define BATCH_CHUNKS 8192
 #define BATCH_BYTES (64u << 20)
 #define BATCH_SECONDS 2.0
-#define QUEUE_ITEMS 256
+/* Stage queues. The reader's is bounded by the documents' bytes; the
+ * workers' holds two writer batches, so that the workers keep going while
+ * the writer commits (an fsync): with 256 items they stalled, and ingest
+ * used 1.4 of 2 cores; with 1,024, 1.7 (benchmarks/README.md, bench_ingest). */
+#define RAW_ITEMS 256
+#define RAW_BYTES (256u << 20)
+#define READY_ITEMS (2 * BATCH_DOCS)
+#define READY_BYTES (256u << 20)
 #define RDB_MAX_ID_LEN 511
 #define RDB_MAX_SOURCE_LEN 502
 
@@ -188,7 +195,7 @@ static void emit(pipeline *p, item *it)
 		return;
 	}
 	double t0 = now_s();
-	rdb_queue_push(&p->raw, it);
+	rdb_queue_push(&p->raw, it, it->len);
 	p->t_reader_blocked += now_s() - t0;
 }
 
@@ -678,6 +685,16 @@ static void prepare(pipeline *p, item *it, rdb_tokenizer *tok, rdb_termbag *bag,
 	}
 }
 
+/* The bytes a prepared item holds, roughly: its text, the chunks' terms
+ * (about the text's size), packed texts and vectors. */
+static size_t item_bytes(const item *it, size_t dim)
+{
+	size_t packed = 0;
+	for (size_t i = 0; i < it->n_chunks; i++)
+		packed += it->chunks[i].packed_len;
+	return 2 * it->len + packed + it->n_chunks * dim * sizeof(float);
+}
+
 static void *worker_main(void *arg)
 {
 	pipeline *p = arg;
@@ -696,7 +713,7 @@ static void *worker_main(void *arg)
 			}
 			prepare(p, it, tok, &bag, &cctx);
 		}
-		rdb_queue_push(&p->ready, it);
+		rdb_queue_push(&p->ready, it, item_bytes(it, p->env->embedder->dim));
 	}
 	rdb_termbag_free(&bag);
 	rdb_text_pack_end(cctx);
@@ -1047,9 +1064,9 @@ static ragdb_status run(pipeline *p, rdb_err *err)
 	if (nw > 64)
 		nw = 64;
 	p->n_workers = nw;
-	if (rdb_queue_init(&p->raw, QUEUE_ITEMS, 1) != 0)
+	if (rdb_queue_init(&p->raw, RAW_ITEMS, RAW_BYTES, 1) != 0)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory starting the ingest");
-	if (rdb_queue_init(&p->ready, QUEUE_ITEMS, nw) != 0) {
+	if (rdb_queue_init(&p->ready, READY_ITEMS, READY_BYTES, nw) != 0) {
 		rdb_queue_destroy(&p->raw); /* leak found by test_engine_enomem */
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory starting the ingest");
 	}
