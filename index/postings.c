@@ -340,10 +340,45 @@ typedef struct idtf {
 	uint32_t id, tf_body, tf_title;
 } idtf;
 
-static int idtf_cmp(const void *a, const void *b)
+/* Sort a chunk's terms by id: insertion sort for the short lists, else an
+ * LSD radix sort on the id's bytes (passes over bytes that every id shares
+ * are skipped) into @p tmp. A chunk has ~100 distinct terms, where qsort,
+ * calling its comparator for every step, took 3-4x as long; below ~48
+ * insertion beats the radix passes' counting. */
+static void idtf_sort(idtf *v, idtf *tmp, size_t n)
 {
-	uint32_t x = ((const idtf *)a)->id, y = ((const idtf *)b)->id;
-	return (x > y) - (x < y);
+	if (n <= 48) {
+		for (size_t i = 1; i < n; i++) {
+			idtf x = v[i];
+			size_t j = i;
+			for (; j > 0 && v[j - 1].id > x.id; j--)
+				v[j] = v[j - 1];
+			v[j] = x;
+		}
+		return;
+	}
+	uint32_t lo = v[0].id, hi = v[0].id;
+	for (size_t i = 1; i < n; i++) {
+		lo &= v[i].id;
+		hi |= v[i].id;
+	}
+	idtf *src = v, *dst = tmp;
+	for (int shift = 0; shift < 32; shift += 8) {
+		if ((((lo ^ hi) >> shift) & 0xff) == 0)
+			continue; /* every id has the same byte here */
+		size_t count[257] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			count[((src[i].id >> shift) & 0xff) + 1]++;
+		for (size_t b = 1; b <= 256; b++)
+			count[b] += count[b - 1];
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].id >> shift) & 0xff]++] = src[i];
+		idtf *x = src;
+		src = dst;
+		dst = x;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof *v);
 }
 
 ragdb_status rdb_ft_put_chunk(rdb_txn *t, uint64_t chunk, const rdb_chunk_in *c, rdb_err *err)
@@ -357,7 +392,7 @@ ragdb_status rdb_ft_put_chunk(rdb_txn *t, uint64_t chunk, const rdb_chunk_in *c,
 	if (n && !c->terms)
 		return rdb_err_set(err, RAGDB_EINVAL, "chunk %llu: %zu terms without a term array",
 		                   (unsigned long long)chunk, n);
-	idtf *v = malloc((n ? n : 1) * sizeof *v);
+	idtf *v = malloc((n ? 2 * n : 1) * sizeof *v); /* the terms, then the sort's buffer */
 	if (!v)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory indexing chunk %llu",
 		                   (unsigned long long)chunk);
@@ -382,7 +417,7 @@ ragdb_status rdb_ft_put_chunk(rdb_txn *t, uint64_t chunk, const rdb_chunk_in *c,
 		                 c->len_title);
 		goto out_free;
 	}
-	qsort(v, n, sizeof *v, idtf_cmp);
+	idtf_sort(v, v + n, n);
 	for (size_t i = 1; i < n; i++)
 		if (v[i].id == v[i - 1].id) {
 			st = rdb_err_set(err, RAGDB_EINVAL, "chunk %llu: a term is listed twice",

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/postings.h"
 #include "index/store.h"
 #include "index/store_int.h" /* the chunks db, to compare stored bytes */
 #include "testutil.h"
@@ -654,6 +655,114 @@ START_TEST(test_caller_packed_chunks)
 }
 END_TEST
 
+/* Chunks with long term lists in any order, over a dictionary past 2^16
+ * ids (so the writer's sort of a chunk's terms needs its third byte): each
+ * forward record lists the chunk's terms in increasing id with the right
+ * frequencies, and check finds postings and forward records in agreement. */
+START_TEST(test_ft_long_term_lists)
+{
+	char *dir = tu_tmpdir("idx-ftsort");
+	rdb_err err;
+	rdb_store *s;
+	rdb_txn *t;
+	rdb_meta m = meta_dim(4, 0);
+	OK(rdb_store_open(dir, RDB_STORE_CREATE, &m, &s, &err));
+	enum { CHUNKS = 300, PER = 260, SHARED = 400 };
+	/* chunk c's terms: 40 of SHARED common ones (ids from the first chunks)
+	 * and 220 of its own, so ids pass 65,536 by the last chunks */
+	char (*words)[16] = malloc(sizeof *words * CHUNKS * PER);
+	rdb_term_tf *tt = malloc(sizeof *tt * CHUNKS * PER);
+	rdb_chunk_in *c = calloc(CHUNKS, sizeof *c);
+	float *v = calloc(CHUNKS * 4, sizeof *v);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (size_t k = 0; k < CHUNKS; k++) {
+		rdb_term_tf *ct = tt + k * PER;
+		uint32_t len = 0;
+		for (size_t j = 0; j < PER; j++) {
+			char *w = words[k * PER + j];
+			if (j < 40)
+				snprintf(w, 16, "s%zu", (k * 7 + j * 11) % SHARED);
+			else
+				snprintf(w, 16, "u%zu_%zu", k, j);
+			ct[j] = (rdb_term_tf){ w, (uint32_t)(1 + (k + j) % 5), (uint32_t)(j % 3 == 0) };
+			len += ct[j].tf_body;
+		}
+		/* shared names can repeat within a chunk: keep one of each */
+		size_t n = 0;
+		for (size_t j = 0; j < PER; j++) {
+			int dup = 0;
+			for (size_t i = 0; i < n && j < 40; i++)
+				dup |= strcmp(ct[i].term, ct[j].term) == 0;
+			if (!dup)
+				ct[n++] = ct[j];
+		}
+		for (size_t j = n; j > 1; j--) { /* any order */
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			size_t r = x % j;
+			rdb_term_tf tmp = ct[j - 1];
+			ct[j - 1] = ct[r];
+			ct[r] = tmp;
+		}
+		c[k] = (rdb_chunk_in){ .end = 1, .text = "x", .text_len = 1, .terms = ct,
+		                       .n_terms = n, .len_body = len, .len_title = PER };
+		v[k * 4 + k % 4] = 1;
+	}
+	rdb_doc d;
+	memset(&d, 0, sizeof d);
+	d.source = "many.txt";
+	d.size = 1;
+	for (int half = 0; half < 2; half++) { /* two transactions: ids cached, then looked up */
+		OK(rdb_txn_begin(s, 1, &t, &err));
+		d.id = half ? "b" : "a";
+		OK(rdb_doc_put(t, &d, c + half * (CHUNKS / 2), CHUNKS / 2, v + half * (CHUNKS / 2) * 4,
+		               &err));
+		OK(rdb_txn_commit(t, &err));
+	}
+	OK(rdb_txn_begin(s, 0, &t, &err));
+	uint32_t last_id = 0;
+	for (size_t k = 0; k < CHUNKS; k++) {
+		rdb_chunk_term *got = NULL;
+		size_t n = 0;
+		uint32_t lb, lt;
+		OK(rdb_chunk_terms_get(t, k + 1, &got, &n, &lb, &lt, &err));
+		ck_assert_uint_eq(n, c[k].n_terms);
+		for (size_t i = 1; i < n; i++)
+			ck_assert_uint_lt(got[i - 1].term, got[i].term);
+		for (size_t j = 0; j < n; j++) {
+			uint32_t id;
+			OK(rdb_term_id(t, c[k].terms[j].term, &id, &err));
+			size_t lo = 0, hi = n;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (got[mid].term < id)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			ck_assert_uint_lt(lo, n);
+			ck_assert_uint_eq(got[lo].term, id);
+			ck_assert_uint_eq(got[lo].tf_body, c[k].terms[j].tf_body);
+			ck_assert_uint_eq(got[lo].tf_title, c[k].terms[j].tf_title);
+			if (id > last_id)
+				last_id = id;
+		}
+		free(got);
+	}
+	ck_assert_uint_gt(last_id, 65536);
+	rdb_txn_abort(t);
+	problems pr;
+	uint64_t np = check_store(s, &pr);
+	ck_assert_msg(np == 0, "%.300s", pr.text);
+	rdb_store_close(s);
+	free(words);
+	free(tt);
+	free(c);
+	free(v);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /* Compaction packs live vectors, deletes emptied blocks, updates every
  * chunk's (block, slot); check passes after, and appends continue. */
 START_TEST(test_compact)
@@ -1002,6 +1111,7 @@ Suite *index_suite(void)
 	tcase_add_test(tc, test_blocks_many);
 	tcase_add_test(tc, test_compression_roundtrip);
 	tcase_add_test(tc, test_caller_packed_chunks);
+	tcase_add_test(tc, test_ft_long_term_lists);
 	tcase_add_test(tc, test_compact);
 	tcase_add_test(tc, test_check_detects_corruption);
 	tcase_add_test(tc, test_map_full_grow);
