@@ -269,6 +269,26 @@ START_TEST(test_stopwords)
 	ck_assert(!rdb_stopword("th", 2));
 	ck_assert(!rdb_stopword("", 0));
 	ck_assert(!rdb_stopword("thesaurus", 9));
+	/* the length given is the word: a stopword's prefix or extension is not one */
+	ck_assert(!rdb_stopword("these", 4));
+	ck_assert(rdb_stopword("these", 5));
+	ck_assert(rdb_stopword("herself", 3));  /* "her" */
+	ck_assert(rdb_stopword("herself", 4));  /* "hers" */
+	ck_assert(!rdb_stopword("herself", 5)); /* "herse" */
+	ck_assert(rdb_stopword("herself", 7));
+	ck_assert(rdb_stopword("i", 1));
+	ck_assert(!rdb_stopword("yourselvesx", 11));
+	ck_assert(!rdb_stopword("yourselve", 9));
+	ck_assert(!rdb_stopword("The", 3)); /* words arrive case-folded */
+	/* every function word of a sentence, none of its content words */
+	static const char *const in[] = { "a", "about", "between", "could", "etc", "ourselves",
+	                                  "themselves", "upon", "whose", "within", "yours" };
+	static const char *const out[] = { "ab", "abut", "betwixt", "cloud", "ours_", "them_",
+	                                   "up0", "who's", "withinn", "yo", "zz" };
+	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+		ck_assert_msg(rdb_stopword(in[i], strlen(in[i])), "%s", in[i]);
+		ck_assert_msg(!rdb_stopword(out[i], strlen(out[i])), "%s", out[i]);
+	}
 }
 END_TEST
 
