@@ -213,7 +213,14 @@ struct rdb_ft_txn {
 	uint64_t pend_min_chunk; /* smallest chunk id pending (UINT64_MAX: none) */
 	uint64_t pend_last_chunk; /* chunk of the last pending posting */
 	int pend_unordered;       /* a chunk was added below pend_last_chunk */
+	/* pend_sort's buffers */
+	ft_pend *sort_tmp;
+	size_t cap_tmp;
+	size_t *count; /* 65537 counters */
 };
+
+/* Buffers larger than this are freed at the txn's end, not kept. */
+#define FT_SPARE_MAX (64u << 20)
 
 void rdb_ft_txn_free(rdb_ft_txn *f)
 {
@@ -224,11 +231,42 @@ void rdb_ft_txn_free(rdb_ft_txn *f)
 	free(f->offs);
 	free(f->arena);
 	free(f->pend);
+	free(f->sort_tmp);
+	free(f->count);
 	free(f);
+}
+
+/* A batch of an ingest pends ~1M postings (~30 MB, as much again to sort
+ * them): allocated afresh by every write txn, they came from mmap and were
+ * page-faulted and zeroed each time, about a tenth of the writer's time. */
+void rdb_ft_txn_release(rdb_store *s, rdb_ft_txn *f)
+{
+	if (!f)
+		return;
+	if (f->cap_pend * sizeof *f->pend > FT_SPARE_MAX) {
+		rdb_ft_txn_free(f);
+		return;
+	}
+	if (f->hash)
+		memset(f->hash, 0, f->n_slots * sizeof *f->hash);
+	f->n = 0;
+	f->arena_len = 0;
+	f->n_pend = 0;
+	f->pend_min_chunk = UINT64_MAX;
+	f->pend_last_chunk = 0;
+	f->pend_unordered = 0;
+	rdb_ft_txn_free(__atomic_exchange_n(&s->ft_spare, f, __ATOMIC_ACQ_REL));
+}
+
+void rdb_ft_spare_drop(rdb_store *s)
+{
+	rdb_ft_txn_free(__atomic_exchange_n(&s->ft_spare, NULL, __ATOMIC_ACQ_REL));
 }
 
 static ragdb_status ft_get(rdb_txn *t, rdb_ft_txn **out, rdb_err *err)
 {
+	if (!t->ft && t->write)
+		t->ft = __atomic_exchange_n(&t->s->ft_spare, NULL, __ATOMIC_ACQ_REL);
 	if (!t->ft) {
 		t->ft = calloc(1, sizeof *t->ft);
 		if (!t->ft)
@@ -492,15 +530,22 @@ static int pend_cmp(const void *a, const void *b);
 static void pend_sort(rdb_ft_txn *f)
 {
 	size_t n = f->n_pend;
-	ft_pend *tmp = f->pend_unordered ? NULL : malloc(n * sizeof *tmp);
-	size_t *count = tmp ? malloc(65537 * sizeof *count) : NULL;
-	if (!count) {
-		free(tmp);
+	if (!f->pend_unordered && f->cap_tmp < n) {
+		ft_pend *t = realloc(f->sort_tmp, n * sizeof *t);
+		if (t) {
+			f->sort_tmp = t;
+			f->cap_tmp = n;
+		}
+	}
+	if (!f->pend_unordered && !f->count)
+		f->count = malloc(65537 * sizeof *f->count);
+	if (f->pend_unordered || f->cap_tmp < n || !f->count) {
 		if (n > 1)
 			qsort(f->pend, n, sizeof *f->pend, pend_cmp);
 		return;
 	}
-	ft_pend *src = f->pend, *dst = tmp;
+	size_t *count = f->count;
+	ft_pend *src = f->pend, *dst = f->sort_tmp;
 	for (int shift = 0; shift < 32; shift += 16) {
 		memset(count, 0, 65537 * sizeof *count);
 		for (size_t i = 0; i < n; i++)
@@ -514,8 +559,6 @@ static void pend_sort(rdb_ft_txn *f)
 		dst = x;
 	}
 	/* Two passes: the sorted data is back in f->pend. */
-	free(count);
-	free(tmp);
 }
 
 static int pend_cmp(const void *a, const void *b)

@@ -37,6 +37,11 @@ typedef struct rdb_posting {
 ragdb_status rdb_postings_get(rdb_txn *t, const char *term, uint64_t *df, rdb_posting **out,
                               size_t *n, rdb_err *err);
 
+/* Free the full-text buffers the store keeps between write transactions
+ * (an ingest calls it when done, so a long-running process does not hold
+ * them after its last batch). */
+void rdb_ft_spare_drop(rdb_store *s);
+
 /* The id of @p term: ENOTFOUND when no chunk ever held it. */
 ragdb_status rdb_term_id(rdb_txn *t, const char *term, uint32_t *id, rdb_err *err);
 

@@ -489,6 +489,7 @@ void rdb_store_close(rdb_store *s)
 		return;
 	mdb_env_close(s->env);
 	ZSTD_freeCCtx(s->cctx);
+	rdb_ft_txn_free(s->ft_spare);
 	rdb_viewcache_free(&s->vcache);
 	pthread_rwlock_destroy(&s->maplock);
 	free(s->dir);
@@ -570,7 +571,7 @@ out_free:
 static void txn_free(rdb_txn *t)
 {
 	rdb_tail_free(&t->tail);
-	rdb_ft_txn_free(t->ft);
+	rdb_ft_txn_release(t->s, t->ft);
 	rdb_ivf_txn_free(t->ivf);
 	rdb_buf_free(&t->scratch);
 	rdb_buf_free(&t->zbuf);

@@ -52,6 +52,9 @@ struct rdb_store {
 	unsigned flags;
 	char *dir;
 	void *cctx; /* ZSTD_CCtx, used only by the (single) write txn */
+	/* The last write txn's full-text buffers, for the next one (postings.c,
+	 * rdb_ft_txn_release); taken and put back by atomic exchange. */
+	rdb_ft_txn *ft_spare;
 	/* LMDB allows mdb_env_set_mapsize only while this process has no
 	 * transaction open: every txn holds this lock shared for its life, and
 	 * growing the map (or adopting another process's size) takes it
@@ -215,6 +218,9 @@ ragdb_status rdb_ft_delete_chunks(rdb_txn *t, uint64_t first, uint32_t n, rdb_er
 /* Write the pending postings to LMDB (before commit and before reads). */
 ragdb_status rdb_ft_flush(rdb_txn *t, rdb_err *err);
 void rdb_ft_txn_free(rdb_ft_txn *f);
+/* At a write txn's end: keep @p f's buffers in the store for the next write
+ * txn (its term-id cache emptied: ids of an aborted txn are void). */
+void rdb_ft_txn_release(rdb_store *s, rdb_ft_txn *f);
 /* Verify invariants F1-F3 (postings.c), reporting each violation. */
 ragdb_status rdb_ft_check(rdb_txn *t, const rdb_counters *cnt,
                           void (*report)(void *ctx, const char *msg), void *rctx, rdb_err *err);

@@ -1137,6 +1137,8 @@ static void pipeline_free(pipeline *p)
 	free(p->files);
 	rdb_strset_free(&p->walked);
 	pthread_mutex_destroy(&p->mu);
+	/* the writer's full-text buffers, kept from batch to batch */
+	rdb_ft_spare_drop(p->env->store);
 }
 
 static ragdb_status check_options(const ragdb_ingest_options *o, uint32_t tokens, rdb_err *err)

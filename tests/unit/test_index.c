@@ -10,7 +10,7 @@
 
 #include "index/postings.h"
 #include "index/store.h"
-#include "index/store_int.h" /* the chunks db, to compare stored bytes */
+#include "index/store_int.h" /* the chunks db and rdb_ft_flush */
 #include "testutil.h"
 
 /* Assert a call succeeds; the caller has an rdb_err named err. */
@@ -763,6 +763,60 @@ START_TEST(test_ft_long_term_lists)
 }
 END_TEST
 
+/* The full-text buffers a write txn leaves to the next: after an aborted
+ * txn created terms, the next txn must not take their ids from the reused
+ * cache (they were never stored), nor see the aborted txn's postings. */
+START_TEST(test_ft_reuse_after_abort)
+{
+	char *dir = tu_tmpdir("idx-ftspare");
+	rdb_err err;
+	rdb_store *s;
+	rdb_txn *t;
+	rdb_meta m = meta_dim(4, 0);
+	OK(rdb_store_open(dir, RDB_STORE_CREATE, &m, &s, &err));
+	rdb_term_tf tt[3] = { { "alpha", 1, 0 }, { "beta", 2, 0 }, { "gamma", 1, 1 } };
+	rdb_chunk_in c = { .end = 1, .text = "x", .text_len = 1, .terms = tt, .n_terms = 3,
+	                   .len_body = 4, .len_title = 1 };
+	float v[4] = { 1, 0, 0, 0 };
+	rdb_doc d;
+	memset(&d, 0, sizeof d);
+	d.source = "s.txt";
+	d.size = 1;
+	d.id = "aborted";
+	OK(rdb_txn_begin(s, 1, &t, &err));
+	OK(rdb_doc_put(t, &d, &c, 1, v, &err));
+	OK(rdb_ft_flush(t, &err));
+	rdb_txn_abort(t);
+	/* the same terms, in another order, in the next txn */
+	rdb_term_tf t2[3] = { tt[2], tt[0], tt[1] };
+	c.terms = t2;
+	d.id = "kept";
+	OK(rdb_txn_begin(s, 1, &t, &err));
+	OK(rdb_doc_put(t, &d, &c, 1, v, &err));
+	OK(rdb_txn_commit(t, &err));
+	OK(rdb_txn_begin(s, 0, &t, &err));
+	for (int i = 0; i < 3; i++) {
+		uint32_t id;
+		OK(rdb_term_id(t, tt[i].term, &id, &err));
+		uint64_t df = 0;
+		rdb_posting *pv = NULL;
+		size_t n = 0;
+		OK(rdb_postings_get(t, tt[i].term, &df, &pv, &n, &err));
+		ck_assert_uint_eq(df, 1);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_uint_eq(pv[0].tf_body, tt[i].tf_body);
+		free(pv);
+	}
+	rdb_txn_abort(t);
+	problems pr;
+	uint64_t np = check_store(s, &pr);
+	ck_assert_msg(np == 0, "%.300s", pr.text);
+	rdb_store_close(s);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /* Compaction packs live vectors, deletes emptied blocks, updates every
  * chunk's (block, slot); check passes after, and appends continue. */
 START_TEST(test_compact)
@@ -1112,6 +1166,7 @@ Suite *index_suite(void)
 	tcase_add_test(tc, test_compression_roundtrip);
 	tcase_add_test(tc, test_caller_packed_chunks);
 	tcase_add_test(tc, test_ft_long_term_lists);
+	tcase_add_test(tc, test_ft_reuse_after_abort);
 	tcase_add_test(tc, test_compact);
 	tcase_add_test(tc, test_check_detects_corruption);
 	tcase_add_test(tc, test_map_full_grow);
