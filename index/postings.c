@@ -236,7 +236,7 @@ void rdb_ft_txn_free(rdb_ft_txn *f)
 	free(f);
 }
 
-/* A batch of an ingest pends ~1M postings (~30 MB, as much again to sort
+/* A batch of an ingest pends ~800k postings (~26 MB, as much again to sort
  * them): allocated afresh by every write txn, they came from mmap and were
  * page-faulted and zeroed each time, about a tenth of the writer's time. */
 void rdb_ft_txn_release(rdb_store *s, rdb_ft_txn *f)
