@@ -467,13 +467,14 @@ static ragdb_status chunk_encode(rdb_txn *t, const rdb_chunk_in *c, uint64_t doc
 	} else if (pack == RDB_PACK_NONE) {
 		if ((st = rdb_buf_reserve(&t->zbuf, rdb_text_pack_room(c->text_len) + 1, err)))
 			return st;
-		pack = rdb_text_pack(&s->cctx, c->text, c->text_len, t->zbuf.data, &stored_len);
+		size_t z = 0;
+		pack = rdb_text_pack(&s->cctx, c->text, c->text_len, t->zbuf.data, &z);
 		if (pack < 0)
 			return rdb_err_set(err, RAGDB_ENOMEM, "out of memory creating a zstd context");
-		if (pack == RDB_PACK_ZSTD)
+		if (pack == RDB_PACK_ZSTD) {
 			stored = t->zbuf.data;
-		else
-			stored_len = c->text_len + 1;
+			stored_len = z;
+		}
 	}
 	uint32_t flags = pack == RDB_PACK_ZSTD ? RDB_CHUNK_ZSTD : 0;
 	size_t size = RDB_CHUNK_HDR + hlen + 1 + stored_len;
