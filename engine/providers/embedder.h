@@ -83,6 +83,11 @@ static inline void rdb_embedder_close(rdb_embedder *e)
 #define RDB_LOCAL_DEFAULT_DIM 768
 #define RDB_LOCAL_MODEL "hash-v1"
 ragdb_status rdb_local_embedder_open(uint32_t dim, rdb_embedder **out, rdb_err *err);
+/* For tests of the local embedder's n-gram cache (a thread gets one after
+ * embedding 64 KB of text): the words whose n-grams the calling thread took
+ * from it so far, and turning it off for the calling thread. */
+size_t rdb_local_cache_hits(void);
+void rdb_local_cache_disable(void);
 
 /* The external embedder (engine/providers/external.c): vectors the caller
  * brings; dim is required; embedding text fails RAGDB_EEMBEDDER. */

@@ -40,7 +40,9 @@
  * bump RDB_LOCAL_MODEL so knowledge bases built before refuse to mix.
  *
  * Threads: the embedder holds no mutable state; every embed call allocates
- * its own feature map, so calls may run concurrently.
+ * its own feature map, so calls may run concurrently. The one thing kept
+ * between calls is each thread's own cache of words' n-gram buckets (see
+ * add_ngrams), which changes no result.
  *
  * Memory: a text is read up to max_input bytes (1 MiB); the feature map
  * grows with the text up to FMAP_MAX_SLOTS, past which new features are
@@ -49,6 +51,7 @@
 #include "engine/providers/embedder.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,14 +109,18 @@ static inline void bucket_add1(float *out, uint32_t dim, uint64_t h, float v)
 /* Each feature goes into two buckets (the second from a remix of its hash),
  * each with weight v/sqrt(2): a collision then blurs half a feature, not a
  * whole one. */
-static inline void bucket_add(float *out, uint32_t dim, uint64_t key, float v)
+static inline uint64_t bucket_key2(uint64_t key)
 {
 	uint64_t k2 = (key ^ (key >> 29)) * 0xBF58476D1CE4E5B9ull;
 	/* The copy keeps the sign (bit 0 of key) so the two never cancel
 	 * when they share a bucket. */
-	k2 = ((k2 ^ (k2 >> 32)) & ~(uint64_t)1) | (key & 1);
+	return ((k2 ^ (k2 >> 32)) & ~(uint64_t)1) | (key & 1);
+}
+
+static inline void bucket_add(float *out, uint32_t dim, uint64_t key, float v)
+{
 	bucket_add1(out, dim, key, v * 0.70710678f);
-	bucket_add1(out, dim, k2, v * 0.70710678f);
+	bucket_add1(out, dim, bucket_key2(key), v * 0.70710678f);
 }
 
 /* Double the table; false when it is at its cap or memory runs out. */
@@ -222,8 +229,90 @@ static size_t light_stem(const char *w, size_t len, char *st)
 }
 
 /* Character n-grams of "<word>", NGRAM_MIN..NGRAM_MAX code points, with a
- * total weight of W_NGRAM for the word. */
-static void add_ngrams(float *out, uint32_t dim, const char *w, size_t len, float scale)
+ * total weight of W_NGRAM for the word.
+ *
+ * A word's n-grams land in the same buckets with the same signs every time
+ * it is seen (only the weight, from the tuned table, differs by word), so
+ * a thread that embeds a lot keeps them: a direct-mapped cache of words up
+ * to NG_WORD_MAX bytes, each slot holding the word and its bucket entries
+ * in the order they are added. Replaying them does the same float
+ * additions in the same order, so vectors are bit-identical to computing
+ * them afresh. It spares the ~20 hashes per new word of each chunk, most
+ * of the embedder's time on prose. */
+#define NG_WORD_MAX 22
+#define NG_SLOT_ENTRIES 96 /* 2 per n-gram: words up to ~16 code points */
+#define NG_SLOTS 4096u     /* power of two; ~940 KB per thread */
+#define NG_MAX_ENTRIES (2 * 3 * (NGRAM_MAX_CP + 2)) /* >= 2 x n-grams of any word */
+#define NG_ENTRY_NEG 0x8000u /* a bucket entry: bucket | sign (dim <= 8192) */
+#define NG_WARM_BYTES ((size_t)64 << 10) /* a thread's text before it gets a cache */
+
+typedef struct ngslot {
+	uint8_t len;   /* 0 = empty */
+	uint8_t count; /* n-grams of the word */
+	char w[NG_WORD_MAX];
+	uint16_t e[NG_SLOT_ENTRIES];
+} ngslot;
+
+typedef struct ngcache {
+	uint32_t dim; /* the buckets are for this dimension */
+	size_t hits;
+	ngslot slot[NG_SLOTS];
+} ngcache;
+
+static pthread_once_t ng_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ng_key;
+static bool ng_key_ok;
+static _Thread_local size_t ng_seen; /* text bytes this thread embedded */
+static _Thread_local bool ng_off;    /* tests: compute every n-gram */
+
+static void ng_key_init(void) { ng_key_ok = pthread_key_create(&ng_key, free) == 0; }
+
+/* The calling thread's cache for @p dim, once it has embedded NG_WARM_BYTES
+ * (a thread embedding only queries never pays for one); NULL without. */
+static ngcache *ng_cache(uint32_t dim, size_t text_bytes)
+{
+	ng_seen += text_bytes;
+	if (ng_seen < NG_WARM_BYTES || ng_off)
+		return NULL;
+	pthread_once(&ng_once, ng_key_init);
+	if (!ng_key_ok)
+		return NULL;
+	ngcache *c = pthread_getspecific(ng_key);
+	if (!c) {
+		/* Benign: without memory the n-grams are computed each time. */
+		if (!(c = calloc(1, sizeof *c)))
+			return NULL;
+		if (pthread_setspecific(ng_key, c) != 0) {
+			free(c);
+			return NULL;
+		}
+		c->dim = dim;
+	}
+	if (c->dim != dim) {
+		for (size_t i = 0; i < NG_SLOTS; i++)
+			c->slot[i].len = 0;
+		c->dim = dim;
+	}
+	return c;
+}
+
+void rdb_local_cache_disable(void) { ng_off = true; }
+
+size_t rdb_local_cache_hits(void)
+{
+	ngcache *c = ng_key_ok ? pthread_getspecific(ng_key) : NULL;
+	return c ? c->hits : 0;
+}
+
+static inline uint16_t ng_entry(uint32_t dim, uint64_t h)
+{
+	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)(h >> 32) * dim) >> 32);
+	return (uint16_t)(b | ((h & 1) ? NG_ENTRY_NEG : 0));
+}
+
+/* The bucket entries of the word's n-grams, in bucket_add's order; returns
+ * how many n-grams (entries = twice that). */
+static size_t ngram_entries(uint32_t dim, const char *w, size_t len, uint16_t *e)
 {
 	char buf[sizeof ((rdb_words *)0)->buf + 2];
 	uint16_t cp[NGRAM_MAX_CP + 3]; /* code point starts in buf, then the end */
@@ -239,14 +328,47 @@ static void add_ngrams(float *out, uint32_t dim, const char *w, size_t len, floa
 	cp[ncp] = (uint16_t)i;
 	size_t count = 0;
 	for (size_t n = NGRAM_MIN; n <= NGRAM_MAX; n++)
-		if (ncp >= n)
-			count += ncp - n + 1;
+		for (size_t k = 0; k + n <= ncp; k++) {
+			uint64_t key = XXH3_64bits_withSeed(buf + cp[k], cp[k + n] - cp[k], SEED_NGRAM);
+			e[2 * count] = ng_entry(dim, key);
+			e[2 * count + 1] = ng_entry(dim, bucket_key2(key));
+			count++;
+		}
+	return count;
+}
+
+static void add_ngrams(ngcache *c, float *out, uint32_t dim, const char *w, size_t len,
+                       float scale)
+{
+	uint16_t local[NG_MAX_ENTRIES];
+	const uint16_t *e = local;
+	size_t count;
+	ngslot *sl = NULL;
+	if (c && len <= NG_WORD_MAX) {
+		sl = &c->slot[XXH3_64bits(w, len) & (NG_SLOTS - 1)];
+		if (sl->len == len && memcmp(sl->w, w, len) == 0) {
+			c->hits++;
+			e = sl->e;
+			count = sl->count;
+			goto add;
+		}
+	}
+	count = ngram_entries(dim, w, len, local);
+	if (sl && count * 2 <= NG_SLOT_ENTRIES) {
+		sl->len = (uint8_t)len;
+		sl->count = (uint8_t)count;
+		memcpy(sl->w, w, len);
+		memcpy(sl->e, local, count * 2 * sizeof *local);
+	}
+add:
 	if (count == 0)
 		return;
-	float wt = W_NGRAM * scale / (float)count;
-	for (size_t n = NGRAM_MIN; n <= NGRAM_MAX; n++)
-		for (size_t k = 0; k + n <= ncp; k++)
-			bucket_add(out, dim, XXH3_64bits_withSeed(buf + cp[k], cp[k + n] - cp[k], SEED_NGRAM), wt);
+	/* The same arithmetic as bucket_add, entry by entry. */
+	float v = W_NGRAM * scale / (float)count * 0.70710678f;
+	for (size_t i = 0; i < 2 * count; i++) {
+		uint32_t b = e[i] & (NG_ENTRY_NEG - 1);
+		out[b] += (e[i] & NG_ENTRY_NEG) ? -v : v;
+	}
 }
 
 /* The word feature key of a stopword or a stem, as the feature map keeps it. */
@@ -256,8 +378,8 @@ static inline uint64_t word_key(const char *w, size_t len)
 	return key | (uint64_t)(key == 0); /* 0 marks an empty slot */
 }
 
-static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_t dim,
-                      const rdb_local_weights *lw)
+static void embed_one(fmap *m, ngcache *c, const char *text, size_t len, float *out,
+                      uint32_t dim, const rdb_local_weights *lw)
 {
 	memset(out, 0, (size_t)dim * sizeof *out);
 	m->out = out;
@@ -276,7 +398,7 @@ static void embed_one(fmap *m, const char *text, size_t len, float *out, uint32_
 		size_t sl = light_stem(wd.buf, wd.len, st);
 		uint64_t key = word_key(st, sl);
 		if (fmap_add(m, key, W_WORD))
-			add_ngrams(out, dim, wd.buf, wd.len, lw ? rdb_local_weight(lw, key) : 1.0f);
+			add_ngrams(c, out, dim, wd.buf, wd.len, lw ? rdb_local_weight(lw, key) : 1.0f);
 	}
 
 	for (size_t i = 0; i < m->cap; i++) {
@@ -319,6 +441,10 @@ static ragdb_status local_embed(rdb_embedder *e, const char *const *texts, const
 		__atomic_load_n(&((local_embedder *)e)->weights, __ATOMIC_ACQUIRE);
 	fmap m = {0};
 	ragdb_status st = RAGDB_OK;
+	size_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += texts[i] ? lens[i] : 0;
+	ngcache *c = ng_cache(e->dim, bytes);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = lens[i] < e->max_input ? lens[i] : e->max_input;
 		if (!texts[i])
@@ -329,7 +455,7 @@ static ragdb_status local_embed(rdb_embedder *e, const char *const *texts, const
 			                 "text; free memory or send shorter texts", len);
 			goto out_free_map;
 		}
-		embed_one(&m, len ? texts[i] : "", len, out + i * (size_t)e->dim, e->dim, lw);
+		embed_one(&m, c, len ? texts[i] : "", len, out + i * (size_t)e->dim, e->dim, lw);
 	}
 out_free_map:
 	free(m.slot);

@@ -3,6 +3,8 @@
  * similarity ordering, batches and concurrent use. */
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,6 +261,114 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* The n-gram cache (a thread's, once it has embedded 64 KB) changes no
+ * vector by a single bit: texts over a vocabulary larger than the cache
+ * (slots evicted and refilled), with short words, words past the cached
+ * length, non-ASCII words and stopwords, embed the same in a thread that
+ * computes every n-gram, in a warm thread (first and second pass), and
+ * after the warm thread switches dimension (the cache is for one). */
+enum { NG_TEXTS = 400, NG_TEXT_BYTES = 600, NG_DIM = 384, NG_DIM2 = 64 };
+
+struct ng_job {
+	char **texts;
+	size_t *lens;
+	bool off;
+	float *out, *out2, *small; /* NG_DIM rows twice, then NG_DIM2 rows */
+	size_t hits;
+};
+
+static void *ng_thread(void *arg)
+{
+	struct ng_job *j = arg;
+	if (j->off)
+		rdb_local_cache_disable();
+	rdb_embedder *e = NULL, *e2 = NULL;
+	rdb_err err;
+	if (rdb_embedder_open("local", NG_DIM, &e, &err) != RAGDB_OK ||
+	    rdb_embedder_open("local", NG_DIM2, &e2, &err) != RAGDB_OK)
+		return (void *)1;
+	const char *const *t = (const char *const *)j->texts;
+	void *r = NULL;
+	for (size_t i = 0; i < NG_TEXTS && !r; i += 8)
+		if (rdb_embedder_embed(e, t + i, j->lens + i, 8, RDB_EMBED_DOCUMENT,
+		                       j->out + i * NG_DIM, &err) != RAGDB_OK)
+			r = (void *)1;
+	if (!r && rdb_embedder_embed(e, t, j->lens, NG_TEXTS, RDB_EMBED_DOCUMENT, j->out2,
+	                             &err) != RAGDB_OK)
+		r = (void *)1;
+	if (!r && rdb_embedder_embed(e2, t, j->lens, NG_TEXTS, RDB_EMBED_DOCUMENT, j->small,
+	                             &err) != RAGDB_OK)
+		r = (void *)1;
+	j->hits = rdb_local_cache_hits();
+	rdb_embedder_close(e);
+	rdb_embedder_close(e2);
+	return r;
+}
+
+static void ng_run(struct ng_job *j)
+{
+	pthread_t th;
+	void *r;
+	ck_assert_int_eq(pthread_create(&th, NULL, ng_thread, j), 0);
+	pthread_join(th, &r);
+	ck_assert_ptr_null(r);
+}
+
+START_TEST(test_ngram_cache)
+{
+	static const char *const fixed[] = {"the", "of", "a", "zu", "x", "東京タワー", "Straße",
+	                                    "naïve", "supercalifragilisticexpialidocious",
+	                                    "rotating", "rotates", "internationalisation"};
+	enum { NFIXED = sizeof fixed / sizeof fixed[0] };
+	char **texts = malloc(NG_TEXTS * sizeof *texts);
+	size_t *lens = malloc(NG_TEXTS * sizeof *lens);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < NG_TEXTS; i++) {
+		char *p = texts[i] = malloc(NG_TEXT_BYTES + 64);
+		size_t n = 0;
+		while (n < NG_TEXT_BYTES) {
+			x = x * 1103515245u + 12345u;
+			if ((x >> 16) % 4 == 0) {
+				n += (size_t)sprintf(p + n, "%s ", fixed[(x >> 8) % NFIXED]);
+				continue;
+			}
+			/* ~8,000 distinct words of 1..14 letters, Zipf-like reuse. */
+			uint32_t w = (x >> 8) % 8000, r = w * 2654435761u;
+			w = w * (w & 7) / 8;
+			size_t wl = 1 + (r >> 7) % 14;
+			for (size_t k = 0; k < wl; k++)
+				p[n++] = (char)('a' + (r >> (k % 5 * 5) ^ w >> k) % 26);
+			p[n++] = ' ';
+		}
+		lens[i] = n;
+	}
+	size_t rows = (size_t)NG_TEXTS * NG_DIM, small = (size_t)NG_TEXTS * NG_DIM2;
+	struct ng_job ref = {texts, lens, true, malloc(rows * 4), malloc(rows * 4),
+	                     malloc(small * 4), 0};
+	struct ng_job warm = {texts, lens, false, malloc(rows * 4), malloc(rows * 4),
+	                      malloc(small * 4), 0};
+	ng_run(&ref);
+	ng_run(&warm);
+	ck_assert_uint_eq(ref.hits, 0);
+	/* 240 KB of text: the cache starts after the first 64 KB. */
+	ck_assert_uint_gt(warm.hits, 10000);
+	ck_assert_int_eq(memcmp(ref.out, ref.out2, rows * 4), 0);
+	ck_assert_int_eq(memcmp(ref.out, warm.out, rows * 4), 0);
+	ck_assert_int_eq(memcmp(ref.out, warm.out2, rows * 4), 0);
+	ck_assert_int_eq(memcmp(ref.small, warm.small, small * 4), 0);
+	for (size_t i = 0; i < NG_TEXTS; i++)
+		free(texts[i]);
+	free(texts);
+	free(lens);
+	struct ng_job *jobs[] = {&ref, &warm};
+	for (size_t i = 0; i < 2; i++) {
+		free(jobs[i]->out);
+		free(jobs[i]->out2);
+		free(jobs[i]->small);
+	}
+}
+END_TEST
+
 /* The stopword set: function words are in, content words are not. */
 START_TEST(test_stopwords)
 {
@@ -303,6 +413,7 @@ static Suite *local_suite(void)
 	tcase_add_test(tc, test_max_input);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_stopwords);
+	tcase_add_test(tc, test_ngram_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
