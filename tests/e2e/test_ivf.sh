@@ -141,4 +141,37 @@ check_ok "$DB"
 ok ragdb index drop --db "$DB"
 expect_rc 1 ragdb index stats --db "$DB"
 check_ok "$DB"
+
+# An ingest or import that leaves many vectors and no index says how to
+# build one (threshold lowered from 512 MiB: these are 32 dimensions); not
+# below 50,000 vectors, nor under the default threshold, nor with an index.
+python3 - "$WORK" <<'PY'
+import random, struct, sys
+random.seed(3)
+d, n = 32, 60000  # ids 0..59999: replaces base.fbin's 0..19999
+with open(sys.argv[1] + "/more.fbin", "wb") as f:
+    f.write(struct.pack("<ii", n, d))
+    for _ in range(n):
+        f.write(struct.pack(f"<{d}f", *[random.gauss(0, 1) for _ in range(d)]))
+PY
+printf 'a walrus rests on the ice\n' >"$WORK/walrus.txt"
+printf 'a seal sleeps on the ice\n' >"$WORK/seal.txt"
+printf 'an otter floats on its back\n' >"$WORK/otter.txt"
+DB2="$WORK/db2"
+ok ragdb init --db "$DB2" --dim 32
+ok ragdb import-vectors --db "$DB2" "$WORK/base.fbin"
+RAGDB_IVF_HINT_BYTES=1 ok ragdb ingest --db "$DB2" "$WORK/walrus.txt"
+assert_not_contains "$ERR" "index build" "no note below 50,000 vectors"
+RAGDB_IVF_HINT_BYTES=1 ok ragdb import-vectors --db "$DB2" "$WORK/more.fbin"
+assert_contains "$ERR" "note: 60001 vectors" "the note after an import"
+RAGDB_IVF_HINT_BYTES=1 ok ragdb ingest --db "$DB2" "$WORK/seal.txt"
+assert_contains "$ERR" "note: 60002 vectors" "the note after an ingest"
+assert_contains "$ERR" "no IVF index" "the note says why"
+assert_contains "$ERR" "ragdb index build --ivf 256" "the nlist it suggests"
+ok ragdb ingest --db "$DB2" "$WORK/otter.txt"
+assert_not_contains "$ERR" "index build" "no note below the default 512 MiB"
+ok ragdb index build --db "$DB2" --ivf 64
+printf 'a heron waits in the reeds\n' >"$WORK/heron.txt"
+RAGDB_IVF_HINT_BYTES=1 ok ragdb ingest --db "$DB2" "$WORK/heron.txt"
+assert_not_contains "$ERR" "index build" "no note with an index"
 echo "PASS $TEST_NAME"

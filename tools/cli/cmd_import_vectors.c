@@ -101,6 +101,8 @@ int cli_cmd_import_vectors(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_json_print(ctx, j, 1);
 	} else {
 		printf("imported %zu vectors of dimension %u from %s\n", added, dim, path);
+		if (added)
+			cli_ivf_hint(db);
 		rc = CLI_EXIT_OK;
 	}
 out_remove:

@@ -361,6 +361,8 @@ int cli_cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 		        (unsigned long long)sum.skipped, (unsigned long long)sum.failed,
 		        (unsigned long long)sum.chunks, (unsigned long long)sum.embeddings,
 		        cli_human_bytes(sum.bytes, b, sizeof b), sum.seconds);
+		if (st == RAGDB_OK && sum.added + sum.replaced > 0)
+			cli_ivf_hint(db);
 	}
 
 	if (st == RAGDB_EINTR) {

@@ -199,6 +199,8 @@ int cli_ingest_embedded(const cli_ctx *ctx, ragdb *db, char **paths, size_t n_pa
 		printf("stored %zu records with their vectors%s", added, failed ? "" : "\n");
 		if (failed)
 			printf(", %zu failed (see above)\n", failed);
+		if (added)
+			cli_ivf_hint(db);
 	}
 	if (failed)
 		rc = CLI_EXIT_ERROR;
