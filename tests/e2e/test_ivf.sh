@@ -142,9 +142,10 @@ ok ragdb index drop --db "$DB"
 expect_rc 1 ragdb index stats --db "$DB"
 check_ok "$DB"
 
-# An ingest or import that leaves many vectors and no index says how to
-# build one (threshold lowered from 512 MiB: these are 32 dimensions); not
-# below 50,000 vectors, nor under the default threshold, nor with an index.
+# An ingest or import that leaves many vectors says what would make searches
+# cheaper (threshold lowered from 512 MiB: these are 32 dimensions): an IVF
+# index, or int8 blocks with the local embedder; not below 50,000 vectors,
+# under the default threshold, with an index, or once quantized.
 python3 - "$WORK" <<'PY'
 import random, struct, sys
 random.seed(3)
@@ -154,24 +155,34 @@ with open(sys.argv[1] + "/more.fbin", "wb") as f:
     for _ in range(n):
         f.write(struct.pack(f"<{d}f", *[random.gauss(0, 1) for _ in range(d)]))
 PY
+DB3="$WORK/db3"
+ok ragdb init --db "$DB3" --embedder external --dim 32
+RAGDB_IVF_HINT_BYTES=1 ok ragdb import-vectors --db "$DB3" "$WORK/base.fbin"
+assert_not_contains "$ERR" "note:" "no note below 50,000 vectors"
+ok ragdb import-vectors --db "$DB3" "$WORK/more.fbin"
+assert_not_contains "$ERR" "note:" "no note below the default 512 MiB"
+RAGDB_IVF_HINT_BYTES=1 ok ragdb import-vectors --db "$DB3" "$WORK/more.fbin"
+assert_contains "$ERR" "note: 60000 vectors (7.3 MB) and no IVF index" "the note"
+assert_contains "$ERR" "ragdb index build --ivf 256" "the nlist it suggests"
+ok ragdb index build --db "$DB3" --ivf 64
+RAGDB_IVF_HINT_BYTES=1 ok ragdb import-vectors --db "$DB3" "$WORK/more.fbin"
+assert_not_contains "$ERR" "note:" "no note with an index"
+
 printf 'a walrus rests on the ice\n' >"$WORK/walrus.txt"
 printf 'a seal sleeps on the ice\n' >"$WORK/seal.txt"
-printf 'an otter floats on its back\n' >"$WORK/otter.txt"
 DB2="$WORK/db2"
 ok ragdb init --db "$DB2" --dim 32
-ok ragdb import-vectors --db "$DB2" "$WORK/base.fbin"
+ok ragdb import-vectors --db "$DB2" "$WORK/more.fbin"
 RAGDB_IVF_HINT_BYTES=1 ok ragdb ingest --db "$DB2" "$WORK/walrus.txt"
-assert_not_contains "$ERR" "index build" "no note below 50,000 vectors"
-RAGDB_IVF_HINT_BYTES=1 ok ragdb import-vectors --db "$DB2" "$WORK/more.fbin"
-assert_contains "$ERR" "note: 60001 vectors" "the note after an import"
+assert_contains "$ERR" "note: 60001 vectors" "the note after an ingest"
+assert_contains "$ERR" "ragdb quantize int8" "int8 for the local embedder"
+assert_not_contains "$ERR" "index build" "no IVF for the local embedder"
+ok ragdb quantize --db "$DB2" int8
 RAGDB_IVF_HINT_BYTES=1 ok ragdb ingest --db "$DB2" "$WORK/seal.txt"
-assert_contains "$ERR" "note: 60002 vectors" "the note after an ingest"
-assert_contains "$ERR" "no IVF index" "the note says why"
-assert_contains "$ERR" "ragdb index build --ivf 256" "the nlist it suggests"
-ok ragdb ingest --db "$DB2" "$WORK/otter.txt"
-assert_not_contains "$ERR" "index build" "no note below the default 512 MiB"
-ok ragdb index build --db "$DB2" --ivf 64
-printf 'a heron waits in the reeds\n' >"$WORK/heron.txt"
-RAGDB_IVF_HINT_BYTES=1 ok ragdb ingest --db "$DB2" "$WORK/heron.txt"
-assert_not_contains "$ERR" "index build" "no note with an index"
+assert_not_contains "$ERR" "note:" "no note once quantized"
+# binary codes on the local embedder's vectors come with a warning
+ok ragdb quantize --db "$DB2" binary
+assert_contains "$ERR" "int8 keeps results exact" "binary on the local embedder"
+ok ragdb quantize --db "$DB3" binary
+assert_not_contains "$ERR" "note:" "binary on own vectors"
 echo "PASS $TEST_NAME"
