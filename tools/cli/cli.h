@@ -180,7 +180,8 @@ void cli_print_snippet(FILE *out, const char *text, size_t len, size_t max_bytes
 /* "1.2 MB" etc. into @p buf. */
 const char *cli_human_bytes(uint64_t n, char *buf, size_t cap);
 /* On stderr, when @p db holds 512 MiB of vectors or more
- * (RAGDB_IVF_HINT_BYTES) and no IVF index: how to build one (ivf_hint.c). */
+ * (RAGDB_IVF_HINT_BYTES) and no IVF index: what would make searches cheaper
+ * (int8 blocks with the local embedder, else an IVF index; ivf_hint.c). */
 void cli_ivf_hint(ragdb *db);
 
 /* "2024-05-01 12:00:00" (UTC) into @p buf, or "-" for 0. */

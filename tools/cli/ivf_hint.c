@@ -27,12 +27,14 @@ void cli_ivf_hint(ragdb *db)
 	uint64_t min_bytes = env && *env ? strtoull(env, NULL, 10) : IVF_HINT_BYTES;
 	ragdb_stats s;
 	ragdb_index_stats ix;
-	if (ragdb_get_stats(db, &s) != RAGDB_OK || s.vectors_live < RAGDB_IVF_MIN_VECTORS ||
-	    s.vectors_live * s.dim * sizeof(float) < min_bytes ||
+	if (ragdb_get_stats(db, &s) != RAGDB_OK)
+		return;
+	uint64_t bytes = s.vectors_live * s.dim * sizeof(float);
+	if (s.vectors_live < RAGDB_IVF_MIN_VECTORS || bytes < min_bytes ||
 	    ragdb_index_stats_get(db, &ix) != RAGDB_ENOTFOUND)
 		return;
 	char b[32];
-	cli_human_bytes(s.vectors_live * s.dim * sizeof(float), b, sizeof b);
+	cli_human_bytes(bytes, b, sizeof b);
 	if (strcmp(s.embedder, "local") == 0) {
 		const char *q = ragdb_quantization(db);
 		if (q && strcmp(q, "f32") == 0)
@@ -50,6 +52,6 @@ void cli_ivf_hint(ragdb *db)
 	fprintf(stderr,
 	        "note: %llu vectors (%s) and no IVF index, so every vector or hybrid search reads all "
 	        "of them; `ragdb index build --ivf %u` lets them read a few lists instead, at a "
-	        "recall@10 tuned to 0.95 (docs/search.md, \"IVF index\")\n",
+	        "recall@10 tuned to 0.95 on held-out vectors (docs/search.md, \"IVF index\")\n",
 	        (unsigned long long)s.vectors_live, b, nlist);
 }
