@@ -85,6 +85,30 @@ ragdb_status rdb_ready(ragdb *db)
 	return RAGDB_OK;
 }
 
+ragdb_status rdb_write_locked(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e),
+                              void *ctx, rdb_err *e)
+{
+	ragdb_status st;
+	for (int attempt = 0;; attempt++) {
+		rdb_txn *t = NULL;
+		st = rdb_txn_begin(db->store, 1, &t, e);
+		if (st == RAGDB_OK) {
+			st = fn(t, ctx, e);
+			if (st == RAGDB_OK)
+				st = rdb_txn_commit(t, e);
+			else
+				rdb_txn_abort(t);
+		}
+		if (st != RAGDB_EMAPFULL || attempt >= 16)
+			break;
+		if (rdb_store_grow(db->store, e) != RAGDB_OK) {
+			st = e->status;
+			break;
+		}
+	}
+	return st;
+}
+
 ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e), void *ctx)
 {
 	ragdb_status st = rdb_ready(db);
@@ -94,23 +118,7 @@ ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_
 		return st;
 	rdb_err e = {0};
 	pthread_mutex_lock(&db->write_lock);
-	for (int attempt = 0;; attempt++) {
-		rdb_txn *t = NULL;
-		st = rdb_txn_begin(db->store, 1, &t, &e);
-		if (st == RAGDB_OK) {
-			st = fn(t, ctx, &e);
-			if (st == RAGDB_OK)
-				st = rdb_txn_commit(t, &e);
-			else
-				rdb_txn_abort(t);
-		}
-		if (st != RAGDB_EMAPFULL || attempt >= 16)
-			break;
-		if (rdb_store_grow(db->store, &e) != RAGDB_OK) {
-			st = e.status;
-			break;
-		}
-	}
+	st = rdb_write_locked(db, fn, ctx, &e);
 	pthread_mutex_unlock(&db->write_lock);
 	return st == RAGDB_OK ? RAGDB_OK : rdb_fail(db, &e);
 }

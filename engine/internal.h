@@ -47,6 +47,11 @@ ragdb_status rdb_search_internal(ragdb *db, const char *query, const ragdb_searc
  * When the map fills, the transaction is aborted, the map doubled and @p fn
  * run again (so @p fn must be repeatable); other failures abort. */
 ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e), void *ctx);
+/* rdb_write's transaction and retries for a caller that holds
+ * db->write_lock already (a sequence of transactions no other writer of
+ * this handle may come between); failures are left in @p e. */
+ragdb_status rdb_write_locked(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e),
+                              void *ctx, rdb_err *e);
 
 /* Provider settings (models.c): load the configuration for the knowledge
  * base in @p dir (@p path: an explicit file, else $RAGDB_CONFIG, else

@@ -2,9 +2,13 @@
  * engine/ivf_api.c — the IVF index: k-means training, build, recall-target
  * tuning of the default nprobe, statistics, and the search path.
  *
- * Build (one write txn, so a crash leaves the old state):
+ * Build, over several write txns (index/ivf.h: the new lists go into the
+ * half of the list keys the current index does not use; a crash, an
+ * interrupt or an error leaves the old index as it was). Steps 1-4 run in
+ * the first txn:
  *   1. list the live vectors (pointers into the map: the vector blocks are
- *      not written by the build, so they stay valid);
+ *      not written by the build, so they stay valid; later txns list them
+ *      again and compare the ids);
  *   2. spherical k-means on a sample (fixed seed: the same knowledge base
  *      builds the same index): centroids start at distinct sample vectors;
  *      each iteration assigns the sample by maximum inner product with the
@@ -22,7 +26,11 @@
  *      query's centroids (IVF ranks the probed lists' vectors exactly, so
  *      anything above it in the exact top-10 is found too). The smallest p
  *      whose recall@10 reaches the target is stored;
- *   5. lists are written contiguously (index/ivf.c), then the header.
+ *   5. lists are written contiguously (index/ivf.c), about IVF_TXN_BYTES
+ *      per txn, each txn's id following the last one's (another process's
+ *      writer in between stops the build);
+ *   6. the last txn writes the header naming the new lists' half and
+ *      empties the other one.
  *
  *   On quantized lists, step 4's nprobe is a lower bound (a neighbour in a
  *   probed list may still lose its place among the quantized candidates):
@@ -114,7 +122,49 @@ typedef struct build {
 	rdb_scored *hex; /* hn x 11 exact neighbours */
 	size_t *hnex;
 	uint64_t *hself;  /* each held-out query's own id */
+	/* Kept from the build's first write txn to its last (steps 1-5). */
+	int ready;              /* steps 1-4 done (build_plan) */
+	uint32_t nlist, iters, which, kind, seg_cap, nprobe;
+	size_t sample;
+	float target, recall;
+	uint32_t *off;          /* list c is order[off[c] .. off[c + 1]) */
+	uint32_t *order;        /* positions in ids / vp, in list order */
+	uint64_t *lid;          /* one txn's lists: ids and vectors */
+	const float **lvp;
+	uint32_t next_list;     /* lists written by committed txns */
+	uint32_t end_list;      /* ... and by the txn running */
+	unsigned commits;
+	size_t budget;          /* list bytes per txn */
+	uint64_t txn_id;        /* rdb_txn_write_id of the txn running */
+	uint64_t next_id;       /* the id the next txn must have */
+	double t0;
 } build;
+
+/* A build writes its lists over write txns of about this many bytes of
+ * list entries each (index/ivf.h): LMDB keeps a txn's new pages in memory
+ * until it commits, so a build in one txn needed about three times the
+ * vectors' size (10.3 GB peak RSS for 1.1M x 768; benchmarks/README.md).
+ * RAGDB_IVF_TXN_BYTES overrides it (bench_ivf_memory.sh measures one txn
+ * against the default with it); tests set it with rdb_ivf_build_test_hooks. */
+#define IVF_TXN_BYTES ((size_t)256 << 20)
+static size_t g_txn_bytes;
+static void (*g_after_commit)(ragdb *db, unsigned commits);
+
+void rdb_ivf_build_test_hooks(size_t txn_bytes, void (*after_commit)(ragdb *db, unsigned commits))
+{
+	g_txn_bytes = txn_bytes;
+	g_after_commit = after_commit;
+}
+
+static size_t txn_budget(void)
+{
+	if (g_txn_bytes)
+		return g_txn_bytes;
+	const char *env = getenv("RAGDB_IVF_TXN_BYTES");
+	char *end = NULL;
+	unsigned long long v = env && *env ? strtoull(env, &end, 10) : 0;
+	return v > 0 && end && !*end ? (size_t)v : IVF_TXN_BYTES;
+}
 
 static void build_free(build *b)
 {
@@ -133,6 +183,14 @@ static void build_free(build *b)
 	free(b->hex);
 	free(b->hnex);
 	free(b->hself);
+	free(b->off);
+	free(b->order);
+	free(b->lid);
+	free(b->lvp);
+	b->off = b->order = NULL;
+	b->lid = NULL;
+	b->lvp = NULL;
+	b->ready = 0;
 	b->hself = NULL;
 	b->hq = NULL;
 	b->hex = NULL;
@@ -475,23 +533,19 @@ static ragdb_status tune_quant(build *b, rdb_txn *t, const rdb_ivf_info *info, f
 	}
 }
 
-static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
+/* Steps 1-4 and the lists' order, in the build's first write txn (which
+ * holds LMDB's writer lock, so nothing changes the vectors meanwhile). */
+static ragdb_status build_plan(rdb_txn *t, build *b, rdb_err *e)
 {
-	build *b = arg;
-	b->e = e;
 	build_free(b);
-	double t0 = now_s();
 	ragdb_status st;
 	rdb_store *s = rdb_txn_store(t);
 	const rdb_meta *m = rdb_store_meta(s);
 	size_t dim = b->dim = m->dim;
-	uint32_t nlist = b->o.nlist;
+	uint32_t nlist = b->nlist = b->o.nlist;
 	rdb_block_view *views = NULL;
 	rdb_vblock *blocks = NULL;
 	size_t nv = 0;
-	uint32_t *off = NULL;
-	uint64_t *lid = NULL;
-	const float **lvp = NULL;
 	if ((st = rdb_blocks_get(t, &views, &nv, e)))
 		return st;
 	size_t n = 0;
@@ -521,7 +575,8 @@ static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
 		sample = n;
 	if (sample < nlist)
 		sample = nlist;
-	uint32_t iters = b->o.iters ? b->o.iters : IVF_DEFAULT_ITERS;
+	b->sample = sample;
+	uint32_t iters = b->iters = b->o.iters ? b->o.iters : IVF_DEFAULT_ITERS;
 	b->ids = malloc(n * sizeof *b->ids);
 	b->vp = malloc(n * sizeof *b->vp);
 	b->perm = malloc(n * sizeof *b->perm);
@@ -535,10 +590,14 @@ static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
 	b->res = malloc(b->tile * sizeof *b->res);
 	b->nres = malloc(b->tile * sizeof *b->nres);
 	b->cids = malloc((size_t)nlist * sizeof *b->cids);
+	b->off = calloc((size_t)nlist + 1, sizeof *b->off);
+	b->order = malloc(n * sizeof *b->order);
+	b->lid = malloc(n * sizeof *b->lid);
+	b->lvp = malloc(n * sizeof *b->lvp);
 	blocks = malloc((nv ? nv : 1) * sizeof *blocks);
-	off = calloc((size_t)nlist + 1, sizeof *off);
 	if (!b->ids || !b->vp || !b->perm || !b->assign || !b->cent || !b->sums || !b->X ||
-	    !b->counts || !b->res || !b->nres || !b->cids || !blocks || !off) {
+	    !b->counts || !b->res || !b->nres || !b->cids || !b->off || !b->order || !b->lid ||
+	    !b->lvp || !blocks) {
 		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory building an index of %zu vectors "
 		                 "in %u lists", n, nlist);
 		goto out;
@@ -581,83 +640,162 @@ static ragdb_status build_txn(rdb_txn *t, void *arg, rdb_err *e)
 		for (size_t i = 0; i < mm; i++)
 			b->assign[lo + i] = (uint32_t)(b->res[i].id - 1);
 	}
-	uint32_t nprobe;
-	float recall;
-	float target = b->o.recall_target > 0 ? b->o.recall_target : IVF_DEFAULT_TARGET;
-	if ((st = tune_nprobe(b, t, blocks, nv, nlist, target, &nprobe, &recall)))
+	b->target = b->o.recall_target > 0 ? b->o.recall_target : IVF_DEFAULT_TARGET;
+	if ((st = tune_nprobe(b, t, blocks, nv, nlist, b->target, &b->nprobe, &b->recall)))
 		goto out;
-	/* Step 5: lists in order (a counting sort by list). */
+	/* Step 5's order: lists in order (a counting sort by list). */
 	for (size_t i = 0; i < n; i++)
-		off[b->assign[i] + 1]++;
+		b->off[b->assign[i] + 1]++;
 	for (uint32_t c = 0; c < nlist; c++)
-		off[c + 1] += off[c];
-	lid = malloc(n * sizeof *lid);
-	lvp = malloc(n * sizeof *lvp);
-	if (!lid || !lvp) {
-		st = rdb_err_set(e, RAGDB_ENOMEM, "out of memory writing the IVF lists");
+		b->off[c + 1] += b->off[c];
+	uint32_t *fill = b->perm; /* reused: the shuffle is no longer needed */
+	memcpy(fill, b->off, (size_t)nlist * sizeof *fill);
+	for (size_t i = 0; i < n; i++)
+		b->order[fill[b->assign[i]]++] = (uint32_t)i;
+	/* The lists go into the half of the keys the current index's are not
+	 * in (ivf.h). */
+	rdb_ivf_info cur;
+	rdb_err e2 = { 0 };
+	st = rdb_ivf_info_get(t, &cur, &e2);
+	if (st && st != RAGDB_ENOTFOUND) {
+		st = rdb_err_set(e, st, "%s", e2.msg);
 		goto out;
 	}
-	{
-		uint32_t *fill = b->perm; /* reused: the shuffle is no longer needed */
-		memcpy(fill, off, (size_t)nlist * sizeof *fill);
-		for (size_t i = 0; i < n; i++) {
-			uint32_t at = fill[b->assign[i]]++;
-			lid[at] = b->ids[i];
-			lvp[at] = b->vp[i];
+	b->which = st == RAGDB_ENOTFOUND ? 0 : !cur.lists;
+	b->seg_cap = rdb_ivf_seg_cap((uint32_t)dim, m->block_cap);
+	b->kind = rdb_txn_quant(t); /* the lists hold the knowledge base's codes (ivf.h) */
+	b->ready = 1;
+	b->next_id = b->txn_id;
+	st = RAGDB_OK;
+out:
+	free(views);
+	free(blocks);
+	return st;
+}
+
+/* In a later txn: the vectors' pointers in this txn (the same vectors in
+ * the same order: no other writer came between, rdb_txn_write_id). */
+static ragdb_status vectors_map(rdb_txn *t, build *b, rdb_err *e)
+{
+	rdb_block_view *views = NULL;
+	size_t nv = 0, w = 0;
+	ragdb_status st = rdb_blocks_get(t, &views, &nv, e);
+	if (st)
+		return st;
+	for (size_t i = 0; i < nv; i++)
+		for (uint32_t j = 0; j < views[i].count; j++) {
+			uint64_t id = views[i].ids[j];
+			if (!id)
+				continue;
+			if (w == b->n || b->ids[w] != id) {
+				free(views);
+				return rdb_err_set(e, RAGDB_EBUSY, "the vectors changed while the index was "
+				                   "being built; the knowledge base and its index are as they "
+				                   "were; run `ragdb index build` again");
+			}
+			b->vp[w++] = views[i].vecs + (size_t)j * b->dim;
 		}
-	}
-	if ((st = rdb_ivf_drop(t, e)))
-		goto out;
-	uint32_t seg_cap = rdb_ivf_seg_cap((uint32_t)dim, m->block_cap);
-	/* The lists hold the knowledge base's quantized codes (ivf.h). */
-	uint32_t kind = rdb_txn_quant(t);
-	for (uint32_t c = 0; c < nlist; c++)
-		if ((st = rdb_ivf_write_list(t, c, seg_cap, kind, lid + off[c], lvp + off[c],
-		                             off[c + 1] - off[c], e)))
-			goto out;
+	free(views);
+	if (w != b->n)
+		return rdb_err_set(e, RAGDB_EBUSY, "the vectors changed while the index was being "
+		                   "built; the knowledge base and its index are as they were; run "
+		                   "`ragdb index build` again");
+	return RAGDB_OK;
+}
+
+/* Step 6, the last txn: the header naming the new lists (which replaces the
+ * old index at commit), after tuning nprobe on quantized lists. */
+static ragdb_status build_finish(rdb_txn *t, build *b, rdb_err *e)
+{
+	uint32_t nlist = b->nlist;
 	rdb_ivf_info info = {
-		.nlist = nlist, .dim = (uint32_t)dim, .nprobe = nprobe, .seg_cap = seg_cap,
-		.built = n, .added = 0, .live = n, .dead = 0, .sample = (uint32_t)sample,
-		.iters = iters, .recall_target = target, .recall = recall,
-		.created = (int64_t)time(NULL), .qkind = kind,
+		.nlist = nlist, .dim = (uint32_t)b->dim, .nprobe = b->nprobe, .seg_cap = b->seg_cap,
+		.built = b->n, .added = 0, .live = b->n, .dead = 0, .sample = (uint32_t)b->sample,
+		.iters = b->iters, .recall_target = b->target, .recall = b->recall,
+		.created = (int64_t)time(NULL), .qkind = b->kind, .lists = b->which,
 	};
-	if (kind && (st = tune_quant(b, t, &info, target, &info.nprobe, &info.recall)))
-		goto out;
-	nprobe = info.nprobe;
-	recall = info.recall;
-	info.build_seconds = now_s() - t0;
+	ragdb_status st;
+	if (b->kind && (st = tune_quant(b, t, &info, b->target, &info.nprobe, &info.recall)))
+		return st;
+	info.build_seconds = now_s() - b->t0;
 	if ((st = rdb_ivf_write_header(t, &info, b->cent, e)))
-		goto out;
+		return st;
 	/* Statistics of what was just built (sizes from the assignment). */
 	uint64_t mn = UINT64_MAX, mx = 0;
 	for (uint32_t c = 0; c < nlist; c++) {
-		uint64_t z = off[c + 1] - off[c];
+		uint64_t z = b->off[c + 1] - b->off[c];
 		mn = z < mn ? z : mn;
 		mx = z > mx ? z : mx;
 	}
 	ragdb_index_stats *o = &b->out;
 	memset(o, 0, sizeof *o);
 	o->nlist = nlist;
-	o->nprobe = nprobe;
-	o->vectors = o->built = n;
+	o->nprobe = info.nprobe;
+	o->vectors = o->built = b->n;
 	o->list_min = mn;
 	o->list_max = mx;
-	o->imbalance = (double)mx / ((double)n / nlist);
-	o->sample = (uint32_t)sample;
-	o->iters = iters;
-	o->recall_target = target;
-	o->recall = recall;
+	o->imbalance = (double)mx / ((double)b->n / nlist);
+	o->sample = (uint32_t)b->sample;
+	o->iters = b->iters;
+	o->recall_target = b->target;
+	o->recall = info.recall;
 	o->build_seconds = info.build_seconds;
 	o->created = info.created;
-	st = RAGDB_OK;
-out:
-	free(views);
-	free(blocks);
-	free(off);
-	free(lid);
-	free(lvp);
-	build_free(b);
-	return st;
+	return RAGDB_OK;
+}
+
+/* One write txn of a build: the first plans (steps 1-4) and empties the
+ * half of the list keys it writes; each writes the next lists up to
+ * b->budget bytes (step 5); the last also writes the header (step 6). */
+static ragdb_status build_step(rdb_txn *t, void *arg, rdb_err *e)
+{
+	build *b = arg;
+	b->e = e;
+	ragdb_status st;
+	b->txn_id = rdb_txn_write_id(t);
+	if (b->commits && b->txn_id != b->next_id)
+		return rdb_err_set(e, RAGDB_EBUSY, "another process changed the knowledge base while "
+		                   "the index was being built (%u of %u lists written); the knowledge "
+		                   "base and its index are as they were; run `ragdb index build` again",
+		                   b->next_list, b->nlist);
+	/* The first txn again after a full map: plan again only if another
+	 * writer came between. */
+	if (!b->ready || b->txn_id != b->next_id)
+		st = build_plan(t, b, e);
+	else
+		st = vectors_map(t, b, e);
+	if (st || (b->commits == 0 && (st = rdb_ivf_stage_clear(t, b->which, e))))
+		return st;
+	size_t per = rdb_quant_row_bytes(b->kind, b->dim) + 8, bytes = 0, w = 0;
+	uint32_t c = b->next_list;
+	for (; c < b->nlist; c++) {
+		size_t z = (size_t)(b->off[c + 1] - b->off[c]) * per;
+		if (bytes && bytes + z > b->budget)
+			break;
+		if (b->db->interrupted)
+			return rdb_err_set(e, RAGDB_EINTR, "interrupted");
+		size_t at = w;
+		for (uint32_t i = b->off[c]; i < b->off[c + 1]; i++, w++) {
+			b->lid[w] = b->ids[b->order[i]];
+			b->lvp[w] = b->vp[b->order[i]];
+		}
+		if ((st = rdb_ivf_write_list(t, b->which, c, b->seg_cap, b->kind, b->lid + at,
+		                             b->lvp + at, w - at, e)))
+			return st;
+		bytes += z;
+	}
+	b->end_list = c;
+	return c < b->nlist ? RAGDB_OK : build_finish(t, b, e);
+}
+
+/* After a failed build: empty the lists it committed, unless another
+ * writer came between (its own build may use that half now). */
+static ragdb_status unstage_txn(rdb_txn *t, void *arg, rdb_err *e)
+{
+	build *b = arg;
+	if (rdb_txn_write_id(t) != b->next_id)
+		return RAGDB_OK;
+	return rdb_ivf_stage_clear(t, b->which, e);
 }
 
 ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb_index_stats *out)
@@ -681,13 +819,39 @@ ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb
 	rdb_err e = { 0 };
 	if ((st = rdb_ivf_prepare(db->store, &e)))
 		return rdb_fail(db, &e);
-	build b = { .db = db, .o = *o };
-	double t0 = now_s();
-	if ((st = rdb_write(db, build_txn, &b)))
-		return st;
+	build b = { .db = db, .o = *o, .t0 = now_s(), .budget = txn_budget() };
+	db->interrupted = 0; /* as an ingest: a Ctrl-C counts from here */
+	/* The handle's writers wait for the whole build; another process's
+	 * writer between two of its txns makes it stop (build_step). */
+	pthread_mutex_lock(&db->write_lock);
+	for (;;) {
+		if ((st = rdb_write_locked(db, build_step, &b, &e)))
+			break;
+		b.commits++;
+		b.next_list = b.end_list;
+		b.next_id = b.txn_id + 1;
+		if (g_after_commit)
+			g_after_commit(db, b.commits);
+		if (b.next_list >= b.nlist)
+			break;
+		if (db->interrupted) {
+			st = rdb_err_set(&e, RAGDB_EINTR, "interrupted");
+			break;
+		}
+	}
+	if (st && b.commits) {
+		rdb_err e2 = { 0 };
+		(void)rdb_write_locked(db, unstage_txn, &b, &e2);
+	}
+	pthread_mutex_unlock(&db->write_lock);
+	build_free(&b);
+	if (st == RAGDB_EINTR)
+		db->interrupted = 0; /* it stopped this build; the handle's later calls run */
+	if (st)
+		return rdb_fail(db, &e);
 	if (out) {
 		*out = b.out;
-		out->build_seconds = now_s() - t0; /* with the commit */
+		out->build_seconds = now_s() - b.t0; /* with the commits */
 		ragdb_index_stats full;
 		if (ragdb_index_stats_get(db, &full) == RAGDB_OK) {
 			full.build_seconds = out->build_seconds;
@@ -861,7 +1025,8 @@ ragdb_status rdb_ivf_search(rdb_txn *t, const rdb_ivf_snap *ix, const float *q, 
 	if ((st = probe_lists(ix, q, nprobe, top, &np, e)))
 		goto out;
 	for (size_t i = 0; i < np; i++)
-		if ((st = rdb_ivf_list_views(t, (uint32_t)(top[i].id - 1), kind, &views, &nv, &cap, e)))
+		if ((st = rdb_ivf_list_views(t, &ix->info, (uint32_t)(top[i].id - 1), &views, &nv,
+		                             &cap, e)))
 			goto out;
 	if (kind == 0) {
 		if (!(blocks = malloc((nv ? nv : 1) * sizeof *blocks))) {
@@ -1057,7 +1222,7 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
 			need[b.probes[i]] = 1;
 	for (uint32_t l = 0; l < nlist; l++) {
 		first[l] = nv;
-		if (need[l] && (st = rdb_ivf_list_views(t, l, kind, &views, &nv, &cap, e)))
+		if (need[l] && (st = rdb_ivf_list_views(t, &ix->info, l, &views, &nv, &cap, e)))
 			goto out;
 	}
 	first[nlist] = nv;

@@ -36,8 +36,10 @@
 #define QSEG_MAGIC 0x4b424452u /* "RDBK": a quantized list segment */
 #define QSEG_HDR 24u
 /* Version 1 (88-byte header) had f32 lists only; version 2 adds the lists'
- * encoding. Both are read; version 2 is written. */
-#define IVF_VERSION 2u
+ * encoding; version 3 adds which half of the keys holds the lists (ivf.h).
+ * All are read; version 2 is written while the lists are in the lower half, so
+ * builds before version 3 keep reading such an index, and 3 otherwise. */
+#define IVF_VERSION 3u
 #define IVF_HDR_SIZE_V1 88u
 #define IVF_HDR_SIZE 96u
 #define IVF_SEG_BYTES (256u << 10)
@@ -367,6 +369,15 @@ static uint32_t nearest(const float *cent, uint32_t nlist, uint32_t dim, const f
 	return best;
 }
 
+/* The two halves of the list keys (ivf.h): an index's lists are keyed
+ * base + list, base 0 or IVF_HALF (rdb_ivf_info.lists 0 or 1). */
+#define IVF_HALF 0x80000000u
+
+static uint32_t lists_base(uint32_t which)
+{
+	return which ? IVF_HALF : 0;
+}
+
 static void seg_key(uint8_t kb[8], uint32_t list, uint32_t seg)
 {
 	rdb_put_be32(kb, list);
@@ -380,13 +391,14 @@ static ragdb_status hdr_decode(const rdb_store *s, const MDB_val *v, rdb_ivf_inf
 		return rdb_corrupt(s, err, "the IVF index header is %zu bytes or has a bad magic; "
 		                   "drop the index (`ragdb index drop`) and build it again", v->mv_size);
 	uint32_t ver = rdb_ld32(p + 4);
-	if ((ver != 1 && ver != IVF_VERSION) ||
+	if (ver < 1 || ver > IVF_VERSION ||
 	    v->mv_size != (ver == 1 ? IVF_HDR_SIZE_V1 : IVF_HDR_SIZE))
 		return rdb_corrupt(s, err, "the IVF index has version %u (%zu bytes); this build "
-		                   "reads 1 and %u: rebuild with `ragdb index build`", ver, v->mv_size,
+		                   "reads 1 to %u: rebuild with `ragdb index build`", ver, v->mv_size,
 		                   IVF_VERSION);
 	memset(o, 0, sizeof *o);
 	o->qkind = ver == 1 ? 0 : rdb_ld32(p + 88); /* version 1: f32 lists */
+	o->lists = ver < 3 ? 0 : rdb_ld32(p + 92);
 	o->nlist = rdb_ld32(p + 8);
 	o->dim = rdb_ld32(p + 12);
 	o->nprobe = rdb_ld32(p + 16);
@@ -402,11 +414,11 @@ static ragdb_status hdr_decode(const rdb_store *s, const MDB_val *v, rdb_ivf_inf
 	o->created = (int64_t)rdb_ld64(p + 72);
 	memcpy(&o->build_seconds, p + 80, 8);
 	if (o->nlist == 0 || o->dim != s->m.dim || o->seg_cap == 0 || o->nprobe == 0 ||
-	    o->nprobe > o->nlist || o->qkind > 3)
+	    o->nprobe > o->nlist || o->qkind > 3 || o->lists > 1)
 		return rdb_corrupt(s, err, "the IVF index header is invalid (nlist %u, dim %u of %u, "
-		                   "segment capacity %u, nprobe %u, list encoding %u); rebuild with "
-		                   "`ragdb index build`", o->nlist, o->dim, s->m.dim, o->seg_cap,
-		                   o->nprobe, o->qkind);
+		                   "segment capacity %u, nprobe %u, list encoding %u, lists half "
+		                   "%u); rebuild with `ragdb index build`", o->nlist, o->dim, s->m.dim,
+		                   o->seg_cap, o->nprobe, o->qkind, o->lists);
 	return RAGDB_OK;
 }
 
@@ -414,7 +426,7 @@ static void hdr_encode(const rdb_ivf_info *o, uint8_t *p)
 {
 	memset(p, 0, IVF_HDR_SIZE);
 	rdb_st32(p, IVF_MAGIC);
-	rdb_st32(p + 4, IVF_VERSION);
+	rdb_st32(p + 4, o->lists ? 3 : 2);
 	rdb_st32(p + 8, o->nlist);
 	rdb_st32(p + 12, o->dim);
 	rdb_st32(p + 16, o->nprobe);
@@ -430,6 +442,7 @@ static void hdr_encode(const rdb_ivf_info *o, uint8_t *p)
 	rdb_st64(p + 72, (uint64_t)o->created);
 	memcpy(p + 80, &o->build_seconds, 8);
 	rdb_st32(p + 88, o->qkind);
+	rdb_st32(p + 92, o->lists);
 }
 
 /* Read the header: RAGDB_ENOTFOUND when there is no index. */
@@ -526,12 +539,12 @@ static ragdb_status seg_parse(const rdb_store *s, uint32_t list, uint32_t seg, u
 }
 
 /* Write one segment of entries 0..n of @p b (live of them not tombstoned). */
-static ragdb_status seg_put(rdb_txn *t, uint32_t list, uint32_t seg, const ebuf *b, uint32_t n,
-                            uint32_t live, rdb_err *err)
+static ragdb_status seg_put(rdb_txn *t, uint32_t base, uint32_t list, uint32_t seg,
+                            const ebuf *b, uint32_t n, uint32_t live, rdb_err *err)
 {
 	rdb_store *s = t->s;
 	uint8_t kb[8];
-	seg_key(kb, list, seg);
+	seg_key(kb, base + list, seg);
 	MDB_val k = { 8, kb }, v = { seg_size(b->kind, n, s->m.dim), NULL };
 	int rc = mdb_put(t->txn, s->ivflists, &k, &v, MDB_RESERVE);
 	if (rc)
@@ -552,10 +565,11 @@ static ragdb_status seg_put(rdb_txn *t, uint32_t list, uint32_t seg, const ebuf 
 	return RAGDB_OK;
 }
 
-ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, uint32_t kind, rdb_ivf_view **views,
-                                size_t *n, size_t *cap, rdb_err *err)
+ragdb_status rdb_ivf_list_views(rdb_txn *t, const rdb_ivf_info *ix, uint32_t list,
+                                rdb_ivf_view **views, size_t *n, size_t *cap, rdb_err *err)
 {
 	rdb_store *s = t->s;
+	uint32_t kind = ix->qkind;
 	ragdb_status st;
 	if (t->write && (st = rdb_ivf_flush(t, err)))
 		return st;
@@ -563,8 +577,9 @@ ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, uint32_t kind, rdb_iv
 	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
+	uint32_t key = lists_base(ix->lists) + list;
 	uint8_t kb[8];
-	seg_key(kb, list, 0);
+	seg_key(kb, key, 0);
 	MDB_val k = { 8, kb }, v;
 	st = RAGDB_OK;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -573,7 +588,7 @@ ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, uint32_t kind, rdb_iv
 			st = rdb_corrupt(s, err, "an IVF list key is %zu bytes, expected 8", k.mv_size);
 			goto out_close;
 		}
-		if (rdb_get_be32(k.mv_data) != list)
+		if (rdb_get_be32(k.mv_data) != key)
 			break;
 		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
 		segp sp = {0};
@@ -633,15 +648,23 @@ ragdb_status rdb_ivf_list_sizes(rdb_txn *t, uint32_t nlist, uint64_t *sizes, uin
 	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
-	MDB_val k, v;
+	uint32_t base = lists_base(info.lists);
+	uint8_t kb[8];
+	seg_key(kb, base, 0);
+	MDB_val k = { 8, kb }, v;
 	st = RAGDB_OK;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8) {
 			st = rdb_corrupt(s, err, "an IVF list key is %zu bytes, expected 8", k.mv_size);
 			goto out_close;
 		}
 		uint32_t list = rdb_get_be32(k.mv_data);
+		if ((list & IVF_HALF) != base) {
+			rc = MDB_NOTFOUND; /* the other half: not this index */
+			break;
+		}
+		list -= base;
 		segp sp = {0};
 		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, kind, &v,
 		                    &sp, err)))
@@ -695,12 +718,48 @@ ragdb_status rdb_ivf_drop(rdb_txn *t, rdb_err *err)
 	return RAGDB_OK;
 }
 
-ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t list, uint32_t seg_cap, uint32_t kind,
-                                const uint64_t *ids, const float *const *vecs, size_t n,
-                                rdb_err *err)
+/* Delete every segment of half @p which. */
+static int half_clear(rdb_txn *t, uint32_t which)
+{
+	uint32_t base = lists_base(which);
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(t->txn, t->s->ivflists, &cur);
+	if (rc)
+		return rc;
+	uint8_t kb[8];
+	seg_key(kb, base, 0);
+	MDB_val k = { 8, kb }, v;
+	/* After a delete the cursor stands on the next entry, which MDB_NEXT
+	 * returns rather than skips. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 8 && (rdb_get_be32(k.mv_data) & IVF_HALF) != base)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)))
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+ragdb_status rdb_ivf_stage_clear(rdb_txn *t, uint32_t which, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	if (!s->ivf_open)
+		return rdb_err_set(err, RAGDB_EINVAL, "rdb_ivf_stage_clear before rdb_ivf_prepare");
+	int rc = half_clear(t, which);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "emptying the IVF list keys of a new build");
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t which, uint32_t list, uint32_t seg_cap,
+                                uint32_t kind, const uint64_t *ids, const float *const *vecs,
+                                size_t n, rdb_err *err)
 {
 	if (!t->s->ivf_open)
 		return rdb_err_set(err, RAGDB_EINVAL, "rdb_ivf_write_list before rdb_ivf_prepare");
+	uint32_t base = lists_base(which);
 	if (kind > 3)
 		return rdb_err_set(err, RAGDB_EINVAL, "IVF list encoding %u is not a known kind", kind);
 	size_t dim = t->s->m.dim;
@@ -715,7 +774,7 @@ ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t list, uint32_t seg_cap, uin
 		for (uint32_t j = 0; j < m; j++)
 			memcpy(rows + (size_t)j * dim, vecs[i + j], dim * 4);
 		if (!(st = ebuf_encode(&b, 0, rows, m, err)))
-			st = seg_put(t, list, (uint32_t)seg, &b, m, m, err);
+			st = seg_put(t, base, list, (uint32_t)seg, &b, m, m, err);
 	}
 	free(rows);
 	ebuf_free(&b);
@@ -728,11 +787,15 @@ ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const fl
 	rdb_store *s = t->s;
 	if (!s->ivf_open)
 		return rdb_err_set(err, RAGDB_EINVAL, "rdb_ivf_write_header before rdb_ivf_prepare");
+	/* The other half holds the previous index's lists, if any. */
+	int rc = half_clear(t, !info->lists);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "dropping the previous IVF lists");
 	uint8_t h[IVF_HDR_SIZE];
 	hdr_encode(info, h);
 	MDB_val hk = { 1, "h" }, hv = { IVF_HDR_SIZE, h };
 	MDB_val ck = { 1, "c" }, cv = { (size_t)info->nlist * info->dim * 4, NULL };
-	int rc = mdb_put(t->txn, s->ivf, &hk, &hv, 0);
+	rc = mdb_put(t->txn, s->ivf, &hk, &hv, 0);
 	if (!rc && !(rc = mdb_put(t->txn, s->ivf, &ck, &cv, MDB_RESERVE)))
 		memcpy(cv.mv_data, centroids, cv.mv_size);
 	if (rc)
@@ -814,9 +877,12 @@ ragdb_status rdb_ivf_on_append(rdb_txn *t, uint64_t id, const float *vec, rdb_er
 }
 
 /* Tombstone @p id in list @p list: 1 found, 0 not there, <0 error (err). */
-static int kill_in_list(rdb_txn *t, uint32_t list, uint32_t kind, uint64_t id, rdb_err *err)
+static int kill_in_list(rdb_txn *t, const rdb_ivf_info *ix, uint32_t list, uint64_t id,
+                        rdb_err *err)
 {
 	rdb_store *s = t->s;
+	uint32_t kind = ix->qkind;
+	uint32_t key = lists_base(ix->lists) + list;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur), found = 0;
 	if (rc) {
@@ -824,11 +890,11 @@ static int kill_in_list(rdb_txn *t, uint32_t list, uint32_t kind, uint64_t id, r
 		return -1;
 	}
 	uint8_t kb[8];
-	seg_key(kb, list, 0);
+	seg_key(kb, key, 0);
 	MDB_val k = { 8, kb }, v;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
+		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != key)
 			break;
 		uint32_t seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
 		segp sp = {0};
@@ -856,7 +922,7 @@ static int kill_in_list(rdb_txn *t, uint32_t list, uint32_t kind, uint64_t id, r
 		rdb_st32(q + 12, live - 1);
 		MDB_val nk = { 8, kb }, nv = { v.mv_size, q };
 		uint8_t kb2[8];
-		seg_key(kb2, list, seg);
+		seg_key(kb2, key, seg);
 		nk.mv_data = kb2;
 		mdb_cursor_close(cur);
 		cur = NULL;
@@ -899,10 +965,10 @@ ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err 
 	}
 	/* The slot's vector was copied by the caller: list writes may move pages. */
 	uint32_t l0 = nearest(x->cent, x->info.nlist, x->info.dim, vec, x->sc);
-	int r = kill_in_list(t, l0, x->info.qkind, id, err);
+	int r = kill_in_list(t, &x->info, l0, id, err);
 	for (uint32_t l = 0; r == 0 && l < x->info.nlist; l++)
 		if (l != l0)
-			r = kill_in_list(t, l, x->info.qkind, id, err);
+			r = kill_in_list(t, &x->info, l, id, err);
 	if (r < 0)
 		return err ? err->status : RAGDB_EIO;
 	if (r == 0)
@@ -943,6 +1009,7 @@ static ragdb_status append_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, const
 	rdb_store *s = t->s;
 	size_t cap = x->info.seg_cap;
 	uint32_t kind = x->info.qkind;
+	uint32_t base = lists_base(x->info.lists), key = base + list;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
 	if (rc)
@@ -953,20 +1020,17 @@ static ragdb_status append_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, const
 	segp sp = { 0 };
 	int have = 0;
 	ragdb_status st = RAGDB_OK;
-	/* The list's last segment: the entry before the next list's first key. */
-	if (list == UINT32_MAX)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	else {
-		seg_key(kb, list + 1, 0);
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
-		     : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST) : rc;
-	}
+	/* The list's last segment: the entry before the next list's first key
+	 * (list < nlist <= 2^20, so key + 1 stays in the half). */
+	seg_key(kb, key + 1, 0);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+	     : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST) : rc;
 	if (rc && rc != MDB_NOTFOUND) {
 		st = rdb_mdb_fail(s, rc, err, "reading the IVF lists");
 		goto out_close;
 	}
-	if (rc == 0 && k.mv_size == 8 && rdb_get_be32(k.mv_data) == list) {
+	if (rc == 0 && k.mv_size == 8 && rdb_get_be32(k.mv_data) == key) {
 		seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
 		if ((st = seg_parse(s, list, seg, (uint32_t)cap, kind, &v, &sp, err)))
 			goto out_close;
@@ -983,8 +1047,8 @@ static ragdb_status append_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, const
 		mdb_cursor_close(cur);
 		cur = NULL;
 		if ((st = gather_pending(x, idx, take, b, count, rows, err)) ||
-		    (st = seg_put(t, list, seg, b, (uint32_t)(count + take), (uint32_t)(live + take),
-		                  err)))
+		    (st = seg_put(t, base, list, seg, b, (uint32_t)(count + take),
+		                  (uint32_t)(live + take), err)))
 			goto out_close;
 		used = take;
 	}
@@ -993,7 +1057,7 @@ static ragdb_status append_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, const
 	while (used < m) {
 		size_t take = m - used < cap ? m - used : cap;
 		if ((st = gather_pending(x, idx + used, take, b, 0, rows, err)) ||
-		    (st = seg_put(t, list, seg++, b, (uint32_t)take, (uint32_t)take, err)))
+		    (st = seg_put(t, base, list, seg++, b, (uint32_t)take, (uint32_t)take, err)))
 			goto out_close;
 		used += take;
 	}
@@ -1056,8 +1120,8 @@ out_free:
 /* The live entries of list @p list, in order, into @p b (grown; *n set);
  * *nseg its segments, *dead its tombstones. The entries are copies: the
  * caller may rewrite the list afterwards. */
-static ragdb_status list_read(rdb_txn *t, uint32_t list, uint32_t kind, ebuf *b, size_t *n,
-                              size_t *nseg, size_t *dead, rdb_err *err)
+static ragdb_status list_read(rdb_txn *t, uint32_t base, uint32_t list, uint32_t kind, ebuf *b,
+                              size_t *n, size_t *nseg, size_t *dead, rdb_err *err)
 {
 	rdb_store *s = t->s;
 	ragdb_status st = RAGDB_OK;
@@ -1066,12 +1130,12 @@ static ragdb_status list_read(rdb_txn *t, uint32_t list, uint32_t kind, ebuf *b,
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
 	uint8_t kb[8];
-	seg_key(kb, list, 0);
+	seg_key(kb, base + list, 0);
 	MDB_val k = { 8, kb }, v;
 	*n = *nseg = *dead = 0;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != list)
+		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != base + list)
 			break;
 		segp sp = {0};
 		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, kind, &v,
@@ -1096,11 +1160,12 @@ out:
 }
 
 /* Delete segments 0..nseg of list @p list. */
-static ragdb_status list_del(rdb_txn *t, uint32_t list, size_t nseg, rdb_err *err)
+static ragdb_status list_del(rdb_txn *t, uint32_t base, uint32_t list, size_t nseg,
+                             rdb_err *err)
 {
 	for (size_t sg = 0; sg < nseg; sg++) {
 		uint8_t dk[8];
-		seg_key(dk, list, (uint32_t)sg);
+		seg_key(dk, base + list, (uint32_t)sg);
 		MDB_val key = { 8, dk };
 		int rc = mdb_del(t->txn, t->s->ivflists, &key, NULL);
 		if (rc)
@@ -1114,9 +1179,10 @@ static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_
 {
 	ebuf b = { 0 }, part = { 0 };
 	size_t n = 0, nseg = 0, dead = 0, cap = x->info.seg_cap;
+	uint32_t base = lists_base(x->info.lists);
 	ragdb_status st = ebuf_reserve(&b, x->info.qkind, x->info.dim, cap, err);
-	if (st || (st = list_read(t, list, x->info.qkind, &b, &n, &nseg, &dead, err)) || dead == 0 ||
-	    (st = list_del(t, list, nseg, err)))
+	if (st || (st = list_read(t, base, list, x->info.qkind, &b, &n, &nseg, &dead, err)) ||
+	    dead == 0 || (st = list_del(t, base, list, nseg, err)))
 		goto out;
 	for (size_t i = 0, sg = 0; i < n; i += cap, sg++) {
 		size_t m = n - i < cap ? n - i : cap;
@@ -1125,7 +1191,7 @@ static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_
 		part.ids = b.ids + i;
 		part.scales = b.scales + i;
 		part.rows = b.rows + i * b.rb;
-		if ((st = seg_put(t, list, (uint32_t)sg, &part, (uint32_t)m, (uint32_t)m, err)))
+		if ((st = seg_put(t, base, list, (uint32_t)sg, &part, (uint32_t)m, (uint32_t)m, err)))
 			goto out;
 	}
 out:
@@ -1199,6 +1265,7 @@ ragdb_status rdb_ivf_requant(rdb_txn *t, uint32_t kind, int *converted, rdb_err 
 	}
 	size_t cap = x->info.seg_cap, dim = x->info.dim;
 	uint32_t old = x->info.qkind;
+	uint32_t base = lists_base(x->info.lists);
 	ebuf in = { 0 }, out = { 0 };
 	float *rows = malloc(cap * dim * sizeof *rows);
 	if (!rows) {
@@ -1210,8 +1277,8 @@ ragdb_status rdb_ivf_requant(rdb_txn *t, uint32_t kind, int *converted, rdb_err 
 		goto out_free;
 	for (uint32_t l = 0; l < x->info.nlist; l++) {
 		size_t n = 0, nseg = 0, dead = 0;
-		if ((st = list_read(t, l, old, &in, &n, &nseg, &dead, err)) ||
-		    (st = list_del(t, l, nseg, err)))
+		if ((st = list_read(t, base, l, old, &in, &n, &nseg, &dead, err)) ||
+		    (st = list_del(t, base, l, nseg, err)))
 			goto out_free;
 		/* Re-encode from the f32 vectors of the blocks (the old codes
 		 * cannot be decoded), fetched one by one: the writes below may
@@ -1234,7 +1301,7 @@ ragdb_status rdb_ivf_requant(rdb_txn *t, uint32_t kind, int *converted, rdb_err 
 				out.ids[j] = in.ids[i + j];
 			}
 			if ((st = ebuf_encode(&out, 0, rows, m, err)) ||
-			    (st = seg_put(t, l, (uint32_t)sg, &out, (uint32_t)m, (uint32_t)m, err)))
+			    (st = seg_put(t, base, l, (uint32_t)sg, &out, (uint32_t)m, (uint32_t)m, err)))
 				goto out_free;
 		}
 	}
@@ -1300,17 +1367,10 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 	rdb_ivf_info info;
 	rdb_err e2 = { 0 };
 	st = hdr_read(t, &info, &e2);
-	MDB_stat ms;
-	if (st == RAGDB_ENOTFOUND) {
-		if ((rc = mdb_stat(t->txn, s->ivflists, &ms)))
-			return rdb_mdb_fail(s, rc, err, "counting the IVF list segments");
-		if (ms.ms_entries) {
-			snprintf(msg, sizeof msg, "IVF: %zu list segments exist without an index header "
-			         "(I2)", (size_t)ms.ms_entries);
-			report(rctx, msg);
-		}
+	/* Without a header, segments are those of a build not finished (ivf.h):
+	 * not part of any index. */
+	if (st == RAGDB_ENOTFOUND)
 		return RAGDB_OK;
-	}
 	if (st == RAGDB_ECORRUPT) {
 		report(rctx, e2.msg);
 		return RAGDB_OK;
@@ -1366,15 +1426,25 @@ ragdb_status rdb_ivf_check(rdb_txn *t, void (*report)(void *ctx, const char *msg
 		st = rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
 		goto out_free;
 	}
-	MDB_val k, v;
+	/* This index's half of the keys only: the other holds nothing or
+	 * what an unfinished build wrote (ivf.h). */
+	uint32_t base = lists_base(info.lists);
+	uint8_t kb0[8];
+	seg_key(kb0, base, 0);
+	MDB_val k = { 8, kb0 }, v;
 	uint32_t prev_list = UINT32_MAX, next_seg = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8) {
 			report(rctx, "IVF: a list key is not 8 bytes (I2)");
 			continue;
 		}
 		uint32_t list = rdb_get_be32(k.mv_data), seg = rdb_get_be32((const uint8_t *)k.mv_data + 4);
+		if ((list & IVF_HALF) != base) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+		list -= base;
 		if (list != prev_list)
 			next_seg = 0;
 		prev_list = list;

@@ -7,11 +7,29 @@
  *
  * Databases (docs/ARCHITECTURE.md, "On disk"):
  *   ivf       "h" -> header (nlist, dim, default nprobe, segment capacity,
- *                    counters, the lists' encoding); "c" -> centroids,
- *                    nlist x dim f32. Version 2 (96 bytes) is written;
- *                    version 1 (88 bytes, before quantized lists) is read
- *                    as an index of f32 lists.
- *   ivflists  list (u32 BE) + segment (u32 BE) -> segment, one of:
+ *                    counters, the lists' encoding, the lists' half);
+ *                    "c" -> centroids, nlist x dim f32. Version 3 (96
+ *                    bytes, u32 at 92 = 1: the lists are in the upper half)
+ *                    is written for lists in the upper half, version 2 (the
+ *                    same bytes with 0 there) for the lower, so builds from
+ *                    before version 3 still read such an index; version 1
+ *                    (88 bytes, before quantized lists) is read as an index
+ *                    of f32 lists in the lower half.
+ *   ivflists  base + list (u32 BE) + segment (u32 BE) -> segment, where
+ *             base is 0 (the lower half) or 2^31 (the upper; lists are
+ *             < 2^20). The header names the half of the index's lists. A
+ *             build writes its lists into the other half over as many write
+ *             txns as their size needs (so a build's memory is bounded,
+ *             not the index's size), and its last txn writes the header
+ *             naming that half and empties the first: readers see the old
+ *             index or the new one, never a mix. The half the header does
+ *             not name is empty, or holds the lists of a build that did not
+ *             finish (a crash, or another process building now); the next
+ *             build or `ragdb index drop` empties it. (Halves of one
+ *             database rather than two databases: a database another
+ *             process creates cannot be used by a txn of this process that
+ *             began before this process opened it.)
+ *             A segment is one of:
  *             f32 (the index's encoding is f32): u32 magic "RDBL", u32
  *               count, u32 dim, u32 live, u64 ids[count], zero padding to a
  *               multiple of 64 bytes, f32 vecs[count x dim] (copies of the
@@ -67,6 +85,7 @@ typedef struct rdb_ivf_info {
 	int64_t created;        /* seconds since the epoch */
 	double build_seconds;
 	uint32_t qkind;         /* the list entries' encoding: 0 f32, else rdb_quant's kind */
+	uint32_t lists;         /* the lists' half of the keys: 0 lower, 1 upper */
 } rdb_ivf_info;
 
 /* One segment of a list: ids[count] (0 = tombstone) and rows: f32 vectors
@@ -86,12 +105,13 @@ ragdb_status rdb_ivf_info_get(rdb_txn *t, rdb_ivf_info *out, rdb_err *err);
  * (in a write txn, until its next write). */
 ragdb_status rdb_ivf_centroids(rdb_txn *t, const float **out, rdb_err *err);
 
-/* Append the segments of list @p list to the growing array *views (*n used,
- * *cap allocated; realloc'd here, the caller frees it). @p kind is the
- * header's qkind (ECORRUPT for a segment of another). Pointers are valid
- * until the txn ends. Small segments are copied to aligned memory. */
-ragdb_status rdb_ivf_list_views(rdb_txn *t, uint32_t list, uint32_t kind, rdb_ivf_view **views,
-                                size_t *n, size_t *cap, rdb_err *err);
+/* Append the segments of list @p list of the index @p ix describes (its
+ * half of the keys; ECORRUPT for a segment of another kind than ix->qkind)
+ * to the growing array *views (*n used, *cap allocated; realloc'd here, the
+ * caller frees it). Pointers are valid until the txn ends. Small segments
+ * are copied to aligned memory. */
+ragdb_status rdb_ivf_list_views(rdb_txn *t, const rdb_ivf_info *ix, uint32_t list,
+                                rdb_ivf_view **views, size_t *n, size_t *cap, rdb_err *err);
 
 /* The f32 vector of live vector @p id from the blocks (to rescore quantized
  * candidates): *out points into the map, or into @p buf (dim floats) when
@@ -107,19 +127,25 @@ ragdb_status rdb_ivf_list_sizes(rdb_txn *t, uint32_t nlist, uint64_t *sizes, uin
 /* --- building (write txn) --- */
 
 /* Make sure the databases exist (their own small write txn; call before the
- * build's write txn begins). */
+ * build's write txns begin). */
 ragdb_status rdb_ivf_prepare(rdb_store *s, rdb_err *err);
-/* Empty the index (no-op when there is none). */
+/* Empty the index and both halves of the lists (no-op when there is none). */
 ragdb_status rdb_ivf_drop(rdb_txn *t, rdb_err *err);
-/* Write list @p list of a new index: n entries, ids[i] with the vector at
- * vecs[i] (pointers may point into the map: the vector blocks are not written
- * meanwhile), encoded as @p kind (info.qkind), in segments of @p seg_cap.
- * Call after rdb_ivf_drop, lists in increasing order. */
-ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t list, uint32_t seg_cap, uint32_t kind,
-                                const uint64_t *ids, const float *const *vecs, size_t n,
-                                rdb_err *err);
-/* Write the header and the centroids (nlist x dim): the index exists from
- * this txn's commit. */
+/* A build writes its lists into half @p which: the one the current index
+ * does not use (0 when there is none). Empty it first (what an unfinished
+ * build left). */
+ragdb_status rdb_ivf_stage_clear(rdb_txn *t, uint32_t which, rdb_err *err);
+/* Write list @p list of a new index into half @p which: n
+ * entries, ids[i] with the vector at vecs[i] (pointers may point into the
+ * map: the vector blocks are not written meanwhile), encoded as @p kind
+ * (info.qkind), in segments of @p seg_cap. Lists in increasing order, in one
+ * write txn or several. */
+ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t which, uint32_t list, uint32_t seg_cap,
+                                uint32_t kind, const uint64_t *ids, const float *const *vecs,
+                                size_t n, rdb_err *err);
+/* Write the header and the centroids (nlist x dim) of the index whose lists
+ * are in half info->lists, and empty the other half (the previous index's
+ * lists): the new index replaces the old from this txn's commit. */
 ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const float *centroids,
                                   rdb_err *err);
 /* Segment capacity for vectors of @p dim (<= block_cap): segments stay

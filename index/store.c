@@ -624,6 +624,11 @@ uint64_t rdb_txn_snapshot(rdb_txn *t)
 	return t && !t->write ? (uint64_t)mdb_txn_id(t->txn) : 0;
 }
 
+uint64_t rdb_txn_write_id(rdb_txn *t)
+{
+	return t && t->write ? (uint64_t)mdb_txn_id(t->txn) : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* statistics */
 

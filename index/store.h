@@ -91,6 +91,10 @@ rdb_store *rdb_txn_store(rdb_txn *t);
 /* The committed state a read txn sees (LMDB's txn id; two read txns with
  * the same id see the same data); 0 for a write txn. */
 uint64_t rdb_txn_snapshot(rdb_txn *t);
+/* A write txn's id: the committed state's id + 1, the id it commits as when
+ * it changes anything. Two write txns of a sequence with consecutive ids
+ * had no other writer (of any process) between them. */
+uint64_t rdb_txn_write_id(rdb_txn *t);
 
 /* A stored document. In rdb_doc_get*(), strings point into the map (or into
  * txn-owned scratch) and are valid until the txn ends; strings are NUL-ended.

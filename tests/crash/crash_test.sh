@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # tests/crash/crash_test.sh — kill -9 at random moments: an ingest of a few
-# thousand generated documents, and (every fourth trial) a `delete --source`
-# and a `compact`. After every kill `ragdb check` must pass; re-running the
+# thousand generated documents, (every fourth trial) a `delete --source` and
+# a `compact`, and (every fourth, offset by two) an `index build` replacing
+# an IVF index of 16 lists with one of 32, written over many small write
+# transactions. After every kill `ragdb check` must pass; re-running the
 # killed command to the end must leave exactly the state of an uninterrupted
 # run, compared through the CLI (documents with their content hashes and
 # chunk counts, the counters of `stats`, and the top hits of a few searches),
-# never the file bytes.
+# never the file bytes; a killed index build must leave the old index or the
+# new one, never a mix or none.
 #
 #   tests/crash/crash_test.sh [--trials N] [--docs N] [--seed S]
 #
 # Defaults: $RAGDB_CRASH_TRIALS (20) trials, $RAGDB_CRASH_DOCS (3000)
 # documents. Needs RAGDB_BIN (default build/ragdb). Prints one summary line:
-# "crash_test: T trials (I ingest kills, D delete kills, C compact kills, K
-# killed before the end), 0 failures".
+# "crash_test: T trials (I ingest kills, D delete kills, C compact kills, X
+# index build kills, K killed before the end), 0 failures".
 source "$(dirname "$0")/../e2e/lib.sh"
 
 TRIALS=${RAGDB_CRASH_TRIALS:-20}
@@ -101,12 +104,39 @@ REF_DELETE=$(digest "$WORK/ref")
 T_COMPACT=$(millis "$RAGDB_BIN" compact --db "$WORK/ref")
 REF_COMPACT=$(digest "$WORK/ref")
 [ "$REF_DELETE" != "$REF_INGEST" ] || fail "the delete changed nothing"
-note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms"
+# An index of 16 lists to replace; 256 KiB per write txn, so a rebuild
+# commits many times before it switches.
+cp -r "$WORK/full" "$WORK/ivf16"
+ok ragdb index build --db "$WORK/ivf16" --ivf 16
+cp -r "$WORK/ivf16" "$WORK/ivfref"
+export RAGDB_IVF_TXN_BYTES=262144
+T_INDEX=$(millis "$RAGDB_BIN" index build --db "$WORK/ivfref" --ivf 32)
+note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms, index build ${T_INDEX} ms"
 
-n_ingest=0 n_delete=0 n_compact=0 n_hit=0
+# nlist DB — the lists of the index `index stats` reports.
+nlist() {
+	"$RAGDB_BIN" index stats --db "$1" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["nlist"])' ||
+		fail "index stats failed on $1"
+}
+
+n_ingest=0 n_delete=0 n_compact=0 n_index=0 n_hit=0
 for ((trial = 1; trial <= TRIALS; trial++)); do
 	DB="$WORK/t$trial"
-	if ((trial % 4 != 0)); then
+	if ((trial % 4 == 2)); then
+		cp -r "$WORK/ivf16" "$DB"
+		kill_at "$((T_INDEX + T_INDEX / 5))" "$RAGDB_BIN" index build --db "$DB" --ivf 32
+		n_index=$((n_index + 1)); n_hit=$((n_hit + KILLED))
+		check_fast "$DB"
+		got=$(nlist "$DB")
+		[ "$got" = 16 ] || [ "$got" = 32 ] ||
+			fail "trial $trial (seed $SEED): after a kill during index build the index has $got lists, neither the old 16 nor the new 32"
+		ok ragdb search --db "$DB" "harbor parcel customs" --nprobe 4 -k 5
+		ok ragdb index build --db "$DB" --ivf 32
+		check_fast "$DB"
+		[ "$(nlist "$DB")" = 32 ] || fail "trial $trial (seed $SEED): the re-run index build did not leave 32 lists"
+		[ "$(digest "$DB")" = "$REF_INGEST" ] ||
+			fail "trial $trial (seed $SEED): after a kill during index build and a re-run, documents, counters or exact searches differ"
+	elif ((trial % 4 != 0)); then
 		ok ragdb init --db "$DB"
 		kill_at "$((T_INGEST + T_INGEST / 5))" "$RAGDB_BIN" ingest --db "$DB" "$CORPUS" --quiet
 		n_ingest=$((n_ingest + 1)); n_hit=$((n_hit + KILLED))
@@ -134,4 +164,4 @@ for ((trial = 1; trial <= TRIALS; trial++)); do
 	fi
 	rm -rf "$DB"
 done
-echo "crash_test: $TRIALS trials ($n_ingest ingest kills, $n_delete delete kills, $n_compact compact kills, $n_hit killed before the end), 0 failures, seed $SEED"
+echo "crash_test: $TRIALS trials ($n_ingest ingest kills, $n_delete delete kills, $n_compact compact kills, $n_index index build kills, $n_hit killed before the end), 0 failures, seed $SEED"
