@@ -10,10 +10,10 @@
  *      not written by the build, so they stay valid; later txns list them
  *      again and compare the ids);
  *   2. spherical k-means on a sample (fixed seed: the same knowledge base
- *      builds the same index): centroids start at distinct sample vectors;
- *      each iteration assigns the sample by maximum inner product with the
- *      batch top-k kernel (our register-blocked micro-kernel or sgemm, as
- *      measured once per process; the centroids are its "vectors", tiles of
+ *      builds the same index on the same CPU): centroids start at distinct
+ *      sample vectors; each iteration assigns the sample by maximum inner
+ *      product with the batch top-k kernel (AMX, else our register-blocked
+ *      micro-kernel: build_path; the centroids are its "vectors", tiles of
  *      the sample its queries), then sets each centroid to the normalised
  *      mean of its members; an empty list takes half of the largest one
  *      (that centroid, nudged two ways);
@@ -205,6 +205,23 @@ static void build_free(build *b)
 	b->cids = NULL;
 }
 
+/* The build's batch path: fixed by the CPU, not the process's timing
+ * (rdb_batch_chosen picks our micro-kernel or sgemm by a measurement, and
+ * their sums differ in the last bits, so near-ties went to other lists:
+ * the man pages x10 built nprobe 118 on sgemm and 120 on the AVX2 kernel).
+ * RAGDB_BATCH still forces one. */
+static rdb_batch_path build_path(void)
+{
+	const char *want = getenv("RAGDB_BATCH");
+	if (want && *want)
+		return RDB_BATCH_AUTO;
+	static const rdb_batch_path order[] = { RDB_BATCH_AMX, RDB_BATCH_AVX512, RDB_BATCH_AVX2 };
+	for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+		if (rdb_batch_path_supported(order[i]))
+			return order[i];
+	return RDB_BATCH_BLAS;
+}
+
 /* Nearest centroid of rows idx[0..m) (or rows lo..lo+m when idx is NULL)
  * into b->res[0..m). */
 static ragdb_status assign_tile(build *b, const uint32_t *idx, size_t lo, size_t m, uint32_t nlist)
@@ -212,8 +229,8 @@ static ragdb_status assign_tile(build *b, const uint32_t *idx, size_t lo, size_t
 	for (size_t i = 0; i < m; i++)
 		memcpy(b->X + i * b->dim, b->vp[idx ? idx[i] : lo + i], b->dim * 4);
 	rdb_vblock cb = { b->cids, b->cent, nlist };
-	ragdb_status st = rdb_scan_topk_batch(b->X, m, b->dim, &cb, 1, 1, b->o.threads, b->res,
-	                                      b->nres, b->e);
+	ragdb_status st = rdb_scan_topk_batch_path(build_path(), b->X, m, b->dim, &cb, 1, 1,
+	                                           b->o.threads, b->res, b->nres, b->e);
 	if (st)
 		return st;
 	for (size_t i = 0; i < m; i++)
@@ -416,7 +433,8 @@ static ragdb_status tune_nprobe(build *b, rdb_txn *t, const rdb_vblock *blocks, 
 	}
 	if ((st = text_queries(b, t, Q, b->hself, h)))
 		goto out;
-	if ((st = rdb_scan_topk_batch(Q, h, dim, blocks, nb, kk, b->o.threads, ex, nex, b->e)))
+	if ((st = rdb_scan_topk_batch_path(build_path(), Q, h, dim, blocks, nb, kk, b->o.threads, ex,
+	                                   nex, b->e)))
 		goto out;
 	for (size_t i = 0; i < b->n; i++)
 		map[i] = (idpos){ b->ids[i], b->assign[i] };
