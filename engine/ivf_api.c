@@ -67,6 +67,8 @@
 #define IVF_MAX_ITERS 1000u
 #define IVF_MAX_NLIST (1u << 20)
 #define IVF_HOLDOUT 256u
+/* What an interrupted build says (the old index stays: ivf.h). */
+#define BUILD_EINTR "interrupted; the index is as it was before this build"
 /* Words of a held-out chunk embedded as a query (see text_queries). */
 #define IVF_SPAN_WORDS 6
 /* Rows gathered per batch-kernel call: 8,192, fewer at large dims so the
@@ -239,16 +241,23 @@ static ragdb_status assign_tile(build *b, const uint32_t *idx, size_t lo, size_t
 	return RAGDB_OK;
 }
 
+static void progress(const build *b, const char *stage, uint64_t done, uint64_t total)
+{
+	if (b->o.on_progress)
+		b->o.on_progress(b->o.ctx, stage, done, total);
+}
+
 static ragdb_status kmeans(build *b, size_t sample, uint32_t nlist, uint32_t iters)
 {
 	size_t dim = b->dim;
 	uint64_t rng = 0x5eed1f00dull;
 	for (uint32_t it = 0; it < iters; it++) {
+		progress(b, "k-means", it, iters);
 		memset(b->sums, 0, (size_t)nlist * dim * sizeof *b->sums);
 		memset(b->counts, 0, (size_t)nlist * sizeof *b->counts);
 		for (size_t lo = 0; lo < sample; lo += b->tile) {
 			if (b->db->interrupted)
-				return rdb_err_set(b->e, RAGDB_EINTR, "interrupted");
+				return rdb_err_set(b->e, RAGDB_EINTR, BUILD_EINTR);
 			size_t m = sample - lo < b->tile ? sample - lo : b->tile;
 			ragdb_status st = assign_tile(b, b->perm + lo, 0, m, nlist);
 			if (st)
@@ -514,7 +523,7 @@ static ragdb_status tune_quant(build *b, rdb_txn *t, const rdb_ivf_info *info, f
 		uint64_t found = 0, total = 0;
 		for (size_t i = 0; i < b->hn; i++) {
 			if (b->db->interrupted)
-				return rdb_err_set(b->e, RAGDB_EINTR, "interrupted");
+				return rdb_err_set(b->e, RAGDB_EINTR, BUILD_EINTR);
 			const float *q = b->hq + i * b->dim;
 			uint64_t self = b->hself[i];
 			size_t nr = 0;
@@ -646,10 +655,11 @@ static ragdb_status build_plan(rdb_txn *t, build *b, rdb_err *e)
 	}
 	if ((st = kmeans(b, sample, nlist, iters)))
 		goto out;
+	progress(b, "k-means", iters, iters);
 	/* Step 3: every vector to its nearest centroid. */
 	for (size_t lo = 0; lo < n; lo += b->tile) {
 		if (b->db->interrupted) {
-			st = rdb_err_set(e, RAGDB_EINTR, "interrupted");
+			st = rdb_err_set(e, RAGDB_EINTR, BUILD_EINTR);
 			goto out;
 		}
 		size_t mm = n - lo < b->tile ? n - lo : b->tile;
@@ -657,10 +667,13 @@ static ragdb_status build_plan(rdb_txn *t, build *b, rdb_err *e)
 			goto out;
 		for (size_t i = 0; i < mm; i++)
 			b->assign[lo + i] = (uint32_t)(b->res[i].id - 1);
+		progress(b, "assign", lo + mm, n);
 	}
 	b->target = b->o.recall_target > 0 ? b->o.recall_target : IVF_DEFAULT_TARGET;
+	progress(b, "tune", 0, 1);
 	if ((st = tune_nprobe(b, t, blocks, nv, nlist, b->target, &b->nprobe, &b->recall)))
 		goto out;
+	progress(b, "tune", 1, 1);
 	/* Step 5's order: lists in order (a counting sort by list). */
 	for (size_t i = 0; i < n; i++)
 		b->off[b->assign[i] + 1]++;
@@ -733,8 +746,12 @@ static ragdb_status build_finish(rdb_txn *t, build *b, rdb_err *e)
 		.created = (int64_t)time(NULL), .qkind = b->kind, .lists = b->which,
 	};
 	ragdb_status st;
-	if (b->kind && (st = tune_quant(b, t, &info, b->target, &info.nprobe, &info.recall)))
-		return st;
+	if (b->kind) {
+		progress(b, "tune", 0, 1);
+		if ((st = tune_quant(b, t, &info, b->target, &info.nprobe, &info.recall)))
+			return st;
+		progress(b, "tune", 1, 1);
+	}
 	info.build_seconds = now_s() - b->t0;
 	if ((st = rdb_ivf_write_header(t, &info, b->cent, e)))
 		return st;
@@ -791,7 +808,7 @@ static ragdb_status build_step(rdb_txn *t, void *arg, rdb_err *e)
 		if (bytes && bytes + z > b->budget)
 			break;
 		if (b->db->interrupted)
-			return rdb_err_set(e, RAGDB_EINTR, "interrupted");
+			return rdb_err_set(e, RAGDB_EINTR, BUILD_EINTR);
 		size_t at = w;
 		for (uint32_t i = b->off[c]; i < b->off[c + 1]; i++, w++) {
 			b->lid[w] = b->ids[b->order[i]];
@@ -801,6 +818,7 @@ static ragdb_status build_step(rdb_txn *t, void *arg, rdb_err *e)
 		                             b->lvp + at, w - at, e)))
 			return st;
 		bytes += z;
+		progress(b, "write", c + 1, b->nlist);
 	}
 	b->end_list = c;
 	return c < b->nlist ? RAGDB_OK : build_finish(t, b, e);
@@ -853,7 +871,7 @@ ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb
 		if (b.next_list >= b.nlist)
 			break;
 		if (db->interrupted) {
-			st = rdb_err_set(&e, RAGDB_EINTR, "interrupted");
+			st = rdb_err_set(&e, RAGDB_EINTR, BUILD_EINTR);
 			break;
 		}
 	}

@@ -885,6 +885,13 @@ typedef struct ragdb_index_options {
 	                            at most the vectors stored */
 	uint32_t iters;        /**< k-means iterations; 0 = 10 */
 	int threads;           /**< 0 = number of cores */
+	/** Called on the calling thread as the build goes (may be NULL), each
+	 *  stage from done 0 or more up to done == total: "k-means" (done =
+	 *  iterations), "assign" (vectors), "tune" (0 of 1 while the default
+	 *  nprobe is measured, then 1 of 1; a quantized index measures again
+	 *  after "write"), "write" (lists). */
+	void (*on_progress)(void *ctx, const char *stage, uint64_t done, uint64_t total);
+	void *ctx;
 } ragdb_index_options;
 
 /** What an index holds (ragdb_index_stats(), ragdb_index_build()). */
@@ -908,13 +915,19 @@ typedef struct ragdb_index_stats {
 /**
  * Build (or rebuild) the IVF index: spherical k-means on a sample, every
  * vector assigned to its nearest centroid, lists stored contiguously, the
- * default nprobe tuned on held-out stored vectors; in one write transaction
- * (a crash leaves the old state). Vectors added later go to their nearest
- * list; deleted ones are tombstoned; ragdb_tune() drops the index.
+ * default nprobe tuned on held-out stored vectors. The lists are written
+ * over several write transactions (about 256 MiB each) beside the current
+ * index, which the last one replaces: searches use the old index until
+ * then, and an interrupt, an error or a crash leaves it as it was. The
+ * handle's other writers wait for the build. Vectors added later go to
+ * their nearest list; deleted ones are tombstoned; ragdb_tune() drops the
+ * index.
  * @param[out] out may be NULL.
  * @return RAGDB_OK, RAGDB_EINVAL (nlist 0 or above the vectors stored, no
  *         vectors, recall target outside (0,1]), RAGDB_EREADONLY,
- *         RAGDB_EMAPFULL, RAGDB_ENOMEM.
+ *         RAGDB_EBUSY (another process wrote to the knowledge base between
+ *         two of the build's transactions: build again), RAGDB_EINTR
+ *         (ragdb_interrupt), RAGDB_EMAPFULL, RAGDB_ENOMEM.
  */
 ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts,
                                ragdb_index_stats *out);

@@ -249,6 +249,7 @@ START_TEST(test_interrupted_build_keeps_the_old_index)
 	g_at = 3;
 	ck_assert_int_eq(build_in(db, SMALL_TXN, NULL), RAGDB_EINTR);
 	g_action = 0;
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "as it was before this build"));
 	ck_assert_uint_eq(g_commits, 3);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &now), RAGDB_OK);
 	assert_same_stats(&old, &now);
@@ -346,6 +347,50 @@ START_TEST(test_crash_midway)
 }
 END_TEST
 
+/* The stages a build completes, in order, as "stage:total" lines. */
+typedef struct seen {
+	char log[4096];
+	size_t len;
+	int bad; /* done past total, or going back within a stage */
+	char stage[16];
+	uint64_t last;
+} seen;
+
+static void on_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+	seen *s = ctx;
+	if (done > total || (!strcmp(stage, s->stage) && done < s->last))
+		s->bad = 1;
+	if (done == total)
+		s->len += (size_t)snprintf(s->log + s->len, sizeof s->log - s->len, "%s:%llu\n", stage,
+		                           (unsigned long long)total);
+	snprintf(s->stage, sizeof s->stage, "%s", stage);
+	s->last = done;
+}
+
+/* Progress: k-means, assign, tune and write each reach done == total, done
+ * never past total nor going back; a quantized index tunes again after
+ * writing its lists. */
+START_TEST(test_progress)
+{
+	ragdb *db = fresh();
+	seen sn;
+	memset(&sn, 0, sizeof sn);
+	ragdb_index_options o = { .nlist = NLIST, .iters = 4, .on_progress = on_progress,
+	                          .ctx = &sn };
+	rdb_ivf_build_test_hooks(SMALL_TXN, NULL);
+	ck_assert_int_eq(ragdb_index_build(db, &o, NULL), RAGDB_OK);
+	ck_assert_int_eq(sn.bad, 0);
+	ck_assert_str_eq(sn.log, "k-means:4\nassign:20000\ntune:1\nwrite:64\n");
+	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK);
+	memset(&sn, 0, sizeof sn);
+	ck_assert_int_eq(ragdb_index_build(db, &o, NULL), RAGDB_OK);
+	ck_assert_int_eq(sn.bad, 0);
+	ck_assert_str_eq(sn.log, "k-means:4\nassign:20000\ntune:1\nwrite:64\ntune:1\n");
+	done(db);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("engine_ivf_txns");
@@ -355,6 +400,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_interrupted_build_keeps_the_old_index);
 	tcase_add_test(tc, test_other_writer_stops_the_build);
 	tcase_add_test(tc, test_crash_midway);
+	tcase_add_test(tc, test_progress);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -51,6 +51,25 @@ static void stats_print(const ragdb_index_stats *s)
 	       s->build_seconds);
 }
 
+/* A progress line on a terminal, redrawn at most ten times a second. */
+typedef struct build_line {
+	double t0, last;
+	int shown;
+} build_line;
+
+static void on_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+	build_line *l = ctx;
+	double now = cli_now();
+	if (l->shown && done < total && now - l->last < 0.1)
+		return;
+	l->last = now;
+	l->shown = 1;
+	fprintf(stderr, "\r\033[Kindex build: %s %llu/%llu (%.0f s)", stage, (unsigned long long)done,
+	        (unsigned long long)total, now - l->t0);
+	fflush(stderr);
+}
+
 static int parse_recall(const cli_ctx *ctx, const char *arg, float *out)
 {
 	char *end;
@@ -133,8 +152,22 @@ int cli_cmd_index(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	ragdb_index_stats s;
 	double t0 = cli_now();
+	build_line line = { .t0 = t0 };
+	if (build && ctx->stderr_tty && !json) {
+		o.on_progress = on_progress;
+		o.ctx = &line;
+	}
+	/* Ctrl-C stops a build at a safe point: the old index stays. */
+	if (build)
+		cli_interrupt_install(db);
 	ragdb_status st = build ? ragdb_index_build(db, &o, &s)
 	                  : stats ? ragdb_index_stats_get(db, &s) : ragdb_index_drop(db);
+	if (build)
+		cli_interrupt_remove();
+	if (line.shown) {
+		fprintf(stderr, "\r\033[K");
+		fflush(stderr);
+	}
 	if (st != RAGDB_OK) {
 		rc = cli_api_error(ctx, db, st);
 		goto out_close;
