@@ -718,20 +718,19 @@ static ragdb_status vectors_map(rdb_txn *t, build *b, rdb_err *e)
 			uint64_t id = views[i].ids[j];
 			if (!id)
 				continue;
-			if (w == b->n || b->ids[w] != id) {
-				free(views);
-				return rdb_err_set(e, RAGDB_EBUSY, "the vectors changed while the index was "
-				                   "being built; the knowledge base and its index are as they "
-				                   "were; run `ragdb index build` again");
-			}
+			if (w == b->n || b->ids[w] != id)
+				goto changed;
 			b->vp[w++] = views[i].vecs + (size_t)j * b->dim;
 		}
+	if (w == b->n) {
+		free(views);
+		return RAGDB_OK;
+	}
+changed:
 	free(views);
-	if (w != b->n)
-		return rdb_err_set(e, RAGDB_EBUSY, "the vectors changed while the index was being "
-		                   "built; the knowledge base and its index are as they were; run "
-		                   "`ragdb index build` again");
-	return RAGDB_OK;
+	return rdb_err_set(e, RAGDB_EBUSY, "the vectors changed while the index was being built; "
+	                   "the knowledge base and its index are as they were; run `ragdb index "
+	                   "build` again");
 }
 
 /* Step 6, the last txn: the header naming the new lists (which replaces the

@@ -544,11 +544,12 @@ ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out);
 ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), void *ctx,
                          uint64_t *n_problems);
 
-/** Rewrite the vector blocks without tombstones, in one write transaction;
- *  the pages freed are reused by later writes (the data file keeps its
- *  size, since other processes may have it mapped). Readers may run
- *  meanwhile. @param[out] freed_bytes bytes of tombstoned vectors dropped;
- *  may be NULL. */
+/** Rewrite the vector blocks without tombstones, in one write transaction,
+ *  and remove what an IVF build that never finished left (a crash); the
+ *  pages freed are reused by later writes (the data file keeps its size,
+ *  since other processes may have it mapped). Readers may run meanwhile.
+ *  @param[out] freed_bytes bytes of tombstoned vectors and unfinished IVF
+ *  lists dropped; may be NULL. */
 ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes);
 
 /* ------------------------------------------------------------------ */

@@ -84,9 +84,12 @@ static ragdb_status compact_txn(rdb_txn *t, uint64_t *freed, rdb_err *err)
 	uint32_t dim = s->m.dim, cap = s->m.block_cap;
 	ragdb_status st;
 	int rc;
-	uint64_t dead = t->c.vectors_dead;
+	uint64_t dead = t->c.vectors_dead, orphans = 0;
+	/* What an IVF build that never finished left (a crash). */
+	if ((st = rdb_ivf_clear_unused(t, &orphans, err)))
+		return st;
 	if (dead == 0) {
-		*freed = 0;
+		*freed = orphans;
 		return RAGDB_OK;
 	}
 	/* The block numbers first: the loop rewrites the database it walks. */
@@ -164,7 +167,7 @@ static ragdb_status compact_txn(rdb_txn *t, uint64_t *freed, rdb_err *err)
 	 * slots, so nothing else in them changes). */
 	if ((st = rdb_ivf_compact(t, err)))
 		goto out_free;
-	*freed = dead * ((uint64_t)dim * 4 + 8);
+	*freed = dead * ((uint64_t)dim * 4 + 8) + orphans;
 	st = RAGDB_OK;
 out_free:
 	free(pk.ids);

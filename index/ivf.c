@@ -718,8 +718,9 @@ ragdb_status rdb_ivf_drop(rdb_txn *t, rdb_err *err)
 	return RAGDB_OK;
 }
 
-/* Delete every segment of half @p which. */
-static int half_clear(rdb_txn *t, uint32_t which)
+/* Delete every segment of half @p which (adding their bytes to *bytes
+ * when it is not NULL). */
+static int half_clear(rdb_txn *t, uint32_t which, uint64_t *bytes)
 {
 	uint32_t base = lists_base(which);
 	MDB_cursor *cur;
@@ -735,6 +736,8 @@ static int half_clear(rdb_txn *t, uint32_t which)
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size == 8 && (rdb_get_be32(k.mv_data) & IVF_HALF) != base)
 			break;
+		if (bytes)
+			*bytes += v.mv_size;
 		if ((rc = mdb_cursor_del(cur, 0)))
 			break;
 	}
@@ -747,7 +750,7 @@ ragdb_status rdb_ivf_stage_clear(rdb_txn *t, uint32_t which, rdb_err *err)
 	rdb_store *s = t->s;
 	if (!s->ivf_open)
 		return rdb_err_set(err, RAGDB_EINVAL, "rdb_ivf_stage_clear before rdb_ivf_prepare");
-	int rc = half_clear(t, which);
+	int rc = half_clear(t, which, NULL);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "emptying the IVF list keys of a new build");
 	return RAGDB_OK;
@@ -788,7 +791,7 @@ ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const fl
 	if (!s->ivf_open)
 		return rdb_err_set(err, RAGDB_EINVAL, "rdb_ivf_write_header before rdb_ivf_prepare");
 	/* The other half holds the previous index's lists, if any. */
-	int rc = half_clear(t, !info->lists);
+	int rc = half_clear(t, !info->lists, NULL);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "dropping the previous IVF lists");
 	uint8_t h[IVF_HDR_SIZE];
@@ -1197,6 +1200,26 @@ static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_
 out:
 	ebuf_free(&b);
 	return st;
+}
+
+ragdb_status rdb_ivf_clear_unused(rdb_txn *t, uint64_t *bytes, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	int rc = s->ivf_open ? 0 : ivf_open(s, 0);
+	if (rc == MDB_NOTFOUND)
+		return RAGDB_OK;
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "opening the IVF index");
+	rdb_ivf_info info;
+	rdb_err e2 = { 0 };
+	ragdb_status st = rdb_ivf_info_get(t, &info, &e2);
+	if (st && st != RAGDB_ENOTFOUND)
+		return rdb_err_set(err, st, "%s", e2.msg);
+	/* Without an index every segment is a leftover: both halves. */
+	if ((st == RAGDB_ENOTFOUND && (rc = half_clear(t, 0, bytes))) ||
+	    (rc = half_clear(t, st == RAGDB_ENOTFOUND ? 1 : !info.lists, bytes)))
+		return rdb_mdb_fail(s, rc, err, "removing the lists of an unfinished IVF build");
+	return RAGDB_OK;
 }
 
 ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err)

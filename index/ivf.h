@@ -25,7 +25,7 @@
  *             index or the new one, never a mix. The half the header does
  *             not name is empty, or holds the lists of a build that did not
  *             finish (a crash, or another process building now); the next
- *             build or `ragdb index drop` empties it. (Halves of one
+ *             build, `ragdb index drop` or `compact` empties it. (Halves of one
  *             database rather than two databases: a database another
  *             process creates cannot be used by a txn of this process that
  *             began before this process opened it.)

@@ -188,6 +188,10 @@ ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err 
 ragdb_status rdb_ivf_flush(rdb_txn *t, rdb_err *err);
 /* Rewrite the lists without tombstones (compact). */
 ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err);
+/* Remove the list segments no index uses (what an unfinished build left,
+ * ivf.h), adding their bytes to *bytes (compact). A build of another
+ * process still running then stops with EBUSY at its next txn. */
+ragdb_status rdb_ivf_clear_unused(rdb_txn *t, uint64_t *bytes, rdb_err *err);
 void rdb_ivf_txn_free(rdb_ivf_txn *x);
 
 /* --- records (records.c) --- */
