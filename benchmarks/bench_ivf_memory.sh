@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# benchmarks/bench_ivf_memory.sh — the memory of `ragdb index build`: the
-# same build twice in one run, once in a single write transaction
-# (RAGDB_IVF_TXN_BYTES above the lists' size: how builds ran before
-# 2026-11-28) and once with the default budget per transaction, each
-# sampled every 0.2 s from /proc/PID/status for its peak private memory
-# (RssAnon: the txn's new pages, the build's arrays) and peak mapped file
-# pages (RssFile: page cache the kernel can drop), against the vectors'
-# bytes. Both builds start from the same copy of the knowledge base.
+# benchmarks/bench_ivf_memory.sh — the memory of the commands that write a
+# whole IVF index: `ragdb index build`, then `ragdb quantize int8` and
+# `ragdb quantize f32` (which re-encode its lists), each run twice in one
+# run: once in a single write transaction (RAGDB_IVF_TXN_BYTES above the
+# lists' size: how they ran before 2026-11-28) and once with the default
+# budget per transaction. Each command is sampled every 0.2 s from
+# /proc/PID/status for its peak private memory (RssAnon: the txn's new
+# pages, the arrays) and peak mapped file pages (RssFile: page cache the
+# kernel can drop), against the vectors' bytes. Both sequences start from
+# the same copy of the knowledge base (f32).
 #
 #   bench_ivf_memory.sh [N] [D] [NLIST]     synthetic N x D vectors
 #                                            (peers/gen_data.py's mixture;
@@ -33,12 +35,11 @@ read -r DIM LIVE < <("$RAGDB" stats --db "$W/base" --json |
 	/usr/bin/python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["dim"], s["vectors_live"])')
 VBYTES=$((DIM * LIVE * 4))
 
-# peak RssAnon and RssFile (KiB) and seconds of one build on a fresh copy
+# peak RssAnon and RssFile (KiB) and seconds of one command on $W/kb
 measure() {
-	rm -rf "$W/kb" && cp -r "$W/base" "$W/kb" && sync
 	local t0 t1 pa=0 pf=0 a f
 	t0=$(date +%s.%N)
-	env "$@" "$RAGDB" index build --db "$W/kb" --ivf "$NLIST" > "$W/out" 2>&1 & local P=$!
+	env "$@" > "$W/out" 2>&1 & local P=$!
 	while kill -0 $P 2>/dev/null; do
 		read -r a f < <(awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{print a+0, f+0}' \
 			/proc/$P/status 2>/dev/null || echo 0 0)
@@ -51,13 +52,25 @@ measure() {
 	echo "$pa $pf $(echo "$t1 - $t0" | bc)"
 }
 
-read -r A1 F1 S1 < <(measure RAGDB_IVF_TXN_BYTES=$((1 << 62)))
-read -r A2 F2 S2 < <(measure)
 mb() { echo "scale=0; $1 / 1024" | bc; }
 printf '%d vectors x %d (%d MB of vectors), --ivf %s\n' "$LIVE" "$DIM" $((VBYTES >> 20)) "$NLIST"
-printf '%-26s %12s %12s %10s %16s\n' build "private MB" "file MB" seconds "private/vectors"
-printf '%-26s %12s %12s %10.1f %16.2f\n' "one write txn" "$(mb "$A1")" "$(mb "$F1")" "$S1" \
-	"$(echo "scale=4; $A1 * 1024 / $VBYTES" | bc)"
-printf '%-26s %12s %12s %10.1f %16.2f\n' "txns of 256 MiB (default)" "$(mb "$A2")" "$(mb "$F2")" \
-	"$S2" "$(echo "scale=4; $A2 * 1024 / $VBYTES" | bc)"
-printf 'private memory, default / one txn: %.3f\n' "$(echo "scale=4; $A2 / $A1" | bc)"
+printf '%-16s %-12s %12s %12s %10s %16s\n' command txns "private MB" "file MB" seconds \
+	"private/vectors"
+declare -A PRIV
+for mode in one default; do
+	rm -rf "$W/kb" && cp -r "$W/base" "$W/kb" && sync
+	budget=()
+	[ "$mode" = one ] && budget=(RAGDB_IVF_TXN_BYTES=$((1 << 62)))
+	for cmd in "index build --ivf $NLIST" "quantize int8" "quantize f32"; do
+		# shellcheck disable=SC2086
+		read -r A F S < <(measure "${budget[@]}" "$RAGDB" $cmd --db "$W/kb")
+		PRIV["$cmd/$mode"]=$A
+		printf '%-16s %-12s %12s %12s %10.1f %16.2f\n' "${cmd%% --ivf*}" \
+			"$([ "$mode" = one ] && echo "one" || echo "256 MiB each")" "$(mb "$A")" "$(mb "$F")" \
+			"$S" "$(echo "scale=4; $A * 1024 / $VBYTES" | bc)"
+	done
+done
+for cmd in "index build --ivf $NLIST" "quantize int8" "quantize f32"; do
+	printf 'private memory of %s, default / one txn: %.3f\n' "${cmd%% --ivf*}" \
+		"$(echo "scale=4; ${PRIV["$cmd/default"]} / ${PRIV["$cmd/one"]}" | bc)"
+done

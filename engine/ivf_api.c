@@ -103,6 +103,25 @@ static void normalise(float *v, size_t dim)
 	}
 }
 
+/* A sequence of write txns writing IVF lists into the half of the keys
+ * the index does not use (index/ivf.h), for a build or a quantize: each
+ * txn writes lists [next_list, end_list) up to `budget` bytes, and the last
+ * switches the header. */
+typedef struct staged {
+	uint32_t which;         /* the half written */
+	uint32_t next_list;     /* lists written by committed txns */
+	uint32_t end_list;      /* ... and by the txn running */
+	uint32_t nlist;
+	uint64_t entries;       /* list entries written by committed txns */
+	uint64_t txn_entries;   /* ... and by the txn running */
+	unsigned commits;
+	size_t budget;          /* list bytes per txn */
+	uint64_t txn_id;        /* rdb_txn_write_id of the txn running */
+	uint64_t next_id;       /* the id the next txn must have */
+	const char *what;       /* "the index was being built", for messages */
+	const char *again;      /* "ragdb index build" */
+} staged;
+
 typedef struct build {
 	ragdb *db;
 	ragdb_index_options o;
@@ -126,19 +145,14 @@ typedef struct build {
 	uint64_t *hself;  /* each held-out query's own id */
 	/* Kept from the build's first write txn to its last (steps 1-5). */
 	int ready;              /* steps 1-4 done (build_plan) */
-	uint32_t nlist, iters, which, kind, seg_cap, nprobe;
+	uint32_t nlist, iters, kind, seg_cap, nprobe;
 	size_t sample;
 	float target, recall;
 	uint32_t *off;          /* list c is order[off[c] .. off[c + 1]) */
 	uint32_t *order;        /* positions in ids / vp, in list order */
 	uint64_t *lid;          /* one txn's lists: ids and vectors */
 	const float **lvp;
-	uint32_t next_list;     /* lists written by committed txns */
-	uint32_t end_list;      /* ... and by the txn running */
-	unsigned commits;
-	size_t budget;          /* list bytes per txn */
-	uint64_t txn_id;        /* rdb_txn_write_id of the txn running */
-	uint64_t next_id;       /* the id the next txn must have */
+	staged sg;
 	double t0;
 } build;
 
@@ -166,6 +180,63 @@ static size_t txn_budget(void)
 	char *end = NULL;
 	unsigned long long v = env && *env ? strtoull(env, &end, 10) : 0;
 	return v > 0 && end && !*end ? (size_t)v : IVF_TXN_BYTES;
+}
+
+/* Start a txn of a staged sequence: EBUSY when another writer committed
+ * since the sequence's last txn. */
+static ragdb_status staged_begin(staged *sg, rdb_txn *t, rdb_err *e)
+{
+	sg->txn_id = rdb_txn_write_id(t);
+	if (sg->commits && sg->txn_id != sg->next_id)
+		return rdb_err_set(e, RAGDB_EBUSY, "another process changed the knowledge base while "
+		                   "%s (%u of %u lists written); the knowledge base and its index are "
+		                   "as they were; run `%s` again", sg->what, sg->next_list, sg->nlist,
+		                   sg->again);
+	return RAGDB_OK;
+}
+
+/* After a failed sequence: empty the lists it committed, unless another
+ * writer came between (its own build may use that half now). */
+static ragdb_status unstage_txn(rdb_txn *t, void *arg, rdb_err *e)
+{
+	staged *sg = arg;
+	if (rdb_txn_write_id(t) != sg->next_id)
+		return RAGDB_OK;
+	return rdb_ivf_stage_clear(t, sg->which, e);
+}
+
+/* Run @p step in write txns until the lists are all written, under the
+ * handle's write lock (its other writers wait for the whole sequence; a
+ * writer of another process between two txns stops it in staged_begin). */
+static ragdb_status run_staged(ragdb *db, staged *sg, ragdb_status (*step)(rdb_txn *, void *,
+                               rdb_err *), void *arg, const char *eintr, rdb_err *e)
+{
+	ragdb_status st;
+	pthread_mutex_lock(&db->write_lock);
+	for (;;) {
+		if ((st = rdb_write_locked(db, step, arg, e)))
+			break;
+		sg->commits++;
+		sg->next_list = sg->end_list;
+		sg->entries += sg->txn_entries;
+		sg->next_id = sg->txn_id + 1;
+		if (g_after_commit)
+			g_after_commit(db, sg->commits);
+		if (sg->next_list >= sg->nlist)
+			break;
+		if (db->interrupted) {
+			st = rdb_err_set(e, RAGDB_EINTR, "%s", eintr);
+			break;
+		}
+	}
+	if (st && sg->commits) {
+		rdb_err e2 = { 0 };
+		(void)rdb_write_locked(db, unstage_txn, sg, &e2);
+	}
+	pthread_mutex_unlock(&db->write_lock);
+	if (st == RAGDB_EINTR)
+		db->interrupted = 0; /* it stopped this call; the handle's later calls run */
+	return st;
 }
 
 static void build_free(build *b)
@@ -692,11 +763,12 @@ static ragdb_status build_plan(rdb_txn *t, build *b, rdb_err *e)
 		st = rdb_err_set(e, st, "%s", e2.msg);
 		goto out;
 	}
-	b->which = st == RAGDB_ENOTFOUND ? 0 : !cur.lists;
+	b->sg.which = st == RAGDB_ENOTFOUND ? 0 : !cur.lists;
+	b->sg.nlist = nlist;
 	b->seg_cap = rdb_ivf_seg_cap((uint32_t)dim, m->block_cap);
 	b->kind = rdb_txn_quant(t); /* the lists hold the knowledge base's codes (ivf.h) */
 	b->ready = 1;
-	b->next_id = b->txn_id;
+	b->sg.next_id = b->sg.txn_id;
 	st = RAGDB_OK;
 out:
 	free(views);
@@ -742,7 +814,7 @@ static ragdb_status build_finish(rdb_txn *t, build *b, rdb_err *e)
 		.nlist = nlist, .dim = (uint32_t)b->dim, .nprobe = b->nprobe, .seg_cap = b->seg_cap,
 		.built = b->n, .added = 0, .live = b->n, .dead = 0, .sample = (uint32_t)b->sample,
 		.iters = b->iters, .recall_target = b->target, .recall = b->recall,
-		.created = (int64_t)time(NULL), .qkind = b->kind, .lists = b->which,
+		.created = (int64_t)time(NULL), .qkind = b->kind, .lists = b->sg.which,
 	};
 	ragdb_status st;
 	if (b->kind) {
@@ -786,25 +858,21 @@ static ragdb_status build_step(rdb_txn *t, void *arg, rdb_err *e)
 	build *b = arg;
 	b->e = e;
 	ragdb_status st;
-	b->txn_id = rdb_txn_write_id(t);
-	if (b->commits && b->txn_id != b->next_id)
-		return rdb_err_set(e, RAGDB_EBUSY, "another process changed the knowledge base while "
-		                   "the index was being built (%u of %u lists written); the knowledge "
-		                   "base and its index are as they were; run `ragdb index build` again",
-		                   b->next_list, b->nlist);
+	if ((st = staged_begin(&b->sg, t, e)))
+		return st;
 	/* The first txn again after a full map: plan again only if another
 	 * writer came between. */
-	if (!b->ready || b->txn_id != b->next_id)
+	if (!b->ready || b->sg.txn_id != b->sg.next_id)
 		st = build_plan(t, b, e);
 	else
 		st = vectors_map(t, b, e);
-	if (st || (b->commits == 0 && (st = rdb_ivf_stage_clear(t, b->which, e))))
+	if (st || (b->sg.commits == 0 && (st = rdb_ivf_stage_clear(t, b->sg.which, e))))
 		return st;
 	size_t per = rdb_quant_row_bytes(b->kind, b->dim) + 8, bytes = 0, w = 0;
-	uint32_t c = b->next_list;
+	uint32_t c = b->sg.next_list;
 	for (; c < b->nlist; c++) {
 		size_t z = (size_t)(b->off[c + 1] - b->off[c]) * per;
-		if (bytes && bytes + z > b->budget)
+		if (bytes && bytes + z > b->sg.budget)
 			break;
 		if (b->db->interrupted)
 			return rdb_err_set(e, RAGDB_EINTR, BUILD_EINTR);
@@ -813,24 +881,14 @@ static ragdb_status build_step(rdb_txn *t, void *arg, rdb_err *e)
 			b->lid[w] = b->ids[b->order[i]];
 			b->lvp[w] = b->vp[b->order[i]];
 		}
-		if ((st = rdb_ivf_write_list(t, b->which, c, b->seg_cap, b->kind, b->lid + at,
+		if ((st = rdb_ivf_write_list(t, b->sg.which, c, b->seg_cap, b->kind, b->lid + at,
 		                             b->lvp + at, w - at, e)))
 			return st;
 		bytes += z;
 		progress(b, "write", c + 1, b->nlist);
 	}
-	b->end_list = c;
+	b->sg.end_list = c;
 	return c < b->nlist ? RAGDB_OK : build_finish(t, b, e);
-}
-
-/* After a failed build: empty the lists it committed, unless another
- * writer came between (its own build may use that half now). */
-static ragdb_status unstage_txn(rdb_txn *t, void *arg, rdb_err *e)
-{
-	build *b = arg;
-	if (rdb_txn_write_id(t) != b->next_id)
-		return RAGDB_OK;
-	return rdb_ivf_stage_clear(t, b->which, e);
 }
 
 ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb_index_stats *out)
@@ -854,34 +912,12 @@ ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb
 	rdb_err e = { 0 };
 	if ((st = rdb_ivf_prepare(db->store, &e)))
 		return rdb_fail(db, &e);
-	build b = { .db = db, .o = *o, .t0 = now_s(), .budget = txn_budget() };
+	build b = { .db = db, .o = *o, .t0 = now_s() };
+	b.sg = (staged){ .budget = txn_budget(), .what = "the index was being built",
+	                 .again = "ragdb index build" };
 	db->interrupted = 0; /* as an ingest: a Ctrl-C counts from here */
-	/* The handle's writers wait for the whole build; another process's
-	 * writer between two of its txns makes it stop (build_step). */
-	pthread_mutex_lock(&db->write_lock);
-	for (;;) {
-		if ((st = rdb_write_locked(db, build_step, &b, &e)))
-			break;
-		b.commits++;
-		b.next_list = b.end_list;
-		b.next_id = b.txn_id + 1;
-		if (g_after_commit)
-			g_after_commit(db, b.commits);
-		if (b.next_list >= b.nlist)
-			break;
-		if (db->interrupted) {
-			st = rdb_err_set(&e, RAGDB_EINTR, BUILD_EINTR);
-			break;
-		}
-	}
-	if (st && b.commits) {
-		rdb_err e2 = { 0 };
-		(void)rdb_write_locked(db, unstage_txn, &b, &e2);
-	}
-	pthread_mutex_unlock(&db->write_lock);
+	st = run_staged(db, &b.sg, build_step, &b, BUILD_EINTR, &e);
 	build_free(&b);
-	if (st == RAGDB_EINTR)
-		db->interrupted = 0; /* it stopped this build; the handle's later calls run */
 	if (st)
 		return rdb_fail(db, &e);
 	if (out) {
@@ -894,6 +930,123 @@ ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb
 		}
 	}
 	return RAGDB_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* quantize with an index: the lists re-encoded over several txns */
+
+/* `ragdb quantize` re-encodes the lists with the blocks (index/ivf.h I1).
+ * In one txn that held every new list page in memory until the commit:
+ * 3.1 GB for `quantize f32` of 1,019,160 int8 lists at dim 768. So the
+ * lists are written, from the blocks' f32 vectors, into the other half of
+ * the keys over txns of the build's budget, and the last txn re-encodes the
+ * quantized blocks, sets the quantization and switches the header, all at
+ * once (a crash or an interrupt leaves the old quantization and lists). */
+typedef struct requant {
+	ragdb *db;
+	uint32_t kind;
+	int plain;              /* no index, or its lists already of kind */
+	rdb_ivf_info info;      /* the index converted, as the first txn read it */
+	uint64_t *ids;
+	size_t nids, cap;
+	float *rows;            /* f32 copies of a list's vectors when unaligned */
+	const float **vp;
+	size_t rows_cap;
+	staged sg;
+} requant;
+
+#define REQUANT_EINTR "interrupted; the quantization and the index are as they were"
+
+static ragdb_status requant_step(rdb_txn *t, void *arg, rdb_err *e)
+{
+	requant *q = arg;
+	ragdb_status st;
+	if ((st = staged_begin(&q->sg, t, e)))
+		return st;
+	if (q->sg.commits == 0) {
+		rdb_err e2 = { 0 };
+		st = rdb_ivf_info_get(t, &q->info, &e2);
+		q->plain = st == RAGDB_ENOTFOUND || (st == RAGDB_OK && q->info.qkind == q->kind);
+		if (q->plain) {
+			q->sg.nlist = q->sg.end_list = 0;
+			return rdb_store_set_quant(t, q->kind, e);
+		}
+		if (st)
+			return rdb_err_set(e, st, "%s", e2.msg);
+		q->sg.which = !q->info.lists;
+		q->sg.nlist = q->info.nlist;
+		if ((st = rdb_ivf_stage_clear(t, q->sg.which, e)))
+			return st;
+	}
+	size_t dim = q->info.dim, per = rdb_quant_row_bytes(q->kind, dim) + 8, bytes = 0;
+	q->sg.txn_entries = 0;
+	uint32_t c = q->sg.next_list;
+	for (; c < q->info.nlist; c++) {
+		if (q->db->interrupted)
+			return rdb_err_set(e, RAGDB_EINTR, REQUANT_EINTR);
+		q->nids = 0;
+		if ((st = rdb_ivf_list_live_ids(t, &q->info, c, &q->ids, &q->nids, &q->cap, e)))
+			return st;
+		size_t z = q->nids * per;
+		if (bytes && bytes + z > q->sg.budget)
+			break;
+		if (q->nids > q->rows_cap) {
+			float *r = realloc(q->rows, q->nids * dim * sizeof *r);
+			const float **v = r ? realloc(q->vp, q->nids * sizeof *v) : NULL;
+			if (r)
+				q->rows = r;
+			if (v)
+				q->vp = v;
+			if (!r || !v)
+				return rdb_err_set(e, RAGDB_ENOMEM, "out of memory converting IVF list %u", c);
+			q->rows_cap = q->nids;
+		}
+		/* New codes from the f32 vectors: old codes cannot be decoded. */
+		for (size_t i = 0; i < q->nids; i++) {
+			rdb_err e2 = { 0 };
+			if ((st = rdb_ivf_vector(t, q->ids[i], q->rows + i * dim, &q->vp[i], &e2)))
+				return st == RAGDB_ENOTFOUND
+				       ? rdb_err_set(e, RAGDB_ECORRUPT, "IVF list %u holds %llu, which is "
+				                     "not a live vector (%s); rebuild with `ragdb index "
+				                     "build`", c, (unsigned long long)q->ids[i], e2.msg)
+				       : rdb_err_set(e, st, "%s", e2.msg);
+		}
+		if ((st = rdb_ivf_write_list(t, q->sg.which, c, q->info.seg_cap, q->kind, q->ids,
+		                             q->vp, q->nids, e)))
+			return st;
+		bytes += z;
+		q->sg.txn_entries += q->nids;
+	}
+	q->sg.end_list = c;
+	if (c < q->info.nlist)
+		return RAGDB_OK;
+	rdb_ivf_info info = q->info;
+	info.qkind = q->kind;
+	info.lists = q->sg.which;
+	info.live = q->sg.entries + q->sg.txn_entries;
+	info.dead = 0; /* tombstones were not carried over */
+	if ((st = rdb_store_set_quant_blocks(t, q->kind, e)))
+		return st;
+	return rdb_ivf_write_header(t, &info, NULL, e);
+}
+
+ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind)
+{
+	ragdb_status st = rdb_ready(db);
+	if (st == RAGDB_OK)
+		st = rdb_require_writable(db);
+	if (st != RAGDB_OK)
+		return st;
+	rdb_err e = { 0 };
+	requant q = { .db = db, .kind = kind };
+	q.sg = (staged){ .budget = txn_budget(), .what = "ragdb quantize converted the IVF lists",
+	                 .again = "ragdb quantize" };
+	db->interrupted = 0;
+	st = run_staged(db, &q.sg, requant_step, &q, REQUANT_EINTR, &e);
+	free(q.ids);
+	free(q.rows);
+	free(q.vp);
+	return st ? rdb_fail(db, &e) : RAGDB_OK;
 }
 
 static int u64_cmp(const void *a, const void *b)

@@ -40,6 +40,12 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
                                   uint32_t nprobe, size_t k, uint32_t oversample, int threads,
                                   rdb_scored *out, size_t *n_out, rdb_err *e);
 
+/* ragdb_quantize: set the quantization to @p kind (rdb_quant), re-encoding
+ * the quantized blocks and, with an IVF index, its lists; the lists are
+ * written over several txns into the other half of the keys (index/ivf.h)
+ * and the last txn switches everything at once. */
+ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind);
+
 /* Tests: build lists in write txns of @p txn_bytes (0: the default) and
  * call @p after_commit (may be NULL) after each of a build's commits. */
 void rdb_ivf_build_test_hooks(size_t txn_bytes, void (*after_commit)(ragdb *db, unsigned commits));

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "engine/internal.h"
+#include "engine/ivf_api.h"
 #include "engine/providers/bm25_tokenize.h"
 
 typedef struct add_ctx {
@@ -115,11 +116,6 @@ ragdb_status ragdb_add_vectors(ragdb *db, const ragdb_vector_record *recs, size_
 	return st;
 }
 
-static ragdb_status quant_txn(rdb_txn *t, void *arg, rdb_err *e)
-{
-	return rdb_store_set_quant(t, *(uint32_t *)arg, e);
-}
-
 ragdb_status ragdb_quantize(ragdb *db, const char *mode)
 {
 	ragdb_status st = rdb_ready(db);
@@ -129,7 +125,7 @@ ragdb_status ragdb_quantize(ragdb *db, const char *mode)
 	if (!mode || rdb_qkind_parse(mode, &kind) != 0)
 		return rdb_failf(db, RAGDB_EINVAL, "unknown quantization \"%s\"; use f32, bf16, int8 "
 		                 "or binary", mode ? mode : "(null)");
-	return rdb_write(db, quant_txn, &kind);
+	return rdb_ivf_quantize(db, kind);
 }
 
 const char *ragdb_quantization(ragdb *db)

@@ -799,7 +799,7 @@ ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const fl
 	MDB_val hk = { 1, "h" }, hv = { IVF_HDR_SIZE, h };
 	MDB_val ck = { 1, "c" }, cv = { (size_t)info->nlist * info->dim * 4, NULL };
 	rc = mdb_put(t->txn, s->ivf, &hk, &hv, 0);
-	if (!rc && !(rc = mdb_put(t->txn, s->ivf, &ck, &cv, MDB_RESERVE)))
+	if (!rc && centroids && !(rc = mdb_put(t->txn, s->ivf, &ck, &cv, MDB_RESERVE)))
 		memcpy(cv.mv_data, centroids, cv.mv_size);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "writing the IVF index header");
@@ -1175,6 +1175,50 @@ static ragdb_status list_del(rdb_txn *t, uint32_t base, uint32_t list, size_t ns
 			return rdb_mdb_fail(t->s, rc, err, "rewriting an IVF list");
 	}
 	return RAGDB_OK;
+}
+
+ragdb_status rdb_ivf_list_live_ids(rdb_txn *t, const rdb_ivf_info *ix, uint32_t list,
+                                   uint64_t **ids, size_t *n, size_t *cap, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint32_t key = lists_base(ix->lists) + list;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
+	uint8_t kb[8];
+	seg_key(kb, key, 0);
+	MDB_val k = { 8, kb }, v;
+	ragdb_status st = RAGDB_OK;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8 || rdb_get_be32(k.mv_data) != key)
+			break;
+		segp sp = {0};
+		if ((st = seg_parse(s, list, rdb_get_be32((const uint8_t *)k.mv_data + 4), 0, ix->qkind,
+		                    &v, &sp, err)))
+			goto out;
+		if (*n + sp.count > *cap) {
+			size_t nc = (*n + sp.count) * 2;
+			uint64_t *ni = realloc(*ids, nc * sizeof *ni);
+			if (!ni) {
+				st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory reading an IVF list");
+				goto out;
+			}
+			*ids = ni;
+			*cap = nc;
+		}
+		for (uint32_t i = 0; i < sp.count; i++) {
+			uint64_t id = rdb_ld64(sp.ids + (size_t)i * 8);
+			if (id)
+				(*ids)[(*n)++] = id;
+		}
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		st = rdb_mdb_fail(s, rc, err, "reading the IVF lists");
+out:
+	mdb_cursor_close(cur);
+	return st;
 }
 
 /* Rewrite list @p list without its tombstones (when it has any). */

@@ -44,8 +44,11 @@
  *             candidates are the blocks' (rdb_ivf_vector).
  *
  * The lists' encoding is the knowledge base's quantization when the index
- * is built; `ragdb quantize` re-encodes the lists in its write txn
- * (rdb_ivf_requant). An index of f32 lists on a quantized knowledge base
+ * is built; `ragdb quantize` re-encodes the lists into the other half of
+ * the keys over several write txns and switches to them in the txn that
+ * re-encodes the blocks (engine/ivf_api.c, rdb_ivf_quantize), or, through
+ * rdb_store_set_quant, in that one txn (rdb_ivf_requant). An index of f32
+ * lists on a quantized knowledge base
  * (built before lists were quantized) keeps working as f32.
  *
  * Invariants (rdb_ivf_check verifies them):
@@ -143,14 +146,21 @@ ragdb_status rdb_ivf_stage_clear(rdb_txn *t, uint32_t which, rdb_err *err);
 ragdb_status rdb_ivf_write_list(rdb_txn *t, uint32_t which, uint32_t list, uint32_t seg_cap,
                                 uint32_t kind, const uint64_t *ids, const float *const *vecs,
                                 size_t n, rdb_err *err);
-/* Write the header and the centroids (nlist x dim) of the index whose lists
- * are in half info->lists, and empty the other half (the previous index's
- * lists): the new index replaces the old from this txn's commit. */
+/* Write the header and the centroids (nlist x dim; NULL keeps the stored
+ * ones) of the index whose lists are in half info->lists, and empty the
+ * other half (the previous index's lists): the new index replaces the old
+ * from this txn's commit. */
 ragdb_status rdb_ivf_write_header(rdb_txn *t, const rdb_ivf_info *info, const float *centroids,
                                   rdb_err *err);
 /* Segment capacity for vectors of @p dim (<= block_cap): segments stay
  * small enough that the appends of one txn rewrite little. */
 uint32_t rdb_ivf_seg_cap(uint32_t dim, uint32_t block_cap);
+
+/* Append the live ids of list @p list of the index @p ix describes to the
+ * growing array *ids (*n used, *cap allocated; realloc'd here, the caller
+ * frees it), in list order. */
+ragdb_status rdb_ivf_list_live_ids(rdb_txn *t, const rdb_ivf_info *ix, uint32_t list,
+                                   uint64_t **ids, size_t *n, size_t *cap, rdb_err *err);
 
 /* Re-encode every list as @p kind (from the blocks' f32 vectors, dropping
  * tombstones) in write txn @p t, after the quantized blocks were rebuilt

@@ -223,7 +223,7 @@ out_free:
 	return st;
 }
 
-ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err)
+ragdb_status rdb_store_set_quant_blocks(rdb_txn *t, uint32_t kind, rdb_err *err)
 {
 	rdb_store *s = t->s;
 	if (!t->write)
@@ -239,7 +239,12 @@ ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err)
 		return rdb_mdb_fail(s, rc, err, "writing meta \"quantize\"");
 	t->quant = kind;
 	t->quant_known = 1;
-	ragdb_status st = rdb_qblocks_rebuild(t, err);
+	return rdb_qblocks_rebuild(t, err);
+}
+
+ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err)
+{
+	ragdb_status st = rdb_store_set_quant_blocks(t, kind, err);
 	/* The IVF lists hold codes of the same kind (index/ivf.h): re-encoded
 	 * in this txn, never left in the old encoding. */
 	int converted;

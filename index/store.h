@@ -268,9 +268,14 @@ typedef struct rdb_qview {
 ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, uint32_t *kind,
                              rdb_qview **out, rdb_err *err);
 /* Set meta "quantize" to @p kind and rebuild every quantized block from the
- * f32 ones, in write txn @p t (one txn: a crash leaves the old state). After
- * the commit, rdb_store_meta's quant is stale until reopened. */
+ * f32 ones, in write txn @p t (one txn: a crash leaves the old state), and
+ * re-encode the IVF lists in it too (rdb_ivf_requant). After the commit,
+ * rdb_store_meta's quant is stale until reopened. */
 ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err);
+/* The same without the IVF lists: for a caller that converted them into
+ * the other half of the keys over earlier txns and switches the header in
+ * this one (engine/ivf_api.c, rdb_ivf_quantize). */
+ragdb_status rdb_store_set_quant_blocks(rdb_txn *t, uint32_t kind, rdb_err *err);
 /* The kind meta names as @p t sees it (0 = f32). */
 uint32_t rdb_txn_quant(rdb_txn *t);
 /* Where chunk @p chunk_id's vector lives, without decoding its text (the

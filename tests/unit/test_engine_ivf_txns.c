@@ -179,8 +179,9 @@ static void assert_same_stats(const ragdb_index_stats *a, const ragdb_index_stat
 
 /* Built in ~14 txns, the index is the one built in one: same lists, same
  * default nprobe and recall, same hits and scores. Rebuilds alternate the
- * halves of the list keys and empty the other; appends, deletes, quantize
- * and compact work on the upper half; drop empties both. */
+ * halves of the list keys and empty the other; appends, deletes and
+ * compact work on the upper half; quantize re-encodes the lists into the
+ * other half over several txns too; drop empties both. */
 START_TEST(test_txns_build_the_same_index)
 {
 	ragdb *db = fresh();
@@ -217,17 +218,42 @@ START_TEST(test_txns_build_the_same_index)
 	check_ok(db);
 	ck_assert_int_eq(ragdb_compact(db, NULL), RAGDB_OK);
 	check_ok(db);
-	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK);
+
+	/* quantize re-encodes the lists into the other half over several txns
+	 * too, dropping tombstones; back to f32, the lists hold the same
+	 * entries, so f32 searches answer as before. */
+	ck_assert_int_eq(ragdb_delete(db, "d5"), RAGDB_OK);
+	char *a3 = answers(db);
+	g_commits = 0;
+	rdb_ivf_build_test_hooks(SMALL_TXN, after_commit);
+	ck_assert_msg(ragdb_quantize(db, "int8") == RAGDB_OK, "%s", ragdb_errmsg(db));
+	ck_assert_uint_ge(g_commits, 2);
 	check_ok(db);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &again), RAGDB_OK);
-	ck_assert_uint_eq(again.vectors, NV);
-
-	/* Back to the lower half, quantized this time. */
-	ck_assert_msg(build_in(db, SMALL_TXN, &again) == RAGDB_OK, "%s", ragdb_errmsg(db));
-	check_ok(db);
+	ck_assert_uint_eq(again.vectors, NV - 1);
+	ck_assert_uint_eq(again.dead, 0);
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[0], 0);
 	ck_assert_uint_eq(n[1], 0);
+	rdb_ivf_build_test_hooks(SMALL_TXN, after_commit);
+	ck_assert_int_eq(ragdb_quantize(db, "f32"), RAGDB_OK);
+	rdb_ivf_build_test_hooks(0, NULL);
+	check_ok(db);
+	char *a4 = answers(db);
+	ck_assert_str_eq(a3, a4);
+	free(a3);
+	free(a4);
+	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK); /* in one txn */
+	check_ok(db);
+
+	/* Rebuilt on the quantized knowledge base. */
+	db = reopen_counting(db, n);
+	ck_assert_uint_gt(n[0], 0);
+	ck_assert_msg(build_in(db, SMALL_TXN, &again) == RAGDB_OK, "%s", ragdb_errmsg(db));
+	check_ok(db);
+	db = reopen_counting(db, n);
+	ck_assert_uint_eq(n[0], 0);
+	ck_assert_uint_gt(n[1], 0);
 	ck_assert_int_eq(ragdb_index_drop(db), RAGDB_OK);
 	db = reopen_counting(db, n);
 	ck_assert_uint_eq(n[0] + n[1], 0);
@@ -238,7 +264,8 @@ START_TEST(test_txns_build_the_same_index)
 END_TEST
 
 /* Interrupted after its third txn, a rebuild empties what it wrote; the old
- * index answers as before; the next build runs. */
+ * index answers as before; the next build runs. An interrupted quantize
+ * leaves the quantization and the lists as they were. */
 START_TEST(test_interrupted_build_keeps_the_old_index)
 {
 	ragdb *db = fresh();
@@ -263,6 +290,22 @@ START_TEST(test_interrupted_build_keeps_the_old_index)
 	ck_assert_int_eq(build_in(db, SMALL_TXN, &now), RAGDB_OK);
 	assert_same_stats(&old, &now);
 	check_ok(db);
+	/* The same for a quantize: still f32, the same lists. */
+	g_action = 1;
+	g_at = 2;
+	rdb_ivf_build_test_hooks(SMALL_TXN, after_commit);
+	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_EINTR);
+	rdb_ivf_build_test_hooks(0, NULL);
+	g_action = 0;
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "the quantization and the index are as they"));
+	ck_assert_str_eq(ragdb_quantization(db), "f32");
+	check_ok(db);
+	free(a2);
+	a2 = answers(db);
+	ck_assert_str_eq(a1, a2);
+	db = reopen_counting(db, n);
+	ck_assert_uint_eq(n[0], 0);
+	ck_assert_uint_gt(n[1], 0);
 	free(a1);
 	free(a2);
 	done(db);

@@ -1,9 +1,10 @@
 /*
  * tools/cli/cmd_quantize.c — `ragdb quantize MODE`: convert a knowledge
- * base's quantized blocks to f32 (none), bf16, int8 or binary in one write
- * transaction (ragdb_quantize); the f32 vectors are kept either way. An IVF
- * index's lists are re-encoded in the same transaction (index/ivf.h), and
- * the output says so.
+ * base's quantized blocks to f32 (none), bf16, int8 or binary
+ * (ragdb_quantize); the f32 vectors are kept either way. An IVF index's
+ * lists are re-encoded with them (over several write transactions, switched
+ * in with the blocks by the last: index/ivf.h), and the output says so.
+ * Ctrl-C stops it with nothing changed.
  */
 #include <string.h>
 
@@ -28,7 +29,9 @@ int cli_cmd_quantize(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	const char *before = ragdb_quantization(db);
 	double t0 = cli_now();
+	cli_interrupt_install(db);
 	ragdb_status st = ragdb_quantize(db, mode);
+	cli_interrupt_remove();
 	if (st != RAGDB_OK) {
 		rc = cli_api_error(ctx, db, st);
 		goto out_close;
@@ -55,8 +58,8 @@ int cli_cmd_quantize(cli_ctx *ctx, int argc, char **argv)
 	} else {
 		printf("quantization: %s -> %s\n", before, mode);
 		if (have_ivf)
-			printf("IVF index: lists converted to %s in the same transaction (%llu vectors, "
-			       "no rebuild needed)\n", mode, (unsigned long long)ix.vectors);
+			printf("IVF index: lists converted to %s with the blocks (%llu vectors, no "
+			       "rebuild needed)\n", mode, (unsigned long long)ix.vectors);
 		rc = CLI_EXIT_OK;
 	}
 out_close:
