@@ -2,20 +2,21 @@
 # tests/crash/crash_test.sh — kill -9 at random moments: an ingest of a few
 # thousand generated documents, (every fourth trial) a `delete --source` and
 # a `compact`, and (every fourth, offset by two) an `index build` replacing
-# an IVF index of 16 lists with one of 32, written over many small write
-# transactions. After every kill `ragdb check` must pass; re-running the
+# an IVF index of 16 lists with one of 32, then a `quantize int8` re-encoding
+# its lists, both written over many small write transactions. After every kill `ragdb check` must pass; re-running the
 # killed command to the end must leave exactly the state of an uninterrupted
 # run, compared through the CLI (documents with their content hashes and
 # chunk counts, the counters of `stats`, and the top hits of a few searches),
 # never the file bytes; a killed index build must leave the old index or the
-# new one, never a mix or none.
+# new one, never a mix or none, and a killed quantize f32 or int8 lists and
+# blocks, never a mix.
 #
 #   tests/crash/crash_test.sh [--trials N] [--docs N] [--seed S]
 #
 # Defaults: $RAGDB_CRASH_TRIALS (20) trials, $RAGDB_CRASH_DOCS (3000)
 # documents. Needs RAGDB_BIN (default build/ragdb). Prints one summary line:
 # "crash_test: T trials (I ingest kills, D delete kills, C compact kills, X
-# index build kills, K killed before the end), 0 failures".
+# index build kills, Q quantize kills, K killed before the end), 0 failures".
 source "$(dirname "$0")/../e2e/lib.sh"
 
 TRIALS=${RAGDB_CRASH_TRIALS:-20}
@@ -111,7 +112,8 @@ ok ragdb index build --db "$WORK/ivf16" --ivf 16
 cp -r "$WORK/ivf16" "$WORK/ivfref"
 export RAGDB_IVF_TXN_BYTES=262144
 T_INDEX=$(millis "$RAGDB_BIN" index build --db "$WORK/ivfref" --ivf 32)
-note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms, index build ${T_INDEX} ms"
+T_QUANT=$(millis "$RAGDB_BIN" quantize int8 --db "$WORK/ivfref")
+note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms, index build ${T_INDEX} ms, quantize ${T_QUANT} ms"
 
 # nlist DB — the lists of the index `index stats` reports.
 nlist() {
@@ -119,7 +121,7 @@ nlist() {
 		fail "index stats failed on $1"
 }
 
-n_ingest=0 n_delete=0 n_compact=0 n_index=0 n_hit=0
+n_ingest=0 n_delete=0 n_compact=0 n_index=0 n_quant=0 n_hit=0
 for ((trial = 1; trial <= TRIALS; trial++)); do
 	DB="$WORK/t$trial"
 	if ((trial % 4 == 2)); then
@@ -136,6 +138,14 @@ for ((trial = 1; trial <= TRIALS; trial++)); do
 		[ "$(nlist "$DB")" = 32 ] || fail "trial $trial (seed $SEED): the re-run index build did not leave 32 lists"
 		[ "$(digest "$DB")" = "$REF_INGEST" ] ||
 			fail "trial $trial (seed $SEED): after a kill during index build and a re-run, documents, counters or exact searches differ"
+		kill_at "$((T_QUANT + T_QUANT / 5))" "$RAGDB_BIN" quantize int8 --db "$DB"
+		n_quant=$((n_quant + 1)); n_hit=$((n_hit + KILLED))
+		check_fast "$DB"
+		ok ragdb quantize int8 --db "$DB" --json
+		grep -Eq '"before":[[:space:]]*"(f32|int8)"' <<<"$OUT" ||
+			fail "trial $trial (seed $SEED): after a kill during quantize: $OUT"
+		check_fast "$DB"
+		[ "$(nlist "$DB")" = 32 ] || fail "trial $trial (seed $SEED): quantize changed the index's lists"
 	elif ((trial % 4 != 0)); then
 		ok ragdb init --db "$DB"
 		kill_at "$((T_INGEST + T_INGEST / 5))" "$RAGDB_BIN" ingest --db "$DB" "$CORPUS" --quiet
@@ -164,4 +174,4 @@ for ((trial = 1; trial <= TRIALS; trial++)); do
 	fi
 	rm -rf "$DB"
 done
-echo "crash_test: $TRIALS trials ($n_ingest ingest kills, $n_delete delete kills, $n_compact compact kills, $n_index index build kills, $n_hit killed before the end), 0 failures, seed $SEED"
+echo "crash_test: $TRIALS trials ($n_ingest ingest kills, $n_delete delete kills, $n_compact compact kills, $n_index index build kills, $n_quant quantize kills, $n_hit killed before the end), 0 failures, seed $SEED"
