@@ -1070,8 +1070,9 @@ ragdb_status ragdb_index_stats_get(ragdb *db, ragdb_index_stats *out)
 		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory");
 		goto out;
 	}
-	uint64_t bytes = 0;
-	if ((st = rdb_ivf_list_sizes(t, info.nlist, sizes, &bytes, &e)))
+	uint64_t bytes = 0, unfinished = 0;
+	if ((st = rdb_ivf_list_sizes(t, info.nlist, sizes, &bytes, &e)) ||
+	    (st = rdb_ivf_half_bytes(t, !info.lists, &unfinished, &e)))
 		goto out;
 	qsort(sizes, info.nlist, sizeof *sizes, u64_cmp);
 	ragdb_index_stats o = {
@@ -1084,6 +1085,7 @@ ragdb_status ragdb_index_stats_get(ragdb *db, ragdb_index_stats *out)
 		.bytes = bytes, .sample = info.sample, .iters = info.iters,
 		.recall_target = info.recall_target, .recall = info.recall,
 		.build_seconds = info.build_seconds, .created = info.created,
+		.unfinished_bytes = unfinished,
 	};
 	*out = o;
 out:

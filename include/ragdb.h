@@ -911,6 +911,9 @@ typedef struct ragdb_index_stats {
 	float recall;          /**< recall@10 at the default nprobe on the held-out sample */
 	double build_seconds;
 	int64_t created;       /**< seconds since the epoch */
+	uint64_t unfinished_bytes; /**< list bytes a build or quantize that did not
+	                            finish left (a crash; or one running now in
+	                            another process); ragdb_compact() frees them */
 } ragdb_index_stats;
 
 /**

@@ -745,6 +745,30 @@ static int half_clear(rdb_txn *t, uint32_t which, uint64_t *bytes)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+ragdb_status rdb_ivf_half_bytes(rdb_txn *t, uint32_t which, uint64_t *bytes, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint32_t base = lists_base(which);
+	*bytes = 0;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
+	uint8_t kb[8];
+	seg_key(kb, base, 0);
+	MDB_val k = { 8, kb }, v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 8 && (rdb_get_be32(k.mv_data) & IVF_HALF) != base)
+			break;
+		*bytes += v.mv_size;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return rdb_mdb_fail(s, rc, err, "reading the IVF lists");
+	return RAGDB_OK;
+}
+
 ragdb_status rdb_ivf_stage_clear(rdb_txn *t, uint32_t which, rdb_err *err)
 {
 	rdb_store *s = t->s;

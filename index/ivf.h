@@ -134,6 +134,9 @@ ragdb_status rdb_ivf_list_sizes(rdb_txn *t, uint32_t nlist, uint64_t *sizes, uin
 ragdb_status rdb_ivf_prepare(rdb_store *s, rdb_err *err);
 /* Empty the index and both halves of the lists (no-op when there is none). */
 ragdb_status rdb_ivf_drop(rdb_txn *t, rdb_err *err);
+/* Bytes of the segments in half @p which (the half the index does not use
+ * holds what an unfinished build left: statistics). */
+ragdb_status rdb_ivf_half_bytes(rdb_txn *t, uint32_t which, uint64_t *bytes, rdb_err *err);
 /* A build writes its lists into half @p which: the one the current index
  * does not use (0 when there is none). Empty it first (what an unfinished
  * build left). */

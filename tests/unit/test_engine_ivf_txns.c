@@ -376,14 +376,18 @@ START_TEST(test_crash_midway)
 	ck_assert_int_eq(ragdb_open(g_dir, 0, &db), RAGDB_OK);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &now), RAGDB_OK);
 	assert_same_stats(&old, &now);
+	ck_assert_uint_eq(old.unfinished_bytes, 0);
+	ck_assert_uint_gt(now.unfinished_bytes, 0); /* stats say what was left */
 	char *a2 = answers(db);
 	ck_assert_str_eq(a1, a2);
 	check_ok(db);
 	/* compact removes the dead build's lists; nothing else changes. */
 	uint64_t freed = 0;
 	ck_assert_int_eq(ragdb_compact(db, &freed), RAGDB_OK);
-	ck_assert_uint_gt(freed, 0);
+	ck_assert_uint_eq(freed, now.unfinished_bytes);
 	check_ok(db);
+	ck_assert_int_eq(ragdb_index_stats_get(db, &now), RAGDB_OK);
+	ck_assert_uint_eq(now.unfinished_bytes, 0);
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[0], 0);
 	ck_assert_uint_eq(n[1], 0);

@@ -32,6 +32,7 @@ static cJSON *stats_json(const ragdb_index_stats *s)
 	cJSON_AddNumberToObject(j, "recall", cli_round6(s->recall));
 	cJSON_AddNumberToObject(j, "build_seconds", cli_round6(s->build_seconds));
 	cJSON_AddNumberToObject(j, "created", (double)s->created);
+	cJSON_AddNumberToObject(j, "unfinished_bytes", (double)s->unfinished_bytes);
 	return j;
 }
 
@@ -49,6 +50,10 @@ static void stats_print(const ragdb_index_stats *s)
 	printf("bytes:          %llu\n", (unsigned long long)s->bytes);
 	printf("trained on:     %u vectors, %u k-means iterations, %.2f s\n", s->sample, s->iters,
 	       s->build_seconds);
+	if (s->unfinished_bytes)
+		printf("unfinished:     %llu bytes of lists from a build or quantize that did not "
+		       "finish (or is running in another process); `ragdb compact` frees them\n",
+		       (unsigned long long)s->unfinished_bytes);
 }
 
 /* A progress line on a terminal, redrawn at most ten times a second. */
