@@ -718,9 +718,9 @@ ragdb_status rdb_ivf_drop(rdb_txn *t, rdb_err *err)
 	return RAGDB_OK;
 }
 
-/* Delete every segment of half @p which (adding their bytes to *bytes
- * when it is not NULL). */
-static int half_clear(rdb_txn *t, uint32_t which, uint64_t *bytes)
+/* Walk the segments of half @p which, adding their bytes to *bytes (when
+ * not NULL) and, with @p del, deleting them. 0 or an MDB error. */
+static int half_walk(rdb_txn *t, uint32_t which, int del, uint64_t *bytes)
 {
 	uint32_t base = lists_base(which);
 	MDB_cursor *cur;
@@ -738,34 +738,24 @@ static int half_clear(rdb_txn *t, uint32_t which, uint64_t *bytes)
 			break;
 		if (bytes)
 			*bytes += v.mv_size;
-		if ((rc = mdb_cursor_del(cur, 0)))
+		if (del && (rc = mdb_cursor_del(cur, 0)))
 			break;
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static int half_clear(rdb_txn *t, uint32_t which, uint64_t *bytes)
+{
+	return half_walk(t, which, 1, bytes);
+}
+
 ragdb_status rdb_ivf_half_bytes(rdb_txn *t, uint32_t which, uint64_t *bytes, rdb_err *err)
 {
-	rdb_store *s = t->s;
-	uint32_t base = lists_base(which);
 	*bytes = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(t->txn, s->ivflists, &cur);
+	int rc = half_walk(t, which, 0, bytes);
 	if (rc)
-		return rdb_mdb_fail(s, rc, err, "opening a cursor on the IVF lists");
-	uint8_t kb[8];
-	seg_key(kb, base, 0);
-	MDB_val k = { 8, kb }, v;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size == 8 && (rdb_get_be32(k.mv_data) & IVF_HALF) != base)
-			break;
-		*bytes += v.mv_size;
-	}
-	mdb_cursor_close(cur);
-	if (rc && rc != MDB_NOTFOUND)
-		return rdb_mdb_fail(s, rc, err, "reading the IVF lists");
+		return rdb_mdb_fail(t->s, rc, err, "reading the IVF lists");
 	return RAGDB_OK;
 }
 
