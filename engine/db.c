@@ -109,6 +109,35 @@ ragdb_status rdb_write_locked(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ct
 	return st;
 }
 
+#define TXN_BYTES ((size_t)256 << 20)
+static size_t g_txn_bytes;
+static void (*g_after_commit)(ragdb *db, unsigned commits);
+
+void rdb_txn_test_hooks(size_t txn_bytes, void (*after_commit)(ragdb *db, unsigned commits))
+{
+	g_txn_bytes = txn_bytes;
+	g_after_commit = after_commit;
+}
+
+void rdb_txn_after_commit(ragdb *db, unsigned commits)
+{
+	if (g_after_commit)
+		g_after_commit(db, commits);
+}
+
+size_t rdb_txn_budget(void)
+{
+	if (g_txn_bytes)
+		return g_txn_bytes;
+	/* RAGDB_IVF_TXN_BYTES: its name while only the IVF build used it. */
+	const char *env = getenv("RAGDB_TXN_BYTES");
+	if (!env || !*env)
+		env = getenv("RAGDB_IVF_TXN_BYTES");
+	char *end = NULL;
+	unsigned long long v = env && *env ? strtoull(env, &end, 10) : 0;
+	return v > 0 && end && !*end ? (size_t)v : TXN_BYTES;
+}
+
 ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e), void *ctx)
 {
 	ragdb_status st = rdb_ready(db);

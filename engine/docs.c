@@ -1,6 +1,6 @@
 /*
  * engine/docs.c — documents through the public API: list, show, delete (by
- * id and by source), stats, check and compact.
+ * id and by source), stats and check.
  */
 #include <errno.h>
 #include <limits.h>
@@ -345,26 +345,5 @@ ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), 
 	rdb_cache_check(db, 0, cb, ctx, &n); /* the persistent cache (ecache_api.c) */
 	if (n_problems)
 		*n_problems = n;
-	return RAGDB_OK;
-}
-
-ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes)
-{
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
-	if (st != RAGDB_OK)
-		return st;
-	rdb_err e = {0};
-	uint64_t freed = 0;
-	pthread_mutex_lock(&db->write_lock);
-	st = rdb_store_compact(db->store, &freed, &e);
-	if (st == RAGDB_EMAPFULL && rdb_store_grow(db->store, &e) == RAGDB_OK)
-		st = rdb_store_compact(db->store, &freed, &e);
-	pthread_mutex_unlock(&db->write_lock);
-	if (st != RAGDB_OK)
-		return rdb_fail(db, &e);
-	if (freed_bytes)
-		*freed_bytes = freed;
 	return RAGDB_OK;
 }

@@ -53,6 +53,19 @@ ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_
 ragdb_status rdb_write_locked(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e),
                               void *ctx, rdb_err *e);
 
+/* The bytes a command that rewrites much of the store (an IVF build,
+ * quantize, compact) writes per write transaction: LMDB keeps a txn's new
+ * pages in memory until it commits, so one txn needed about the size of
+ * what it rewrote (3.1 GB for an IVF build of 1.1M x 768, 4.7 GB for a
+ * compact of the same). RAGDB_TXN_BYTES overrides the default 256 MiB
+ * (benchmarks compare one txn against it), tests rdb_txn_test_hooks. */
+size_t rdb_txn_budget(void);
+/* Call the tests' hook after commit @p commits of such a sequence. */
+void rdb_txn_after_commit(ragdb *db, unsigned commits);
+/* Tests: write in txns of @p txn_bytes (0: the default) and call
+ * @p after_commit (may be NULL) after each commit of such a sequence. */
+void rdb_txn_test_hooks(size_t txn_bytes, void (*after_commit)(ragdb *db, unsigned commits));
+
 /* Provider settings (models.c): load the configuration for the knowledge
  * base in @p dir (@p path: an explicit file, else $RAGDB_CONFIG, else
  * DIR/ragdb.json if present) and the embedder endpoint override (@p

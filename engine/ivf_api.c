@@ -26,7 +26,7 @@
  *      query's centroids (IVF ranks the probed lists' vectors exactly, so
  *      anything above it in the exact top-10 is found too). The smallest p
  *      whose recall@10 reaches the target is stored;
- *   5. lists are written contiguously (index/ivf.c), about IVF_TXN_BYTES
+ *   5. lists are written contiguously (index/ivf.c), about rdb_txn_budget() bytes
  *      per txn, each txn's id following the last one's (another process's
  *      writer in between stops the build);
  *   6. the last txn writes the header naming the new lists' half and
@@ -156,32 +156,6 @@ typedef struct build {
 	double t0;
 } build;
 
-/* A build writes its lists over write txns of about this many bytes of
- * list entries each (index/ivf.h): LMDB keeps a txn's new pages in memory
- * until it commits, so a build in one txn needed about three times the
- * vectors' size (10.3 GB peak RSS for 1.1M x 768; benchmarks/README.md).
- * RAGDB_IVF_TXN_BYTES overrides it (bench_ivf_memory.sh measures one txn
- * against the default with it); tests set it with rdb_ivf_build_test_hooks. */
-#define IVF_TXN_BYTES ((size_t)256 << 20)
-static size_t g_txn_bytes;
-static void (*g_after_commit)(ragdb *db, unsigned commits);
-
-void rdb_ivf_build_test_hooks(size_t txn_bytes, void (*after_commit)(ragdb *db, unsigned commits))
-{
-	g_txn_bytes = txn_bytes;
-	g_after_commit = after_commit;
-}
-
-static size_t txn_budget(void)
-{
-	if (g_txn_bytes)
-		return g_txn_bytes;
-	const char *env = getenv("RAGDB_IVF_TXN_BYTES");
-	char *end = NULL;
-	unsigned long long v = env && *env ? strtoull(env, &end, 10) : 0;
-	return v > 0 && end && !*end ? (size_t)v : IVF_TXN_BYTES;
-}
-
 /* Start a txn of a staged sequence: EBUSY when another writer committed
  * since the sequence's last txn. */
 static ragdb_status staged_begin(staged *sg, rdb_txn *t, rdb_err *e)
@@ -220,8 +194,7 @@ static ragdb_status run_staged(ragdb *db, staged *sg, ragdb_status (*step)(rdb_t
 		sg->next_list = sg->end_list;
 		sg->entries += sg->txn_entries;
 		sg->next_id = sg->txn_id + 1;
-		if (g_after_commit)
-			g_after_commit(db, sg->commits);
+		rdb_txn_after_commit(db, sg->commits);
 		if (sg->next_list >= sg->nlist)
 			break;
 		if (db->interrupted) {
@@ -913,7 +886,7 @@ ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb
 	if ((st = rdb_ivf_prepare(db->store, &e)))
 		return rdb_fail(db, &e);
 	build b = { .db = db, .o = *o, .t0 = now_s() };
-	b.sg = (staged){ .budget = txn_budget(), .what = "the index was being built",
+	b.sg = (staged){ .budget = rdb_txn_budget(), .what = "the index was being built",
 	                 .again = "ragdb index build" };
 	db->interrupted = 0; /* as an ingest: a Ctrl-C counts from here */
 	st = run_staged(db, &b.sg, build_step, &b, BUILD_EINTR, &e);
@@ -1039,7 +1012,7 @@ ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind)
 		return st;
 	rdb_err e = { 0 };
 	requant q = { .db = db, .kind = kind };
-	q.sg = (staged){ .budget = txn_budget(), .what = "ragdb quantize converted the IVF lists",
+	q.sg = (staged){ .budget = rdb_txn_budget(), .what = "ragdb quantize converted the IVF lists",
 	                 .again = "ragdb quantize" };
 	db->interrupted = 0;
 	st = run_staged(db, &q.sg, requant_step, &q, REQUANT_EINTR, &e);

@@ -46,8 +46,4 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
  * and the last txn switches everything at once. */
 ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind);
 
-/* Tests: build lists in write txns of @p txn_bytes (0: the default) and
- * call @p after_commit (may be NULL) after each of a build's commits. */
-void rdb_ivf_build_test_hooks(size_t txn_bytes, void (*after_commit)(ragdb *db, unsigned commits));
-
 #endif

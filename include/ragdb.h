@@ -544,12 +544,19 @@ ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out);
 ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), void *ctx,
                          uint64_t *n_problems);
 
-/** Rewrite the vector blocks without tombstones, in one write transaction,
- *  and remove what an IVF build that never finished left (a crash); the
- *  pages freed are reused by later writes (the data file keeps its size,
- *  since other processes may have it mapped). Readers may run meanwhile.
+/** Rewrite the vector blocks without tombstones and the IVF lists without
+ *  theirs, and remove what an IVF build that never finished left (a crash).
+ *  The blocks are rewritten in steps of about 256 MiB (RAGDB_TXN_BYTES), one
+ *  write transaction each, every one leaving a valid, partly compacted
+ *  knowledge base: memory stays bounded, and an interrupt (RAGDB_EINTR) or a
+ *  crash keeps the steps done; calling again finishes. The IVF lists
+ *  follow, a few per transaction. The pages freed are reused by later
+ *  writes (the data file keeps its size, since other processes may have it
+ *  mapped). Readers may run meanwhile.
  *  @param[out] freed_bytes bytes of tombstoned vectors and unfinished IVF
- *  lists dropped; may be NULL. */
+ *  lists dropped; may be NULL.
+ *  @return RAGDB_OK, RAGDB_EINTR (ragdb_interrupt), RAGDB_EREADONLY,
+ *          RAGDB_EMAPFULL, RAGDB_ENOMEM. */
 ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes);
 
 /* ------------------------------------------------------------------ */

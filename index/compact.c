@@ -1,15 +1,29 @@
 /*
- * index/compact.c — rdb_store_compact: rewrites the vector blocks without
- * tombstones, in one write transaction.
+ * index/compact.c — compaction of the vector blocks: live vectors packed
+ * into blocks numbered from 0, tombstones dropped, in steps of a bounded
+ * number of bytes, each step one write transaction that leaves a valid
+ * store (so a reader, a crash or an interrupt between steps sees a knowledge
+ * base that is simply less compacted).
  *
- * Live vectors are packed in block order into blocks numbered from 0; each
- * moved vector's chunk record gets its new (block, slot). Streaming is safe
- * in place: output block j is written only once j+1 full blocks' worth of
- * live vectors have been read, so at least j+1 input blocks (numbered >= their
- * position) are consumed, and each input block is copied out before its
- * slots are processed. Input blocks numbered past the last output block are
- * deleted at the end. A full block without tombstones that would land at its
- * own number is left untouched.
+ * Why steps: LMDB keeps a txn's new pages in memory until it commits, and a
+ * block is one overflow value, never spilled. Compacting 1,019,160 x 768 in
+ * one txn held 4.7 GB private (benchmarks/bench_txn_memory.sh).
+ *
+ * A step re-reads where it stands from the store (nothing is carried from
+ * the step before, so another process's writes in between are simply part
+ * of the input): the prefix of blocks already in place (block i numbered i,
+ * full and without tombstones; the last block may be partial) is skipped,
+ * and input blocks from there on are streamed into output blocks numbered
+ * from the first block out of place. Streaming is safe in place: output
+ * block j is written only once j+1 full blocks' worth of live vectors have
+ * been read, so at least j+1 input blocks (numbered >= their position) are
+ * consumed, and each input block is copied out before its slots are
+ * processed. When the step has written its budget it stops after a whole
+ * input block: the partly filled output block is written at its number as
+ * a short block (the next step reads it back first), consumed input blocks
+ * above the last output are deleted, and the blocks not yet read keep their
+ * numbers. Each moved vector's chunk record gets its new (block, slot), and
+ * each written block its quantized block (qblocks.c Q1), in the same txn.
  */
 #include "index/store_int.h"
 
@@ -21,6 +35,7 @@ typedef struct packer {
 	uint32_t count;
 	uint64_t *ids;
 	float *vecs;
+	size_t bytes;    /* block bytes written in this step */
 } packer;
 
 static ragdb_status pack_flush(packer *pk, rdb_err *err)
@@ -42,9 +57,11 @@ static ragdb_status pack_flush(packer *pk, rdb_err *err)
 	rdb_st32(p + 12, pk->count);
 	memcpy(p + RDB_BLOCK_HDR, pk->ids, (size_t)pk->count * 8);
 	memcpy(p + rdb_block_vecs_off(pk->count), pk->vecs, (size_t)pk->count * s->m.dim * 4);
+	pk->bytes += v.mv_size;
+	ragdb_status st = rdb_qblock_put(pk->t, pk->no, pk->vecs, pk->count, err);
 	pk->no++;
 	pk->count = 0;
-	return RAGDB_OK;
+	return st;
 }
 
 /* Point chunk @p id's record at its new place (absent chunks — vectors
@@ -78,27 +95,73 @@ static ragdb_status chunk_move(rdb_txn *t, uint64_t id, uint32_t block, uint32_t
 	return RAGDB_OK;
 }
 
-static ragdb_status compact_txn(rdb_txn *t, uint64_t *freed, rdb_err *err)
+static ragdb_status block_get(rdb_txn *t, uint32_t no, MDB_val *v, uint32_t *count,
+                              uint32_t *live, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint8_t kb[4];
+	rdb_put_be32(kb, no);
+	MDB_val k = { 4, kb };
+	int rc = mdb_get(t->txn, s->vectors, &k, v);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "reading a vector block");
+	return rdb_block_parse(s, no, v, count, live, err);
+}
+
+static ragdb_status block_del(rdb_txn *t, uint32_t no, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint8_t kb[4];
+	rdb_put_be32(kb, no);
+	MDB_val k = { 4, kb };
+	int rc = mdb_del(t->txn, s->vectors, &k, NULL);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "deleting an emptied vector block");
+	return rdb_qblock_del(t, no, err);
+}
+
+/* The first position whose block is out of place (n when none is). */
+static ragdb_status first_out_of_place(rdb_txn *t, const uint32_t *nos, size_t n, size_t *out,
+                                       rdb_err *err)
+{
+	uint32_t cap = t->s->m.block_cap;
+	for (size_t i = 0; i < n; i++) {
+		MDB_val v;
+		uint32_t count, live;
+		ragdb_status st = block_get(t, nos[i], &v, &count, &live, err);
+		if (st)
+			return st;
+		if (nos[i] != i || live != count || (count != cap && i + 1 < n)) {
+			*out = i;
+			return RAGDB_OK;
+		}
+	}
+	*out = n;
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_store_compact_step(rdb_txn *t, size_t budget, rdb_compact_step *out,
+                                    rdb_err *err)
 {
 	rdb_store *s = t->s;
 	uint32_t dim = s->m.dim, cap = s->m.block_cap;
 	ragdb_status st;
-	int rc;
-	uint64_t dead = t->c.vectors_dead, orphans = 0;
+	memset(out, 0, sizeof *out);
 	/* What an IVF build that never finished left (a crash). */
-	if ((st = rdb_ivf_clear_unused(t, &orphans, err)))
+	if ((st = rdb_ivf_clear_unused(t, &out->freed, err)))
 		return st;
-	if (dead == 0) {
-		*freed = orphans;
-		return RAGDB_OK;
-	}
-	/* The block numbers first: the loop rewrites the database it walks. */
-	size_t nb = 0;
+	/* The block numbers first: the step rewrites the database it walks. */
+	size_t nb = 0, start = 0;
 	uint32_t *nos = NULL;
 	if ((st = rdb_block_numbers(t, &nos, &nb, err)))
 		return st;
+	if ((st = first_out_of_place(t, nos, nb, &start, err)) || start == nb) {
+		out->done = 1;
+		free(nos);
+		return st;
+	}
 	uint8_t *in = malloc(rdb_block_size(cap, dim));
-	packer pk = { .t = t };
+	packer pk = { .t = t, .no = (uint32_t)start };
 	pk.ids = malloc((size_t)cap * 8);
 	pk.vecs = malloc((size_t)cap * dim * 4);
 	if (!in || !pk.ids || !pk.vecs) {
@@ -106,28 +169,19 @@ static ragdb_status compact_txn(rdb_txn *t, uint64_t *freed, rdb_err *err)
 		goto out_free;
 	}
 
-	uint64_t moved_dead = 0;
-	for (size_t b = 0; b < nb; b++) {
-		uint8_t kb[4];
-		rdb_put_be32(kb, nos[b]);
-		MDB_val bk = { 4, kb }, bv;
-		if ((rc = mdb_get(t->txn, s->vectors, &bk, &bv))) {
-			st = rdb_mdb_fail(s, rc, err, "reading a vector block");
-			goto out_free;
-		}
+	uint64_t dropped = 0;
+	size_t b = start;
+	while (b < nb) {
+		MDB_val bv;
 		uint32_t count, live;
-		if ((st = rdb_block_parse(s, nos[b], &bv, &count, &live, err)))
+		if ((st = block_get(t, nos[b], &bv, &count, &live, err)))
 			goto out_free;
-		if (pk.count == 0 && nos[b] == pk.no && count == cap && live == cap) {
-			pk.no++; /* already packed and in place */
-			continue;
-		}
 		memcpy(in, bv.mv_data, bv.mv_size);
 		const uint8_t *vecs = in + rdb_block_vecs_off(count);
 		for (uint32_t i = 0; i < count; i++) {
 			uint64_t id = rdb_ld64(in + RDB_BLOCK_HDR + (size_t)i * 8);
 			if (id == 0) {
-				moved_dead++;
+				dropped++;
 				continue;
 			}
 			uint32_t slot = pk.count++;
@@ -138,36 +192,36 @@ static ragdb_status compact_txn(rdb_txn *t, uint64_t *freed, rdb_err *err)
 			if (pk.count == cap && (st = pack_flush(&pk, err)))
 				goto out_free;
 		}
+		b++;
+		/* Two blocks at least: the first may be the short block the step
+		 * before left, and a step must get further than that. */
+		if (pk.bytes >= budget && b - start >= 2)
+			break;
 	}
 	if ((st = pack_flush(&pk, err)))
 		goto out_free;
-	for (size_t b = 0; b < nb; b++) {
-		if (nos[b] < pk.no)
-			continue; /* overwritten by an output block */
-		uint8_t kb[4];
-		rdb_put_be32(kb, nos[b]);
-		MDB_val bk = { 4, kb };
-		if ((rc = mdb_del(t->txn, s->vectors, &bk, NULL))) {
-			st = rdb_mdb_fail(s, rc, err, "deleting an emptied vector block");
+	/* Consumed blocks above the last output block held only moved vectors. */
+	for (size_t i = start; i < b; i++)
+		if (nos[i] >= pk.no && (st = block_del(t, nos[i], err)))
+			goto out_free;
+	if (dropped > t->c.vectors_dead) {
+		st = rdb_corrupt(s, err, "meta counts %llu dead vectors; the blocks hold %llu or more",
+		                 (unsigned long long)t->c.vectors_dead, (unsigned long long)dropped);
+		goto out_free;
+	}
+	t->c.vectors_dead -= dropped;
+	if (b == nb) {
+		if (t->c.vectors_dead != 0) {
+			st = rdb_corrupt(s, err, "meta counts %llu dead vectors the blocks do not hold",
+			                 (unsigned long long)t->c.vectors_dead);
 			goto out_free;
 		}
+		t->c.next_block = pk.no;
+		out->done = 1;
 	}
-	if (moved_dead != dead) {
-		st = rdb_corrupt(s, err, "meta counts %llu dead vectors; the blocks hold %llu",
-		                 (unsigned long long)dead, (unsigned long long)moved_dead);
-		goto out_free;
-	}
-	t->c.vectors_dead = 0;
-	t->c.next_block = pk.no;
 	t->c_dirty = 1;
-	/* The quantized blocks follow the renumbered f32 ones (qblocks.c Q1). */
-	if ((st = rdb_qblocks_rebuild(t, err)))
-		goto out_free;
-	/* The IVF lists drop their tombstones too (they name chunk ids, not
-	 * slots, so nothing else in them changes). */
-	if ((st = rdb_ivf_compact(t, err)))
-		goto out_free;
-	*freed = dead * ((uint64_t)dim * 4 + 8) + orphans;
+	out->freed += dropped * ((uint64_t)dim * 4 + 8);
+	out->blocks_left = (uint32_t)(nb - b);
 	st = RAGDB_OK;
 out_free:
 	free(pk.ids);
@@ -184,8 +238,12 @@ ragdb_status rdb_store_compact(rdb_store *s, uint64_t *freed_bytes, rdb_err *err
 		rdb_txn *t;
 		if ((st = rdb_txn_begin(s, 1, &t, err)))
 			return st;
-		uint64_t freed = 0;
-		st = compact_txn(t, &freed, err);
+		rdb_compact_step step;
+		st = rdb_store_compact_step(t, SIZE_MAX, &step, err);
+		/* The IVF lists drop their tombstones too (they name chunk ids,
+		 * not slots, so nothing else in them changes). */
+		if (!st)
+			st = rdb_ivf_compact(t, err);
 		if (!st)
 			st = rdb_txn_commit(t, err);
 		else
@@ -197,7 +255,7 @@ ragdb_status rdb_store_compact(rdb_store *s, uint64_t *freed_bytes, rdb_err *err
 			continue;
 		}
 		if (!st && freed_bytes)
-			*freed_bytes = freed;
+			*freed_bytes = step.freed;
 		return st;
 	}
 }

@@ -1236,11 +1236,15 @@ out:
 }
 
 /* Rewrite list @p list without its tombstones (when it has any). */
-static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_err *err)
+/* Rewrite @p list without its tombstones, in place (a list without them is
+ * as valid as with them); *dropped: how many, *bytes: entry bytes written. */
+static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, size_t *dropped,
+                                 size_t *bytes, rdb_err *err)
 {
 	ebuf b = { 0 }, part = { 0 };
 	size_t n = 0, nseg = 0, dead = 0, cap = x->info.seg_cap;
 	uint32_t base = lists_base(x->info.lists);
+	*dropped = *bytes = 0;
 	ragdb_status st = ebuf_reserve(&b, x->info.qkind, x->info.dim, cap, err);
 	if (st || (st = list_read(t, base, list, x->info.qkind, &b, &n, &nseg, &dead, err)) ||
 	    dead == 0 || (st = list_del(t, base, list, nseg, err)))
@@ -1255,6 +1259,8 @@ static ragdb_status compact_list(rdb_txn *t, rdb_ivf_txn *x, uint32_t list, rdb_
 		if ((st = seg_put(t, base, list, (uint32_t)sg, &part, (uint32_t)m, (uint32_t)m, err)))
 			goto out;
 	}
+	*dropped = dead;
+	*bytes = n * (b.rb + 8);
 out:
 	ebuf_free(&b);
 	return st;
@@ -1280,18 +1286,41 @@ ragdb_status rdb_ivf_clear_unused(rdb_txn *t, uint64_t *bytes, rdb_err *err)
 	return RAGDB_OK;
 }
 
-ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err)
+ragdb_status rdb_ivf_compact_step(rdb_txn *t, size_t budget, uint32_t *next_list, int *done,
+                                  rdb_err *err)
 {
 	rdb_ivf_txn *x = NULL;
 	ragdb_status st = xt_load(t, &x, err);
+	*done = 1;
 	if (st || x->state != 2 || (st = rdb_ivf_flush(t, err)) || x->info.dead == 0)
 		return st;
-	for (uint32_t l = 0; l < x->info.nlist; l++)
-		if ((st = compact_list(t, x, l, err)))
+	size_t bytes = 0;
+	uint32_t l = *next_list;
+	for (; l < x->info.nlist && (l == *next_list || bytes < budget); l++) {
+		size_t dropped, written;
+		if ((st = compact_list(t, x, l, &dropped, &written, err)))
 			return st;
-	x->info.dead = 0;
+		if (dropped > x->info.dead)
+			return rdb_corrupt(t->s, err, "the IVF header counts %llu tombstones; list %u "
+			                   "alone holds %zu; rebuild with `ragdb index build`",
+			                   (unsigned long long)x->info.dead, l, dropped);
+		x->info.dead -= dropped;
+		bytes += written;
+	}
 	x->hdr_dirty = 1;
+	*next_list = l;
+	*done = l >= x->info.nlist || x->info.dead == 0;
 	return RAGDB_OK;
+}
+
+ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err)
+{
+	uint32_t next = 0;
+	int done = 0;
+	ragdb_status st = RAGDB_OK;
+	while (!st && !done)
+		st = rdb_ivf_compact_step(t, SIZE_MAX, &next, &done, err);
+	return st;
 }
 
 ragdb_status rdb_ivf_vector(rdb_txn *t, uint64_t id, float *buf, const float **out, rdb_err *err)

@@ -173,6 +173,23 @@ ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, ui
 	return RAGDB_OK;
 }
 
+ragdb_status rdb_qblock_del(rdb_txn *t, uint32_t block_no, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	if (rdb_txn_quant(t) == 0)
+		return RAGDB_OK;
+	MDB_dbi dbi;
+	int rc = qdbi(t, 0, &dbi);
+	uint8_t kb[4];
+	rdb_put_be32(kb, block_no);
+	MDB_val k = { 4, kb };
+	if (rc == 0)
+		rc = mdb_del(t->txn, dbi, &k, NULL);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "deleting a quantized vector block");
+	return RAGDB_OK;
+}
+
 ragdb_status rdb_qblocks_rebuild(rdb_txn *t, rdb_err *err)
 {
 	rdb_store *s = t->s;

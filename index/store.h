@@ -238,10 +238,25 @@ ragdb_status rdb_store_stats_get(rdb_txn *t, rdb_store_stats *out, rdb_err *err)
 ragdb_status rdb_store_check(rdb_txn *t, void (*cb)(void *ctx, const char *problem), void *ctx,
                              uint64_t *n_problems, rdb_err *err);
 
-/* Rewrite the blocks without tombstones (moving vectors and updating the
- * chunk records that name their slots) in one write transaction. LMDB reuses
- * the freed pages; the data file does not shrink while other processes may
- * have it mapped, so no file is swapped under them. */
+/* One step of compacting the blocks (compact.c): live vectors packed from
+ * the first block out of place, chunk records and quantized blocks moved
+ * with them, until about @p budget bytes of blocks are written; the store
+ * is valid after it. It also removes what an unfinished IVF build left. */
+typedef struct rdb_compact_step {
+	uint64_t freed;       /* bytes of tombstoned vectors and unfinished lists dropped */
+	uint32_t blocks_left; /* blocks the step did not reach */
+	int done;             /* every block is in place */
+} rdb_compact_step;
+ragdb_status rdb_store_compact_step(rdb_txn *t, size_t budget, rdb_compact_step *out,
+                                    rdb_err *err);
+/* The IVF lists' part of a compaction: lists from *next_list on rewritten
+ * in place without their tombstones until about @p budget bytes are
+ * written (at least one list); *done when none is left. */
+ragdb_status rdb_ivf_compact_step(rdb_txn *t, size_t budget, uint32_t *next_list, int *done,
+                                  rdb_err *err);
+/* All of it, and the IVF lists' tombstones, in one write transaction. LMDB
+ * reuses the freed pages; the data file does not shrink while other
+ * processes may have it mapped, so no file is swapped under them. */
 ragdb_status rdb_store_compact(rdb_store *s, uint64_t *freed_bytes, rdb_err *err);
 
 /* --- quantized blocks (qblocks.c; invariants Q1-Q2 there) --- */

@@ -173,6 +173,8 @@ uint32_t rdb_txn_quant(rdb_txn *t);
  * 4-byte aligned); nothing for f32. */
 ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, uint32_t count,
                             rdb_err *err);
+/* Delete the quantized block of f32 block @p block_no; nothing for f32. */
+ragdb_status rdb_qblock_del(rdb_txn *t, uint32_t block_no, rdb_err *err);
 /* Re-encode every quantized block from the f32 blocks (drop them for f32). */
 ragdb_status rdb_qblocks_rebuild(rdb_txn *t, rdb_err *err);
 /* Verify Q1-Q2 (qblocks.c), reporting each violation. */
@@ -186,7 +188,7 @@ ragdb_status rdb_ivf_on_append(rdb_txn *t, uint64_t id, const float *vec, rdb_er
 ragdb_status rdb_ivf_on_kill(rdb_txn *t, uint64_t id, const float *vec, rdb_err *err);
 /* Write the pending appends and the header (before commit and reads). */
 ragdb_status rdb_ivf_flush(rdb_txn *t, rdb_err *err);
-/* Rewrite the lists without tombstones (compact). */
+/* Rewrite the lists without tombstones (compact), all of them. */
 ragdb_status rdb_ivf_compact(rdb_txn *t, rdb_err *err);
 /* Remove the list segments no index uses (what an unfinished build left,
  * ivf.h), adding their bytes to *bytes (compact). A build of another

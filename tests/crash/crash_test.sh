@@ -3,7 +3,9 @@
 # thousand generated documents, (every fourth trial) a `delete --source` and
 # a `compact`, and (every fourth, offset by two) an `index build` replacing
 # an IVF index of 16 lists with one of 32, then a `quantize int8` re-encoding
-# its lists, both written over many small write transactions. After every kill `ragdb check` must pass; re-running the
+# its lists; compact, build and quantize write in many small write
+# transactions (RAGDB_TXN_BYTES=262144; the reference compact in one). After
+# every kill `ragdb check` must pass; re-running the
 # killed command to the end must leave exactly the state of an uninterrupted
 # run, compared through the CLI (documents with their content hashes and
 # chunk counts, the counters of `stats`, and the top hits of a few searches),
@@ -105,12 +107,12 @@ REF_DELETE=$(digest "$WORK/ref")
 T_COMPACT=$(millis "$RAGDB_BIN" compact --db "$WORK/ref")
 REF_COMPACT=$(digest "$WORK/ref")
 [ "$REF_DELETE" != "$REF_INGEST" ] || fail "the delete changed nothing"
-# An index of 16 lists to replace; 256 KiB per write txn, so a rebuild
-# commits many times before it switches.
+# An index of 16 lists to replace; 256 KiB per write txn, so a rebuild (and
+# a compact of the trials) commits many times before it switches.
 cp -r "$WORK/full" "$WORK/ivf16"
 ok ragdb index build --db "$WORK/ivf16" --ivf 16
 cp -r "$WORK/ivf16" "$WORK/ivfref"
-export RAGDB_IVF_TXN_BYTES=262144
+export RAGDB_TXN_BYTES=262144
 T_INDEX=$(millis "$RAGDB_BIN" index build --db "$WORK/ivfref" --ivf 32)
 T_QUANT=$(millis "$RAGDB_BIN" quantize int8 --db "$WORK/ivfref")
 note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms, index build ${T_INDEX} ms, quantize ${T_QUANT} ms"

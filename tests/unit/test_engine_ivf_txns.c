@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/internal.h"
 #include "engine/ivf_api.h"
 #include "ragdb.h"
 #include "testutil.h"
@@ -58,7 +59,7 @@ static ragdb *fresh(void)
 
 static void done(ragdb *db)
 {
-	rdb_ivf_build_test_hooks(0, NULL);
+	rdb_txn_test_hooks(0, NULL);
 	ragdb_close(db);
 	tu_rmrf(g_dir);
 	free(g_dir);
@@ -104,10 +105,10 @@ static void after_commit(ragdb *db, unsigned commits)
 static ragdb_status build_in(ragdb *db, size_t txn_bytes, ragdb_index_stats *s)
 {
 	g_commits = 0;
-	rdb_ivf_build_test_hooks(txn_bytes, after_commit);
+	rdb_txn_test_hooks(txn_bytes, after_commit);
 	ragdb_index_options o = { .nlist = NLIST };
 	ragdb_status st = ragdb_index_build(db, &o, s);
-	rdb_ivf_build_test_hooks(0, NULL);
+	rdb_txn_test_hooks(0, NULL);
 	return st;
 }
 
@@ -216,8 +217,15 @@ START_TEST(test_txns_build_the_same_index)
 	ck_assert_str_ne(r->hits[0].id, "d3");
 	ragdb_results_free(r);
 	check_ok(db);
+	/* compact rewrites the lists without the tombstone, in place. */
 	ck_assert_int_eq(ragdb_compact(db, NULL), RAGDB_OK);
 	check_ok(db);
+	ck_assert_int_eq(ragdb_index_stats_get(db, &again), RAGDB_OK);
+	ck_assert_uint_eq(again.dead, 0);
+	ck_assert_uint_eq(again.vectors, NV);
+	db = reopen_counting(db, n);
+	ck_assert_uint_eq(n[0], 0);
+	ck_assert_uint_gt(n[1], 0);
 
 	/* quantize re-encodes the lists into the other half over several txns
 	 * too, dropping tombstones; back to f32, the lists hold the same
@@ -225,7 +233,7 @@ START_TEST(test_txns_build_the_same_index)
 	ck_assert_int_eq(ragdb_delete(db, "d5"), RAGDB_OK);
 	char *a3 = answers(db);
 	g_commits = 0;
-	rdb_ivf_build_test_hooks(SMALL_TXN, after_commit);
+	rdb_txn_test_hooks(SMALL_TXN, after_commit);
 	ck_assert_msg(ragdb_quantize(db, "int8") == RAGDB_OK, "%s", ragdb_errmsg(db));
 	ck_assert_uint_ge(g_commits, 2);
 	check_ok(db);
@@ -235,9 +243,9 @@ START_TEST(test_txns_build_the_same_index)
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[0], 0);
 	ck_assert_uint_eq(n[1], 0);
-	rdb_ivf_build_test_hooks(SMALL_TXN, after_commit);
+	rdb_txn_test_hooks(SMALL_TXN, after_commit);
 	ck_assert_int_eq(ragdb_quantize(db, "f32"), RAGDB_OK);
-	rdb_ivf_build_test_hooks(0, NULL);
+	rdb_txn_test_hooks(0, NULL);
 	check_ok(db);
 	char *a4 = answers(db);
 	ck_assert_str_eq(a3, a4);
@@ -293,9 +301,9 @@ START_TEST(test_interrupted_build_keeps_the_old_index)
 	/* The same for a quantize: still f32, the same lists. */
 	g_action = 1;
 	g_at = 2;
-	rdb_ivf_build_test_hooks(SMALL_TXN, after_commit);
+	rdb_txn_test_hooks(SMALL_TXN, after_commit);
 	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_EINTR);
-	rdb_ivf_build_test_hooks(0, NULL);
+	rdb_txn_test_hooks(0, NULL);
 	g_action = 0;
 	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "the quantization and the index are as they"));
 	ck_assert_str_eq(ragdb_quantization(db), "f32");
@@ -436,7 +444,7 @@ START_TEST(test_progress)
 	memset(&sn, 0, sizeof sn);
 	ragdb_index_options o = { .nlist = NLIST, .iters = 4, .on_progress = on_progress,
 	                          .ctx = &sn };
-	rdb_ivf_build_test_hooks(SMALL_TXN, NULL);
+	rdb_txn_test_hooks(SMALL_TXN, NULL);
 	ck_assert_int_eq(ragdb_index_build(db, &o, NULL), RAGDB_OK);
 	ck_assert_int_eq(sn.bad, 0);
 	ck_assert_str_eq(sn.log, "k-means:4\nassign:20000\ntune:1\nwrite:64\n");

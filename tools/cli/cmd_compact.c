@@ -1,6 +1,7 @@
 /*
  * tools/cli/cmd_compact.c — `ragdb compact`: rewrite the vector blocks
- * without tombstones and report the bytes freed for reuse.
+ * without tombstones and report the bytes freed for reuse. Ctrl-C stops
+ * it between two of its write transactions (what they freed stays freed).
  */
 #include <string.h>
 
@@ -19,7 +20,9 @@ int cli_cmd_compact(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
 	if ((rc = cli_open_db(ctx, 0, &db)))
 		return rc;
+	cli_interrupt_install(db);
 	st = ragdb_compact(db, &freed);
+	cli_interrupt_remove();
 	if (st != RAGDB_OK) {
 		rc = cli_api_error(ctx, db, st);
 		goto out_close;

@@ -1,26 +1,31 @@
 #!/usr/bin/env bash
-# benchmarks/bench_ivf_memory.sh — the memory of the commands that write a
-# whole IVF index: `ragdb index build`, then `ragdb quantize int8` and
-# `ragdb quantize f32` (which re-encode its lists), each run twice in one
-# run: once in a single write transaction (RAGDB_IVF_TXN_BYTES above the
-# lists' size: how they ran before 2026-11-28) and once with the default
+# benchmarks/bench_txn_memory.sh — the memory of the commands that rewrite
+# much of a knowledge base: `ragdb index build`, `ragdb quantize int8` and
+# `ragdb quantize f32` (which re-encode the index's lists), then, after
+# deleting one document in 100, `ragdb compact` (the blocks from the first
+# tombstone on, and the lists without their tombstones). The sequence runs
+# twice in one run: once with every command in a single write transaction
+# (RAGDB_TXN_BYTES above everything's size: how they ran before session 11
+# for the index, before session 12 for compact) and once with the default
 # budget per transaction. Each command is sampled every 0.2 s from
 # /proc/PID/status for its peak private memory (RssAnon: the txn's new
 # pages, the arrays) and peak mapped file pages (RssFile: page cache the
-# kernel can drop), against the vectors' bytes. Both sequences start from
-# the same copy of the knowledge base (f32).
+# kernel can drop), against the vectors' bytes; compact also reports how
+# much the data file grew (a single txn needs room for every new page
+# before it frees the old). Both sequences start from the same copy of the
+# knowledge base (f32).
 #
-#   bench_ivf_memory.sh [N] [D] [NLIST]     synthetic N x D vectors
+#   bench_txn_memory.sh [N] [D] [NLIST]     synthetic N x D vectors
 #                                            (peers/gen_data.py's mixture;
 #                                            default 300000 768 512)
-#   bench_ivf_memory.sh --db DIR NLIST       a copy of the knowledge base DIR
+#   bench_txn_memory.sh --db DIR NLIST       a copy of the knowledge base DIR
 #
 # RAGDB=path/to/ragdb (default build/ragdb). Needs python3-numpy for the
 # synthetic set.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 RAGDB=${RAGDB:-$HERE/../build/ragdb}
-W=$(mktemp -d /tmp/bench_ivf_memory.XXXXXX)
+W=$(mktemp -d /tmp/bench_txn_memory.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 if [ "${1:-}" = "--db" ]; then
 	SRC=$2; NLIST=${3:?give NLIST after --db DIR}
@@ -53,24 +58,35 @@ measure() {
 }
 
 mb() { echo "scale=0; $1 / 1024" | bc; }
-printf '%d vectors x %d (%d MB of vectors), --ivf %s\n' "$LIVE" "$DIM" $((VBYTES >> 20)) "$NLIST"
-printf '%-16s %-12s %12s %12s %10s %16s\n' command txns "private MB" "file MB" seconds \
-	"private/vectors"
+# One document in 100, spread over the whole knowledge base.
+"$RAGDB" list --db "$W/base" --json | /usr/bin/python3 -c '
+import json, sys
+for i, d in enumerate(json.load(sys.stdin)):
+    if i % 100 == 50:
+        print(d["id"])' > "$W/doomed"
+printf '%d vectors x %d (%d MB of vectors), --ivf %s; compact after deleting %d documents\n' \
+	"$LIVE" "$DIM" $((VBYTES >> 20)) "$NLIST" "$(wc -l < "$W/doomed")"
+printf '%-16s %-12s %12s %12s %10s %16s %14s\n' command txns "private MB" "file MB" seconds \
+	"private/vectors" "file grew MB"
+CMDS=("index build --ivf $NLIST" "quantize int8" "quantize f32" "compact")
 declare -A PRIV
 for mode in one default; do
 	rm -rf "$W/kb" && cp -r "$W/base" "$W/kb" && sync
 	budget=()
-	[ "$mode" = one ] && budget=(RAGDB_IVF_TXN_BYTES=$((1 << 62)))
-	for cmd in "index build --ivf $NLIST" "quantize int8" "quantize f32"; do
+	[ "$mode" = one ] && budget=(RAGDB_TXN_BYTES=$((1 << 62)))
+	for cmd in "${CMDS[@]}"; do
+		[ "$cmd" = compact ] && xargs "$RAGDB" delete --db "$W/kb" < "$W/doomed" > /dev/null
+		size0=$(stat -c %s "$W/kb/data.mdb")
 		# shellcheck disable=SC2086
 		read -r A F S < <(measure "${budget[@]}" "$RAGDB" $cmd --db "$W/kb")
+		grew=$((($(stat -c %s "$W/kb/data.mdb") - size0) >> 20))
 		PRIV["$cmd/$mode"]=$A
-		printf '%-16s %-12s %12s %12s %10.1f %16.2f\n' "${cmd%% --ivf*}" \
+		printf '%-16s %-12s %12s %12s %10.1f %16.2f %14s\n' "${cmd%% --ivf*}" \
 			"$([ "$mode" = one ] && echo "one" || echo "256 MiB each")" "$(mb "$A")" "$(mb "$F")" \
-			"$S" "$(echo "scale=4; $A * 1024 / $VBYTES" | bc)"
+			"$S" "$(echo "scale=4; $A * 1024 / $VBYTES" | bc)" "$grew"
 	done
 done
-for cmd in "index build --ivf $NLIST" "quantize int8" "quantize f32"; do
+for cmd in "${CMDS[@]}"; do
 	printf 'private memory of %s, default / one txn: %.3f\n' "${cmd%% --ivf*}" \
 		"$(echo "scale=4; ${PRIV["$cmd/default"]} / ${PRIV["$cmd/one"]}" | bc)"
 done

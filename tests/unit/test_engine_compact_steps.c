@@ -1,0 +1,397 @@
+/*
+ * tests/unit/test_engine_compact_steps.c — ragdb_compact in steps of a
+ * bounded number of bytes (index/compact.c, engine/compact_api.c): the
+ * result equals a compact in one transaction (the same blocks, answers and
+ * freed bytes, on f32 and on int8 blocks), and a compact that stops between
+ * two steps (interrupted, a crash) or that another process writes between
+ * leaves a knowledge base that passes its check, answers as before, and
+ * that the next compact finishes; an IVF index's lists lose their
+ * tombstones in steps too.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+#include "ragdb.h"
+#include "testutil.h"
+#include "testvec.h"
+
+#define DIM 512
+#define NV 6000
+#define NC 40
+#define NQ 30
+#define K 10
+#define CAP 512 /* vectors per block at DIM 512 (1 MiB blocks) */
+/* About one block: a step writes about two. */
+#define SMALL_TXN (1u << 20)
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static float g_base[NV * DIM], g_q[NQ * DIM], g_cent[NC * DIM];
+static int g_made;
+static char *g_dir;
+static unsigned g_deleted;
+
+static void make_data(void)
+{
+	if (g_made++)
+		return;
+	tv_centres(&rng, g_cent, NC, DIM);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.6f, g_base, NV);
+	tv_mixture(&rng, g_cent, NC, DIM, 0.6f, g_q, NQ);
+}
+
+/* NV vectors d0.., quantized to @p quant (NULL: f32), with tombstones:
+ * every 7th vector, and all of 1000-1599 (block 2 whole, parts of blocks
+ * 1 and 3). */
+static int doomed(int i)
+{
+	return i % 7 == 3 || (i >= 1000 && i < 1600);
+}
+
+static ragdb *fresh_indexed(const char *quant, uint32_t nlist)
+{
+	make_data();
+	g_dir = tu_tmpdir("compact_steps");
+	ragdb_create_options o = { .embedder = "external", .dim = DIM };
+	ragdb *db = NULL;
+	ck_assert_int_eq(ragdb_create(g_dir, &o, &db), RAGDB_OK);
+	ragdb_vector_record *r = calloc(NV, sizeof *r);
+	char (*ids)[16] = calloc(NV, 16);
+	ck_assert(r && ids);
+	g_deleted = 0;
+	for (int i = 0; i < NV; i++) {
+		snprintf(ids[i], 16, "d%d", i);
+		/* One ragdb_delete_source drops them all (a txn per delete is slow). */
+		r[i] = (ragdb_vector_record){ .id = ids[i], .vector = g_base + (size_t)i * DIM,
+		                              .source = doomed(i) ? "/doomed" : "/kept" };
+		g_deleted += doomed(i);
+	}
+	ck_assert_int_eq(ragdb_add_vectors(db, r, NV, DIM), RAGDB_OK);
+	free(ids);
+	free(r);
+	if (quant)
+		ck_assert_int_eq(ragdb_quantize(db, quant), RAGDB_OK);
+	if (nlist) {
+		ragdb_index_options io = { .nlist = nlist };
+		ck_assert_int_eq(ragdb_index_build(db, &io, NULL), RAGDB_OK);
+	}
+	uint64_t n = 0;
+	ck_assert_int_eq(ragdb_delete_source(db, "/doomed", &n), RAGDB_OK);
+	ck_assert_uint_eq(n, g_deleted);
+	return db;
+}
+
+static ragdb *fresh(const char *quant)
+{
+	return fresh_indexed(quant, 0);
+}
+
+static void done(ragdb *db)
+{
+	rdb_txn_test_hooks(0, NULL);
+	ragdb_close(db);
+	tu_rmrf(g_dir);
+	free(g_dir);
+}
+
+static void check_ok(ragdb *db)
+{
+	uint64_t np = 99;
+	ck_assert_int_eq(ragdb_check(db, NULL, NULL, &np), RAGDB_OK);
+	ck_assert_uint_eq(np, 0);
+}
+
+static ragdb_stats stats(ragdb *db)
+{
+	ragdb_stats s;
+	ck_assert_int_eq(ragdb_get_stats(db, &s), RAGDB_OK);
+	return s;
+}
+
+/* Every query's exact top K, as "id:score" lines. */
+static char *answers(ragdb *db)
+{
+	size_t cap = (size_t)NQ * K * 48, len = 0;
+	char *out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	out[0] = 0;
+	ragdb_search_options o = { .k = K };
+	for (int q = 0; q < NQ; q++) {
+		ragdb_results *r = NULL;
+		ck_assert_int_eq(ragdb_search_vectors(db, g_q + q * DIM, 1, DIM, &o, &r), RAGDB_OK);
+		for (size_t i = 0; i < r->n; i++)
+			len += (size_t)snprintf(out + len, cap - len, "%s:%.7g\n", r->hits[i].id,
+			                        (double)r->hits[i].score);
+		ragdb_results_free(r);
+	}
+	return out;
+}
+
+/* Commits of the compact running, and what to do after commit `at`. */
+static unsigned g_commits, g_at;
+static int g_action; /* 0 count only, 1 interrupt, 2 another process writes, 3 crash */
+
+static void after_commit(ragdb *db, unsigned commits)
+{
+	g_commits = commits;
+	if (commits != g_at)
+		return;
+	if (g_action == 1) {
+		ragdb_interrupt(db);
+	} else if (g_action == 2) {
+		/* A writer of another process between two steps: it adds 300
+		 * vectors and deletes two, one in the part already compacted. */
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			ragdb *other = NULL;
+			int ok = ragdb_open(g_dir, 0, &other) == RAGDB_OK;
+			if (ok) {
+				ragdb_vector_record r[300];
+				char ids[300][16];
+				for (int i = 0; i < 300; i++) {
+					snprintf(ids[i], sizeof ids[i], "n%d", i);
+					r[i] = (ragdb_vector_record){ .id = ids[i], .vector = g_q + (i % NQ) * DIM };
+				}
+				ok = ragdb_add_vectors(other, r, 300, DIM) == RAGDB_OK &&
+				     ragdb_delete(other, "d5") == RAGDB_OK &&
+				     ragdb_delete(other, "d5000") == RAGDB_OK;
+			}
+			ragdb_close(other);
+			_exit(ok ? 0 : 1);
+		}
+		int ws = 0;
+		ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+		ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	} else if (g_action == 3) {
+		_exit(42); /* no cleanup, as a crash */
+	}
+}
+
+static ragdb_status compact_in(ragdb *db, size_t txn_bytes, uint64_t *freed)
+{
+	g_commits = 0;
+	rdb_txn_test_hooks(txn_bytes, after_commit);
+	ragdb_status st = ragdb_compact(db, freed);
+	rdb_txn_test_hooks(0, NULL);
+	return st;
+}
+
+/* Packed: no tombstones, every block full but the last. */
+static void assert_packed(ragdb *db, uint64_t live)
+{
+	ragdb_stats s = stats(db);
+	ck_assert_uint_eq(s.vectors_live, live);
+	ck_assert_uint_eq(s.vectors_dead, 0);
+	ck_assert_uint_eq(s.blocks, (live + CAP - 1) / CAP);
+}
+
+static void same_as_one_txn(const char *quant)
+{
+	ragdb *db = fresh(quant);
+	ck_assert_uint_eq(stats(db).vectors_dead, g_deleted);
+	char *before = answers(db);
+	uint64_t freed = 0, freed1 = 0, again = 1;
+	ck_assert_msg(compact_in(db, SMALL_TXN, &freed) == RAGDB_OK, "%s", ragdb_errmsg(db));
+	ck_assert_uint_ge(g_commits, 5);
+	ck_assert_uint_eq(freed, (uint64_t)g_deleted * (DIM * 4 + 8));
+	assert_packed(db, NV - g_deleted);
+	check_ok(db);
+	char *after = answers(db);
+	ck_assert_str_eq(before, after);
+	/* Nothing left to do: one step, nothing freed. */
+	ck_assert_int_eq(compact_in(db, SMALL_TXN, &again), RAGDB_OK);
+	ck_assert_uint_eq(g_commits, 1);
+	ck_assert_uint_eq(again, 0);
+	done(db);
+
+	db = fresh(quant);
+	ck_assert_int_eq(compact_in(db, 0, &freed1), RAGDB_OK);
+	ck_assert_uint_eq(g_commits, 1);
+	ck_assert_uint_eq(freed1, freed);
+	assert_packed(db, NV - g_deleted);
+	check_ok(db);
+	char *one = answers(db);
+	ck_assert_str_eq(one, after);
+	free(before);
+	free(after);
+	free(one);
+	done(db);
+}
+
+START_TEST(test_steps_equal_one_txn_f32)
+{
+	same_as_one_txn(NULL);
+}
+END_TEST
+
+/* The quantized blocks move with the f32 ones (check verifies each row is
+ * the encoding of the f32 row at its slot). */
+START_TEST(test_steps_equal_one_txn_int8)
+{
+	same_as_one_txn("int8");
+}
+END_TEST
+
+/* Interrupted after its second step, compact keeps what it did: fewer
+ * tombstones, the same answers, a passing check; the next one finishes. */
+START_TEST(test_interrupted_keeps_the_steps_done)
+{
+	ragdb *db = fresh("bf16");
+	char *before = answers(db);
+	g_action = 1;
+	g_at = 2;
+	uint64_t freed = 0;
+	ck_assert_int_eq(compact_in(db, SMALL_TXN, &freed), RAGDB_EINTR);
+	g_action = 0;
+	ck_assert_uint_eq(g_commits, 2);
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "run `ragdb compact` again to finish"));
+	ragdb_stats s = stats(db);
+	ck_assert_uint_gt(s.vectors_dead, 0);
+	ck_assert_uint_lt(s.vectors_dead, g_deleted);
+	check_ok(db);
+	char *mid = answers(db);
+	ck_assert_str_eq(before, mid);
+	ck_assert_int_eq(compact_in(db, SMALL_TXN, &freed), RAGDB_OK);
+	ck_assert_uint_eq(freed, s.vectors_dead * (DIM * 4 + 8));
+	assert_packed(db, NV - g_deleted);
+	check_ok(db);
+	char *after = answers(db);
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(mid);
+	free(after);
+	done(db);
+}
+END_TEST
+
+/* A process that dies after the second step (as a crash) leaves a valid,
+ * partly compacted knowledge base. */
+START_TEST(test_crash_between_steps)
+{
+	ragdb *db = fresh(NULL);
+	char *before = answers(db);
+	ragdb_close(db);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		ragdb *c = NULL;
+		if (ragdb_open(g_dir, 0, &c) != RAGDB_OK)
+			_exit(1);
+		g_action = 3;
+		g_at = 2;
+		(void)compact_in(c, SMALL_TXN, NULL);
+		_exit(2); /* the hook should have ended the process first */
+	}
+	int ws = 0;
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 42);
+	ck_assert_int_eq(ragdb_open(g_dir, 0, &db), RAGDB_OK);
+	ragdb_stats s = stats(db);
+	ck_assert_uint_gt(s.vectors_dead, 0);
+	ck_assert_uint_lt(s.vectors_dead, g_deleted);
+	check_ok(db);
+	char *mid = answers(db);
+	ck_assert_str_eq(before, mid);
+	ck_assert_int_eq(compact_in(db, SMALL_TXN, NULL), RAGDB_OK);
+	assert_packed(db, NV - g_deleted);
+	check_ok(db);
+	free(before);
+	free(mid);
+	done(db);
+}
+END_TEST
+
+/* Another process adding and deleting between two steps is part of what
+ * the next step compacts: the result is packed, with its vectors and
+ * without its deletes. */
+START_TEST(test_other_writer_between_steps)
+{
+	ragdb *db = fresh("int8");
+	g_action = 2;
+	g_at = 2;
+	ck_assert_msg(compact_in(db, SMALL_TXN, NULL) == RAGDB_OK, "%s", ragdb_errmsg(db));
+	g_action = 0;
+	ck_assert_uint_gt(g_commits, 3);
+	assert_packed(db, NV - g_deleted + 300 - 2);
+	check_ok(db);
+	ragdb_search_options o = { .k = 1 };
+	ragdb_results *r = NULL;
+	ck_assert_int_eq(ragdb_search_vectors(db, g_base + 5 * DIM, 1, DIM, &o, &r), RAGDB_OK);
+	ck_assert_str_ne(r->hits[0].id, "d5");
+	ragdb_results_free(r);
+	ck_assert_int_eq(ragdb_search_vectors(db, g_q + 7 * DIM, 1, DIM, &o, &r), RAGDB_OK);
+	ck_assert(strcmp(r->hits[0].id, "n7") == 0 || strcmp(r->hits[0].id, "n37") == 0);
+	ragdb_results_free(r);
+	done(db);
+}
+END_TEST
+
+/* With an IVF index the lists lose their tombstones too, some lists per
+ * step after the blocks; interrupted among them, the index stays valid. */
+START_TEST(test_index_lists_in_steps)
+{
+	ragdb *db = fresh_indexed(NULL, 16);
+	ragdb_index_stats is;
+	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
+	ck_assert_uint_eq(is.dead, g_deleted);
+	char *before = answers(db);
+	ck_assert_int_eq(compact_in(db, SMALL_TXN, NULL), RAGDB_OK);
+	unsigned all = g_commits;
+	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
+	ck_assert_uint_eq(is.dead, 0);
+	ck_assert_uint_eq(is.vectors, NV - g_deleted);
+	assert_packed(db, NV - g_deleted);
+	check_ok(db);
+	char *after = answers(db);
+	ck_assert_str_eq(before, after);
+	done(db);
+
+	/* Interrupted two steps before the end: among the lists' steps. */
+	db = fresh_indexed(NULL, 16);
+	g_action = 1;
+	g_at = all - 2;
+	ck_assert_int_eq(compact_in(db, SMALL_TXN, NULL), RAGDB_EINTR);
+	g_action = 0;
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "IVF lists still to compact"));
+	assert_packed(db, NV - g_deleted);
+	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
+	ck_assert_uint_gt(is.dead, 0);
+	ck_assert_uint_lt(is.dead, g_deleted);
+	check_ok(db);
+	char *mid = answers(db);
+	ck_assert_str_eq(before, mid);
+	ck_assert_int_eq(compact_in(db, SMALL_TXN, NULL), RAGDB_OK);
+	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
+	ck_assert_uint_eq(is.dead, 0);
+	check_ok(db);
+	free(before);
+	free(mid);
+	free(after);
+	done(db);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("engine_compact_steps");
+	TCase *tc = tcase_create("steps");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_steps_equal_one_txn_f32);
+	tcase_add_test(tc, test_steps_equal_one_txn_int8);
+	tcase_add_test(tc, test_interrupted_keeps_the_steps_done);
+	tcase_add_test(tc, test_crash_between_steps);
+	tcase_add_test(tc, test_other_writer_between_steps);
+	tcase_add_test(tc, test_index_lists_in_steps);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(suite());
+}
