@@ -47,6 +47,7 @@
  * exact search of the same knowledge base does.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,6 +121,8 @@ typedef struct staged {
 	uint64_t next_id;       /* the id the next txn must have */
 	const char *what;       /* "the index was being built", for messages */
 	const char *again;      /* "ragdb index build" */
+	int txn_more;           /* the txn running leaves more to write than lists */
+	int blocks;             /* quantized blocks staged too (qblocks.c Q3) */
 } staged;
 
 typedef struct build {
@@ -161,22 +164,30 @@ typedef struct build {
 static ragdb_status staged_begin(staged *sg, rdb_txn *t, rdb_err *e)
 {
 	sg->txn_id = rdb_txn_write_id(t);
-	if (sg->commits && sg->txn_id != sg->next_id)
+	sg->txn_more = 0;
+	if (sg->commits && sg->txn_id != sg->next_id) {
+		char done[64] = "";
+		if (sg->nlist)
+			snprintf(done, sizeof done, " (%u of %u lists written)", sg->next_list, sg->nlist);
 		return rdb_err_set(e, RAGDB_EBUSY, "another process changed the knowledge base while "
-		                   "%s (%u of %u lists written); the knowledge base and its index are "
-		                   "as they were; run `%s` again", sg->what, sg->next_list, sg->nlist,
-		                   sg->again);
+		                   "%s%s; the knowledge base and its index are as they were; run `%s` "
+		                   "again", sg->what, done, sg->again);
+	}
 	return RAGDB_OK;
 }
 
-/* After a failed sequence: empty the lists it committed, unless another
- * writer came between (its own build may use that half now). */
+/* After a failed sequence: empty the lists (and quantized blocks) it
+ * committed, unless another writer came between (its own build may use
+ * that half now). */
 static ragdb_status unstage_txn(rdb_txn *t, void *arg, rdb_err *e)
 {
 	staged *sg = arg;
+	ragdb_status st = RAGDB_OK;
 	if (rdb_txn_write_id(t) != sg->next_id)
 		return RAGDB_OK;
-	return rdb_ivf_stage_clear(t, sg->which, e);
+	if (sg->blocks && (st = rdb_qblocks_unstage(t, NULL, e)))
+		return st;
+	return sg->nlist ? rdb_ivf_stage_clear(t, sg->which, e) : RAGDB_OK;
 }
 
 /* Run @p step in write txns until the lists are all written, under the
@@ -195,7 +206,7 @@ static ragdb_status run_staged(ragdb *db, staged *sg, ragdb_status (*step)(rdb_t
 		sg->entries += sg->txn_entries;
 		sg->next_id = sg->txn_id + 1;
 		rdb_txn_after_commit(db, sg->commits);
-		if (sg->next_list >= sg->nlist)
+		if (sg->next_list >= sg->nlist && !sg->txn_more)
 			break;
 		if (db->interrupted) {
 			st = rdb_err_set(e, RAGDB_EINTR, "%s", eintr);
@@ -919,6 +930,10 @@ typedef struct requant {
 	ragdb *db;
 	uint32_t kind;
 	int plain;              /* no index, or its lists already of kind */
+	/* Staging the blocks: where committed txns got to, and the txn running */
+	uint32_t next_block, txn_next_block;
+	int blocks_done, txn_blocks_done;
+	unsigned applied;       /* commits whose progress is in next_block */
 	rdb_ivf_info info;      /* the index converted, as the first txn read it */
 	uint64_t *ids;
 	size_t nids, cap;
@@ -936,25 +951,53 @@ static ragdb_status requant_step(rdb_txn *t, void *arg, rdb_err *e)
 	ragdb_status st;
 	if ((st = staged_begin(&q->sg, t, e)))
 		return st;
+	if (q->applied != q->sg.commits) { /* the txn before committed (not a retry) */
+		q->next_block = q->txn_next_block;
+		q->blocks_done = q->txn_blocks_done;
+		q->applied = q->sg.commits;
+	}
 	if (q->sg.commits == 0) {
 		rdb_err e2 = { 0 };
 		st = rdb_ivf_info_get(t, &q->info, &e2);
 		q->plain = st == RAGDB_ENOTFOUND || (st == RAGDB_OK && q->info.qkind == q->kind);
-		if (q->plain) {
+		/* From f32 the new blocks are staged too (qblocks.c Q3); between
+		 * two other kinds they are rewritten in the last txn, since the
+		 * old ones answer searches until then. */
+		q->sg.blocks = rdb_txn_quant(t) == 0 && q->kind != 0;
+		q->next_block = 0;
+		q->blocks_done = !q->sg.blocks;
+		if (q->plain && !q->sg.blocks) {
 			q->sg.nlist = q->sg.end_list = 0;
 			return rdb_store_set_quant(t, q->kind, e);
 		}
-		if (st)
+		if (st && !q->plain)
 			return rdb_err_set(e, st, "%s", e2.msg);
-		q->sg.which = !q->info.lists;
-		q->sg.nlist = q->info.nlist;
-		if ((st = rdb_ivf_stage_clear(t, q->sg.which, e)))
+		if (q->sg.blocks && (st = rdb_qblocks_stage_begin(t, q->kind, e)))
+			return st;
+		q->sg.nlist = q->plain ? 0 : q->info.nlist;
+		q->sg.which = q->plain ? 0 : !q->info.lists;
+		if (!q->plain && (st = rdb_ivf_stage_clear(t, q->sg.which, e)))
 			return st;
 	}
-	size_t dim = q->info.dim, per = rdb_quant_row_bytes(q->kind, dim) + 8, bytes = 0;
+	size_t dim = rdb_store_meta(q->db->store)->dim, per = rdb_quant_row_bytes(q->kind, dim) + 8,
+	       bytes = 0;
 	q->sg.txn_entries = 0;
+	q->txn_next_block = q->next_block;
+	q->txn_blocks_done = q->blocks_done;
+	if (!q->blocks_done) {
+		if (q->db->interrupted)
+			return rdb_err_set(e, RAGDB_EINTR, REQUANT_EINTR);
+		if ((st = rdb_qblocks_stage(t, q->kind, &q->txn_next_block, q->sg.budget, &bytes,
+		                            &q->txn_blocks_done, e)))
+			return st;
+		if (!q->txn_blocks_done) {
+			q->sg.end_list = q->sg.next_list;
+			q->sg.txn_more = 1;
+			return RAGDB_OK;
+		}
+	}
 	uint32_t c = q->sg.next_list;
-	for (; c < q->info.nlist; c++) {
+	for (; c < q->sg.nlist; c++) {
 		if (q->db->interrupted)
 			return rdb_err_set(e, RAGDB_EINTR, REQUANT_EINTR);
 		q->nids = 0;
@@ -991,15 +1034,19 @@ static ragdb_status requant_step(rdb_txn *t, void *arg, rdb_err *e)
 		q->sg.txn_entries += q->nids;
 	}
 	q->sg.end_list = c;
-	if (c < q->info.nlist)
+	if (c < q->sg.nlist)
 		return RAGDB_OK;
+	if (q->sg.blocks)
+		st = rdb_qblocks_stage_finish(t, q->kind, e);
+	else
+		st = rdb_store_set_quant_blocks(t, q->kind, e);
+	if (st || q->plain)
+		return st;
 	rdb_ivf_info info = q->info;
 	info.qkind = q->kind;
 	info.lists = q->sg.which;
 	info.live = q->sg.entries + q->sg.txn_entries;
 	info.dead = 0; /* tombstones were not carried over */
-	if ((st = rdb_store_set_quant_blocks(t, q->kind, e)))
-		return st;
 	return rdb_ivf_write_header(t, &info, NULL, e);
 }
 
@@ -1012,7 +1059,7 @@ ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind)
 		return st;
 	rdb_err e = { 0 };
 	requant q = { .db = db, .kind = kind };
-	q.sg = (staged){ .budget = rdb_txn_budget(), .what = "ragdb quantize converted the IVF lists",
+	q.sg = (staged){ .budget = rdb_txn_budget(), .what = "ragdb quantize converted the vectors",
 	                 .again = "ragdb quantize" };
 	db->interrupted = 0;
 	st = run_staged(db, &q.sg, requant_step, &q, REQUANT_EINTR, &e);

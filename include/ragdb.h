@@ -866,10 +866,16 @@ ragdb_status ragdb_scan_stats(ragdb *db, uint64_t *passes, uint64_t *shared);
 /**
  * Change the knowledge base's quantization to @p mode ("f32", "bf16", "int8"
  * or "binary"): re-encode every vector into the quantized blocks (or drop
- * them for f32) in one write transaction, so a crash leaves the old state.
- * Searches then scan the quantized blocks and rescore the best candidates
- * exactly from the f32 vectors, which are always kept.
- * @return RAGDB_OK, RAGDB_EINVAL (unknown mode), RAGDB_EREADONLY.
+ * them for f32), and an IVF index's lists with them. From f32 the blocks
+ * (and from any mode the lists) are written over write transactions of
+ * about 256 MiB (RAGDB_TXN_BYTES) beside what searches use, and the last
+ * switches to them; between two quantized modes the blocks are rewritten in
+ * that last transaction. An interrupt, an error or a crash leaves the old
+ * mode. Searches then scan the quantized blocks and rescore the best
+ * candidates exactly from the f32 vectors, which are always kept.
+ * @return RAGDB_OK, RAGDB_EINVAL (unknown mode), RAGDB_EREADONLY, RAGDB_EINTR
+ *         (ragdb_interrupt), RAGDB_EBUSY (another process wrote between two
+ *         of its transactions: quantize again), RAGDB_EMAPFULL, RAGDB_ENOMEM.
  */
 ragdb_status ragdb_quantize(ragdb *db, const char *mode);
 

@@ -147,8 +147,9 @@ ragdb_status rdb_store_compact_step(rdb_txn *t, size_t budget, rdb_compact_step 
 	uint32_t dim = s->m.dim, cap = s->m.block_cap;
 	ragdb_status st;
 	memset(out, 0, sizeof *out);
-	/* What an IVF build that never finished left (a crash). */
-	if ((st = rdb_ivf_clear_unused(t, &out->freed, err)))
+	/* What an IVF build or a quantize that never finished left (a crash). */
+	if ((st = rdb_ivf_clear_unused(t, &out->freed, err)) ||
+	    (st = rdb_qblocks_unstage(t, &out->freed, err)))
 		return st;
 	/* The block numbers first: the step rewrites the database it walks. */
 	size_t nb = 0, start = 0;

@@ -15,6 +15,12 @@
  *       quantized blocks; otherwise every f32 block has a quantized block of
  *       the same number and count, and there are no others.
  *   Q2. Each quantized row is the encoding of the f32 row at its slot.
+ *   Q3. Under f32, quantized blocks may exist only with meta "qstaged": a
+ *       conversion from f32 writes them over several txns (the scan ignores
+ *       them, since meta says f32) and its last txn sets meta "quantize"
+ *       and removes the marker; Q1-Q2 then hold because no other writer
+ *       came between (the caller checks txn ids). What a crash leaves is
+ *       dropped by the next quantize, compact or full rebuild.
  * Every write of an f32 block with appended rows (the pending tail's flush,
  * compact, a rewrite) writes its quantized block in the same txn. The kind
  * is read from meta in each txn, so a process that opened the store before
@@ -151,15 +157,29 @@ static int qdbi(rdb_txn *t, int create, MDB_dbi *out)
 	return mdb_dbi_open(t->txn, "qvectors", create && t->write ? MDB_CREATE : 0, out);
 }
 
-ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, uint32_t count,
-                            rdb_err *err)
+/* Q3's marker: meta "qstaged" = the kind being staged (u64 LE). */
+#define STAGED_KEY "qstaged"
+
+static int staged_kind(rdb_txn *t, uint32_t *kind)
+{
+	MDB_val k = { sizeof STAGED_KEY - 1, (void *)STAGED_KEY }, v;
+	int rc = mdb_get(t->txn, t->s->meta, &k, &v);
+	if (rc == 0)
+		*kind = v.mv_size == 8 ? (uint32_t)rdb_ld64(v.mv_data) : 0;
+	return rc;
+}
+
+static int staged_del(rdb_txn *t)
+{
+	MDB_val k = { sizeof STAGED_KEY - 1, (void *)STAGED_KEY };
+	int rc = mdb_del(t->txn, t->s->meta, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static ragdb_status qblock_put_kind(rdb_txn *t, uint32_t kind, uint32_t block_no,
+                                    const float *vecs, uint32_t count, rdb_err *err)
 {
 	rdb_store *s = t->s;
-	uint32_t kind = rdb_txn_quant(t);
-	if (kind == 0)
-		return RAGDB_OK;
-	if (kind > 3)
-		return rdb_corrupt(s, err, "meta \"quantize\" = %u is not a known kind", kind);
 	MDB_dbi dbi;
 	int rc = qdbi(t, 1, &dbi);
 	if (rc)
@@ -171,6 +191,17 @@ ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, ui
 		return rdb_mdb_fail(s, rc, err, "writing a quantized vector block");
 	qencode(kind, vecs, count, s->m.dim, v.mv_data);
 	return RAGDB_OK;
+}
+
+ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, uint32_t count,
+                            rdb_err *err)
+{
+	uint32_t kind = rdb_txn_quant(t);
+	if (kind == 0)
+		return RAGDB_OK;
+	if (kind > 3)
+		return rdb_corrupt(t->s, err, "meta \"quantize\" = %u is not a known kind", kind);
+	return qblock_put_kind(t, kind, block_no, vecs, count, err);
 }
 
 ragdb_status rdb_qblock_del(rdb_txn *t, uint32_t block_no, rdb_err *err)
@@ -201,7 +232,7 @@ ragdb_status rdb_qblocks_rebuild(rdb_txn *t, rdb_err *err)
 		return RAGDB_OK;
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "opening the quantized vector blocks");
-	if ((rc = mdb_drop(t->txn, dbi, 0)))
+	if ((rc = mdb_drop(t->txn, dbi, 0)) || (rc = staged_del(t)))
 		return rdb_mdb_fail(s, rc, err, "emptying the quantized vector blocks");
 	if (kind == 0)
 		return RAGDB_OK;
@@ -266,6 +297,118 @@ ragdb_status rdb_store_set_quant(rdb_txn *t, uint32_t kind, rdb_err *err)
 	 * in this txn, never left in the old encoding. */
 	int converted;
 	return st ? st : rdb_ivf_requant(t, kind, &converted, err);
+}
+
+/* --- staged conversion from f32 (Q3) --- */
+
+ragdb_status rdb_qblocks_stage_begin(rdb_txn *t, uint32_t kind, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	if (rdb_txn_quant(t) != 0 || kind == 0 || kind > 3)
+		return rdb_err_set(err, RAGDB_EINVAL, "staged quantized blocks are for f32 to another "
+		                   "kind only");
+	MDB_dbi dbi;
+	int rc = qdbi(t, 1, &dbi);
+	if (rc == 0)
+		rc = mdb_drop(t->txn, dbi, 0); /* what an unfinished conversion left */
+	uint8_t b[8];
+	rdb_st64(b, kind);
+	MDB_val k = { sizeof STAGED_KEY - 1, (void *)STAGED_KEY }, v = { 8, b };
+	if (rc == 0)
+		rc = mdb_put(t->txn, s->meta, &k, &v, 0);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "starting a staged quantization");
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_qblocks_stage(rdb_txn *t, uint32_t kind, uint32_t *next_no, size_t budget,
+                               size_t *bytes, int *done, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint32_t dim = s->m.dim;
+	*done = 0;
+	float *buf = malloc((size_t)s->m.block_cap * dim * 4);
+	if (!buf)
+		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory quantizing a vector block");
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(t->txn, s->vectors, &cur);
+	if (rc) {
+		free(buf);
+		return rdb_mdb_fail(s, rc, err, "opening a cursor on the vector blocks");
+	}
+	ragdb_status st = RAGDB_OK;
+	uint8_t kb[4];
+	rdb_put_be32(kb, *next_no);
+	MDB_val k = { 4, kb }, v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (*bytes >= budget)
+			break;
+		if (k.mv_size != 4) {
+			st = rdb_corrupt(s, err, "a vector block key is %zu bytes, expected 4", k.mv_size);
+			break;
+		}
+		uint32_t no = rdb_get_be32(k.mv_data), count, live;
+		if ((st = rdb_block_parse(s, no, &v, &count, &live, err)))
+			break;
+		/* Copy: a small value is only 2-byte aligned in its leaf page. */
+		memcpy(buf, (const uint8_t *)v.mv_data + rdb_block_vecs_off(count),
+		       (size_t)count * dim * 4);
+		if ((st = qblock_put_kind(t, kind, no, buf, count, err)))
+			break;
+		*bytes += rdb_qblock_size(kind, count, dim);
+		*next_no = no + 1;
+	}
+	if (!st && rc == MDB_NOTFOUND)
+		*done = 1;
+	else if (!st && rc)
+		st = rdb_mdb_fail(s, rc, err, "reading the vector blocks");
+	mdb_cursor_close(cur);
+	free(buf);
+	return st;
+}
+
+ragdb_status rdb_qblocks_stage_finish(rdb_txn *t, uint32_t kind, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint32_t staged = 0;
+	int rc = staged_kind(t, &staged);
+	if (rc == MDB_NOTFOUND || (rc == 0 && staged != kind) || rdb_txn_quant(t) != 0)
+		return rdb_err_set(err, RAGDB_EBUSY, "the staged quantized blocks were removed or "
+		                   "replaced meanwhile; run `ragdb quantize` again");
+	uint8_t b[8];
+	rdb_st64(b, kind);
+	MDB_val k = { 8, (void *)"quantize" }, v = { 8, b };
+	if (rc || (rc = staged_del(t)) || (rc = mdb_put(t->txn, s->meta, &k, &v, 0)))
+		return rdb_mdb_fail(s, rc, err, "switching to the staged quantized blocks");
+	t->quant = kind;
+	t->quant_known = 1;
+	return RAGDB_OK;
+}
+
+ragdb_status rdb_qblocks_unstage(rdb_txn *t, uint64_t *bytes, rdb_err *err)
+{
+	rdb_store *s = t->s;
+	uint32_t staged;
+	int rc = staged_kind(t, &staged);
+	if (rc == MDB_NOTFOUND)
+		return RAGDB_OK;
+	MDB_dbi dbi;
+	MDB_stat ms;
+	if (rc == 0 && rdb_txn_quant(t) == 0 && (rc = qdbi(t, 0, &dbi)) == 0) {
+		if (bytes && (rc = mdb_stat(t->txn, dbi, &ms)) == 0)
+			*bytes += (uint64_t)(ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages) *
+			          ms.ms_psize;
+		if (rc == 0)
+			rc = mdb_drop(t->txn, dbi, 0);
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0)
+		rc = staged_del(t);
+	if (rc)
+		return rdb_mdb_fail(s, rc, err, "removing the blocks of an unfinished quantization");
+	return RAGDB_OK;
 }
 
 ragdb_status rdb_qblocks_get(rdb_txn *t, const rdb_block_view *views, size_t n, uint32_t *kind,
@@ -375,8 +518,10 @@ ragdb_status rdb_qblocks_check(rdb_txn *t, void (*report)(void *ctx, const char 
 	}
 	if ((rc = mdb_stat(t->txn, dbi, &ms)))
 		return rdb_mdb_fail(s, rc, err, "counting quantized blocks");
+	uint32_t staged;
 	if (kind == 0) {
-		if (ms.ms_entries) {
+		/* Q3: a conversion from f32 under way, or one a crash stopped. */
+		if (ms.ms_entries && staged_kind(t, &staged) != 0) {
 			snprintf(msg, sizeof msg, "%zu quantized blocks left in a f32 knowledge base",
 			         (size_t)ms.ms_entries);
 			report(rctx, msg);

@@ -276,6 +276,18 @@ typedef struct rdb_qview {
 	const void *codes;
 	const float *scales;
 } rdb_qview;
+/* A conversion from f32 to @p kind over several txns (qblocks.c Q3):
+ * stage_begin drops leftovers and sets the marker; stage writes the
+ * quantized blocks of f32 blocks numbered from *next_no on while *bytes <
+ * @p budget (adding to *bytes; *done after the last); stage_finish sets
+ * meta "quantize" (EBUSY if the marker is gone or another's); unstage
+ * drops what a conversion left under f32 (adding its bytes to *bytes when
+ * not NULL) and the marker. */
+ragdb_status rdb_qblocks_stage_begin(rdb_txn *t, uint32_t kind, rdb_err *err);
+ragdb_status rdb_qblocks_stage(rdb_txn *t, uint32_t kind, uint32_t *next_no, size_t budget,
+                               size_t *bytes, int *done, rdb_err *err);
+ragdb_status rdb_qblocks_stage_finish(rdb_txn *t, uint32_t kind, rdb_err *err);
+ragdb_status rdb_qblocks_unstage(rdb_txn *t, uint64_t *bytes, rdb_err *err);
 /* The quantized blocks parallel to @p views (from rdb_blocks_get in the same
  * txn). *kind = 0 and *out = NULL when the knowledge base is f32; else *out
  * is malloc'd (free it), its pointers valid until the txn ends. ECORRUPT

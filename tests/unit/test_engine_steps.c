@@ -1,14 +1,23 @@
 /*
- * tests/unit/test_engine_compact_steps.c — ragdb_compact in steps of a
- * bounded number of bytes (index/compact.c, engine/compact_api.c): the
- * result equals a compact in one transaction (the same blocks, answers and
- * freed bytes, on f32 and on int8 blocks), and a compact that stops between
- * two steps (interrupted, a crash) or that another process writes between
- * leaves a knowledge base that passes its check, answers as before, and
- * that the next compact finishes; an IVF index's lists lose their
- * tombstones in steps too.
+ * tests/unit/test_engine_steps.c — the commands that rewrite much of a
+ * knowledge base over several write transactions of a bounded size.
+ *
+ * ragdb_compact (index/compact.c, engine/compact_api.c): the result equals
+ * a compact in one transaction (the same blocks, answers and freed bytes,
+ * on f32 and on int8 blocks), and a compact that stops between two steps
+ * (interrupted, a crash) or that another process writes between leaves a
+ * knowledge base that passes its check, answers as before, and that the
+ * next compact finishes; an IVF index's lists lose their tombstones in
+ * steps too.
+ *
+ * ragdb_quantize from f32 (index/qblocks.c Q3): the quantized blocks are
+ * written over several txns under f32 and switched to in the last; the
+ * result equals a quantize in one txn; stopped midway (interrupted, a
+ * crash, another process writing), the knowledge base stays f32, answers
+ * as before and passes its check, and the leftovers go.
  */
 #include <check.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +64,7 @@ static int doomed(int i)
 static ragdb *fresh_indexed(const char *quant, uint32_t nlist)
 {
 	make_data();
-	g_dir = tu_tmpdir("compact_steps");
+	g_dir = tu_tmpdir("steps");
 	ragdb_create_options o = { .embedder = "external", .dim = DIM };
 	ragdb *db = NULL;
 	ck_assert_int_eq(ragdb_create(g_dir, &o, &db), RAGDB_OK);
@@ -376,9 +385,184 @@ START_TEST(test_index_lists_in_steps)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* quantize from f32 in steps */
+
+/* About two int8 blocks (512 x 512 codes and scales) per txn. */
+#define QTXN (600u << 10)
+
+static ragdb_status quantize_in(ragdb *db, size_t txn_bytes, const char *mode)
+{
+	g_commits = 0;
+	rdb_txn_test_hooks(txn_bytes, after_commit);
+	ragdb_status st = ragdb_quantize(db, mode);
+	rdb_txn_test_hooks(0, NULL);
+	return st;
+}
+
+/* Entries of the quantized blocks' database and whether meta has the
+ * staging marker, read with LMDB from the closed knowledge base. */
+static void raw_qblocks(size_t *entries, int *marker)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_stat ms;
+	MDB_val k = { 7, (void *)"qstaged" }, v;
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	ck_assert_int_eq(mdb_env_open(env, g_dir, MDB_RDONLY, 0664), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	*entries = 0;
+	if (mdb_dbi_open(txn, "qvectors", 0, &dbi) == 0 && mdb_stat(txn, dbi, &ms) == 0)
+		*entries = ms.ms_entries;
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	*marker = mdb_get(txn, dbi, &k, &v) == 0;
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+static ragdb *reopen_raw(ragdb *db, size_t *entries, int *marker)
+{
+	ragdb_close(db);
+	raw_qblocks(entries, marker);
+	ck_assert_int_eq(ragdb_open(g_dir, 0, &db), RAGDB_OK);
+	return db;
+}
+
+/* Staged over several txns, int8 answers as a quantize in one txn does;
+ * with an IVF index the lists follow in the same sequence. */
+START_TEST(test_quantize_steps_equal_one_txn)
+{
+	for (int indexed = 0; indexed < 2; indexed++) {
+		ragdb *db = fresh_indexed(NULL, indexed ? 16 : 0);
+		ck_assert_int_eq(quantize_in(db, 0, "int8"), RAGDB_OK);
+		ck_assert_uint_eq(g_commits, 1);
+		char *one = answers(db);
+		done(db);
+
+		db = fresh_indexed(NULL, indexed ? 16 : 0);
+		ck_assert_msg(quantize_in(db, QTXN, "int8") == RAGDB_OK, "%s", ragdb_errmsg(db));
+		ck_assert_uint_ge(g_commits, 4 + indexed);
+		ck_assert_str_eq(ragdb_quantization(db), "int8");
+		check_ok(db);
+		char *many = answers(db);
+		ck_assert_str_eq(one, many);
+		size_t n;
+		int marker;
+		db = reopen_raw(db, &n, &marker);
+		ck_assert_uint_eq(n, stats(db).blocks);
+		ck_assert_int_eq(marker, 0);
+		/* Back to f32 and to bf16 in steps again. */
+		ck_assert_int_eq(quantize_in(db, QTXN, "f32"), RAGDB_OK);
+		ck_assert_int_eq(quantize_in(db, QTXN, "bf16"), RAGDB_OK);
+		ck_assert_uint_ge(g_commits, 3);
+		check_ok(db);
+		free(one);
+		free(many);
+		done(db);
+	}
+}
+END_TEST
+
+/* Interrupted after its second txn: still f32, the same answers, nothing
+ * of the conversion left; the next quantize runs. */
+START_TEST(test_quantize_interrupted_stays_f32)
+{
+	ragdb *db = fresh(NULL);
+	char *before = answers(db);
+	g_action = 1;
+	g_at = 2;
+	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_EINTR);
+	g_action = 0;
+	ck_assert_str_eq(ragdb_quantization(db), "f32");
+	check_ok(db);
+	char *mid = answers(db);
+	ck_assert_str_eq(before, mid);
+	size_t n;
+	int marker;
+	db = reopen_raw(db, &n, &marker);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(marker, 0);
+	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_OK);
+	check_ok(db);
+	free(before);
+	free(mid);
+	done(db);
+}
+END_TEST
+
+/* A crash after the second txn leaves f32 answering and a passing check;
+ * compact frees the leftovers; the next quantize finishes. */
+START_TEST(test_quantize_crash_leftovers)
+{
+	ragdb *db = fresh(NULL);
+	char *before = answers(db);
+	ragdb_close(db);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		ragdb *c = NULL;
+		if (ragdb_open(g_dir, 0, &c) != RAGDB_OK)
+			_exit(1);
+		g_action = 3;
+		g_at = 2;
+		(void)quantize_in(c, QTXN, "int8");
+		_exit(2); /* the hook should have ended the process first */
+	}
+	int ws = 0;
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 42);
+	size_t n;
+	int marker;
+	raw_qblocks(&n, &marker);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(marker, 1);
+	ck_assert_int_eq(ragdb_open(g_dir, 0, &db), RAGDB_OK);
+	ck_assert_str_eq(ragdb_quantization(db), "f32");
+	check_ok(db);
+	char *mid = answers(db);
+	ck_assert_str_eq(before, mid);
+	/* Vectors added meanwhile are f32 only; the leftovers stay valid. */
+	tv_add_rows(db, g_q, DIM, 0, 10, "late", 0);
+	check_ok(db);
+	uint64_t freed = 0;
+	ck_assert_int_eq(ragdb_compact(db, &freed), RAGDB_OK);
+	ck_assert_uint_gt(freed, (uint64_t)g_deleted * (DIM * 4 + 8));
+	db = reopen_raw(db, &n, &marker);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(marker, 0);
+	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_OK);
+	check_ok(db);
+	free(before);
+	free(mid);
+	done(db);
+}
+END_TEST
+
+/* Another process writing between two txns stops the conversion: EBUSY,
+ * still f32 with its vectors; the next quantize runs. */
+START_TEST(test_quantize_other_writer)
+{
+	ragdb *db = fresh(NULL);
+	g_action = 2;
+	g_at = 2;
+	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_EBUSY);
+	g_action = 0;
+	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "run `ragdb quantize` again"));
+	ck_assert_str_eq(ragdb_quantization(db), "f32");
+	ck_assert_uint_eq(stats(db).vectors_live, NV - g_deleted + 300 - 2);
+	check_ok(db);
+	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_OK);
+	ck_assert_str_eq(ragdb_quantization(db), "int8");
+	check_ok(db);
+	done(db);
+}
+END_TEST
+
 static Suite *suite(void)
 {
-	Suite *s = suite_create("engine_compact_steps");
+	Suite *s = suite_create("engine_steps");
 	TCase *tc = tcase_create("steps");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_steps_equal_one_txn_f32);
@@ -387,6 +571,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_crash_between_steps);
 	tcase_add_test(tc, test_other_writer_between_steps);
 	tcase_add_test(tc, test_index_lists_in_steps);
+	tcase_add_test(tc, test_quantize_steps_equal_one_txn);
+	tcase_add_test(tc, test_quantize_interrupted_stays_f32);
+	tcase_add_test(tc, test_quantize_crash_leftovers);
+	tcase_add_test(tc, test_quantize_other_writer);
 	suite_add_tcase(s, tc);
 	return s;
 }
