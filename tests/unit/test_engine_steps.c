@@ -278,13 +278,10 @@ START_TEST(test_interrupted_keeps_the_steps_done)
 }
 END_TEST
 
-/* A process that dies after the second step (as a crash) leaves a valid,
- * partly compacted knowledge base. */
-START_TEST(test_crash_between_steps)
+/* Run @p fn on the closed knowledge base in a child process that dies (as
+ * a crash: no cleanup) right after its second commit. */
+static void crash_after_two(void (*fn)(ragdb *db))
 {
-	ragdb *db = fresh(NULL);
-	char *before = answers(db);
-	ragdb_close(db);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -293,12 +290,27 @@ START_TEST(test_crash_between_steps)
 			_exit(1);
 		g_action = 3;
 		g_at = 2;
-		(void)compact_in(c, SMALL_TXN, NULL);
+		fn(c);
 		_exit(2); /* the hook should have ended the process first */
 	}
 	int ws = 0;
 	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
 	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 42);
+}
+
+static void crash_compact(ragdb *db)
+{
+	(void)compact_in(db, SMALL_TXN, NULL);
+}
+
+/* A process that dies after the second step (as a crash) leaves a valid,
+ * partly compacted knowledge base. */
+START_TEST(test_crash_between_steps)
+{
+	ragdb *db = fresh(NULL);
+	char *before = answers(db);
+	ragdb_close(db);
+	crash_after_two(crash_compact);
 	ck_assert_int_eq(ragdb_open(g_dir, 0, &db), RAGDB_OK);
 	ragdb_stats s = stats(db);
 	ck_assert_uint_gt(s.vectors_dead, 0);
@@ -492,6 +504,11 @@ START_TEST(test_quantize_interrupted_stays_f32)
 }
 END_TEST
 
+static void crash_quantize(ragdb *db)
+{
+	(void)quantize_in(db, QTXN, "int8");
+}
+
 /* A crash after the second txn leaves f32 answering and a passing check;
  * compact frees the leftovers; the next quantize finishes. */
 START_TEST(test_quantize_crash_leftovers)
@@ -499,20 +516,7 @@ START_TEST(test_quantize_crash_leftovers)
 	ragdb *db = fresh(NULL);
 	char *before = answers(db);
 	ragdb_close(db);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		ragdb *c = NULL;
-		if (ragdb_open(g_dir, 0, &c) != RAGDB_OK)
-			_exit(1);
-		g_action = 3;
-		g_at = 2;
-		(void)quantize_in(c, QTXN, "int8");
-		_exit(2); /* the hook should have ended the process first */
-	}
-	int ws = 0;
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 42);
+	crash_after_two(crash_quantize);
 	size_t n;
 	int marker;
 	raw_qblocks(&n, &marker);
