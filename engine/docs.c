@@ -324,6 +324,14 @@ ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out)
 	s.file_bytes = ss.file_bytes;
 	s.map_bytes = ss.map_bytes;
 	snprintf(s.kernel, sizeof s.kernel, "%s", rdb_kernel_name());
+	const char *q = rdb_qkind_name(ss.quant), *sq = rdb_qkind_name(ss.staged_quant);
+	snprintf(s.quantize, sizeof s.quantize, "%s", q ? q : "?");
+	if (ss.staged_quant && ss.quant == 0) {
+		snprintf(s.unfinished_quantize, sizeof s.unfinished_quantize, "%s", sq ? sq : "?");
+		s.unfinished_bytes = ss.quant_bytes;
+	} else if (ss.quant) {
+		s.quantize_bytes = ss.quant_bytes;
+	}
 	*out = s;
 	return RAGDB_OK;
 }

@@ -535,6 +535,12 @@ typedef struct ragdb_stats {
 	uint64_t file_bytes;      /**< size of the data file */
 	uint64_t map_bytes;       /**< current map size */
 	char kernel[32];          /**< the dot-product kernel in use */
+	char quantize[8];         /**< "f32", "bf16", "int8" or "binary" (ragdb_quantize) */
+	uint64_t quantize_bytes;  /**< bytes of the quantized blocks (0 for f32) */
+	char unfinished_quantize[8]; /**< a conversion from f32 that a crash or another
+	                                  process stopped ("" none): its blocks are
+	                                  unused; ragdb_compact() frees them */
+	uint64_t unfinished_bytes;   /**< their bytes */
 } ragdb_stats;
 ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out);
 

@@ -386,6 +386,23 @@ ragdb_status rdb_qblocks_stage_finish(rdb_txn *t, uint32_t kind, rdb_err *err)
 	return RAGDB_OK;
 }
 
+ragdb_status rdb_qblocks_usage(rdb_txn *t, uint32_t *staged, uint64_t *bytes, rdb_err *err)
+{
+	MDB_dbi dbi;
+	MDB_stat ms;
+	*staged = 0;
+	*bytes = 0;
+	int rc = staged_kind(t, staged);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0 && (rc = qdbi(t, 0, &dbi)) == 0 && (rc = mdb_stat(t->txn, dbi, &ms)) == 0)
+		*bytes = (uint64_t)(ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages) *
+		         ms.ms_psize;
+	if (rc && rc != MDB_NOTFOUND)
+		return rdb_mdb_fail(t->s, rc, err, "reading the quantized blocks' size");
+	return RAGDB_OK;
+}
+
 ragdb_status rdb_qblocks_unstage(rdb_txn *t, uint64_t *bytes, rdb_err *err)
 {
 	rdb_store *s = t->s;

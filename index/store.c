@@ -653,7 +653,12 @@ ragdb_status rdb_store_stats_get(rdb_txn *t, rdb_store_stats *out, rdb_err *err)
 	struct stat sb;
 	if (stat(path, &sb) != 0)
 		return rdb_err_set(err, RAGDB_EIO, "cannot stat %s: %s", path, strerror(errno));
+	uint32_t staged;
+	uint64_t qbytes;
+	if ((st = rdb_qblocks_usage(t, &staged, &qbytes, err)))
+		return st;
 	rdb_store_stats r = {
+		.quant = rdb_txn_quant(t), .staged_quant = staged, .quant_bytes = qbytes,
 		.documents = c.documents, .chunks = c.chunks,
 		.vectors_live = c.vectors_live, .vectors_dead = c.vectors_dead,
 		.blocks = ms.ms_entries + (t->tail.active && !t->tail.in_db ? 1 : 0),

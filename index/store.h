@@ -231,6 +231,9 @@ ragdb_status rdb_vectors_append(rdb_txn *t, const uint64_t *ids, const float *ve
 typedef struct rdb_store_stats {
 	uint64_t documents, chunks, vectors_live, vectors_dead, blocks;
 	uint64_t text_bytes, file_bytes, map_bytes;
+	uint32_t quant;         /* meta "quantize" (0 f32) */
+	uint32_t staged_quant;  /* a conversion's kind under way or left (Q3), 0 none */
+	uint64_t quant_bytes;   /* pages of the quantized blocks (the staged ones, if any) */
 } rdb_store_stats;
 ragdb_status rdb_store_stats_get(rdb_txn *t, rdb_store_stats *out, rdb_err *err);
 

@@ -173,6 +173,9 @@ uint32_t rdb_txn_quant(rdb_txn *t);
  * 4-byte aligned); nothing for f32. */
 ragdb_status rdb_qblock_put(rdb_txn *t, uint32_t block_no, const float *vecs, uint32_t count,
                             rdb_err *err);
+/* The kind meta "qstaged" names (0 none) and the bytes of the pages of the
+ * quantized blocks (for stats). */
+ragdb_status rdb_qblocks_usage(rdb_txn *t, uint32_t *staged, uint64_t *bytes, rdb_err *err);
 /* Delete the quantized block of f32 block @p block_no; nothing for f32. */
 ragdb_status rdb_qblock_del(rdb_txn *t, uint32_t block_no, rdb_err *err);
 /* Re-encode every quantized block from the f32 blocks (drop them for f32). */

@@ -127,6 +127,15 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		cJSON_AddNumberToObject(j, "file_bytes", (double)s.file_bytes);
 		cJSON_AddNumberToObject(j, "map_bytes", (double)s.map_bytes);
 		cJSON_AddStringToObject(j, "kernel", s.kernel);
+		cJSON_AddStringToObject(j, "quantize", s.quantize);
+		cJSON_AddNumberToObject(j, "quantize_bytes", (double)s.quantize_bytes);
+		if (s.unfinished_quantize[0]) {
+			cJSON *u = cJSON_AddObjectToObject(j, "unfinished_quantize");
+			cJSON_AddStringToObject(u, "to", s.unfinished_quantize);
+			cJSON_AddNumberToObject(u, "bytes", (double)s.unfinished_bytes);
+		} else {
+			cJSON_AddNullToObject(j, "unfinished_quantize");
+		}
 		if (ci.enabled) {
 			cJSON *cj = cJSON_AddObjectToObject(j, "cache");
 			cJSON_AddStringToObject(cj, "dir", ci.dir);
@@ -155,6 +164,16 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		printf("data file       %s (map %s)\n", cli_human_bytes(s.file_bytes, b2, sizeof b2),
 		       cli_human_bytes(s.map_bytes, b3, sizeof b3));
 		printf("kernel          %s\n", s.kernel);
+		if (strcmp(s.quantize, "f32") == 0)
+			printf("quantize        f32 (the scan reads the vectors)\n");
+		else
+			printf("quantize        %s, %s of blocks the scan reads first (the f32 vectors "
+			       "rescore)\n", s.quantize, cli_human_bytes(s.quantize_bytes, b1, sizeof b1));
+		if (s.unfinished_quantize[0])
+			printf("unfinished      a conversion to %s that did not finish left %s unused; "
+			       "`ragdb compact` frees it, `ragdb quantize %s` starts over\n",
+			       s.unfinished_quantize,
+			       cli_human_bytes(s.unfinished_bytes, b1, sizeof b1), s.unfinished_quantize);
 		if (ci.enabled)
 			printf("cache           %s: %llu entries, %s of %s\n", ci.dir,
 			       (unsigned long long)ci.entries, cli_human_bytes(ci.bytes, b1, sizeof b1),
