@@ -9,6 +9,14 @@
  * model used before costs no provider call. A provider failure aborts the
  * transaction: nothing changes. The handle's embedder is replaced only after
  * the commit.
+ *
+ * With a remote embedder whose vectors fit in the persistent cache, the
+ * provider is called before the write transaction, from short read
+ * transactions (prefill), so the hours a large re-embed can take do not
+ * hold LMDB's writer lock: other processes keep ingesting meanwhile, and
+ * the write transaction then finds every vector in the cache (what came in
+ * meanwhile is embedded there). Without that room the calls stay inside it,
+ * since vectors evicted before the write would be paid for twice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +36,7 @@ typedef struct re_ctx {
 	char **texts;
 	size_t *lens;
 	float *tmp;          /* block_cap x new dim */
+	float *out;          /* block_cap x new dim: prefill's vectors, dropped */
 	uint32_t cap;
 	uint64_t done, total;
 	const ragdb_reembed_options *o;
@@ -49,6 +58,54 @@ static ragdb_status fill_block(void *vctx, const uint64_t *ids, uint32_t count, 
 	return st;
 }
 
+
+/* Blocks a prefill read txn covers: short, so that it does not keep LMDB
+ * from reusing the pages writers free meanwhile. */
+#define PREFILL_BLOCKS 16
+
+/* Embed every live chunk into the persistent cache without a write txn
+ * (see the top). Best effort: the write txn embeds whatever it misses. */
+static ragdb_status prefill(re_ctx *x, rdb_err *e)
+{
+	ragdb *db = x->db;
+	ragdb_cache_info ci;
+	if (!x->work->remote || !x->work->cache || ragdb_cache_stats(db, &ci) != RAGDB_OK ||
+	    !ci.enabled)
+		return RAGDB_OK;
+	rdb_block_embed_bufs b = { &x->text, &x->scratch, x->texts, x->lens, x->tmp, x->cap };
+	ragdb_status st = RAGDB_OK;
+	for (size_t at = 0;; at += PREFILL_BLOCKS) {
+		rdb_txn *t = NULL;
+		rdb_block_view *v = NULL;
+		size_t n = 0;
+		rdb_store_stats ss;
+		if ((st = rdb_txn_begin(db->store, 0, &t, e)) ||
+		    (st = rdb_store_stats_get(t, &ss, e)) || (st = rdb_blocks_get(t, &v, &n, e))) {
+			rdb_txn_abort(t);
+			return st;
+		}
+		if (at == 0) {
+			x->total = ss.vectors_live;
+			/* Room for them with half the cache left to what else it holds. */
+			if (ss.vectors_live * ((uint64_t)x->work->dim * 4 + 64) > ci.max_bytes / 2) {
+				free(v);
+				rdb_txn_abort(t);
+				return RAGDB_OK;
+			}
+		}
+		for (size_t i = at; i < n && i < at + PREFILL_BLOCKS && !st; i++) {
+			uint32_t live = 0;
+			st = rdb_block_embed(db, t, x->work, &b, v[i].ids, v[i].count, x->out, &live, e);
+			x->done += live;
+			if (!st && x->o && x->o->progress)
+				x->o->progress(x->o->ctx, x->done < x->total ? x->done : x->total, x->total);
+		}
+		free(v);
+		rdb_txn_abort(t);
+		if (st || at + PREFILL_BLOCKS >= n)
+			return st;
+	}
+}
 
 static double now_s(void)
 {
@@ -105,8 +162,14 @@ ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_opti
 	x.texts = calloc(x.cap, sizeof *x.texts);
 	x.lens = calloc(x.cap, sizeof *x.lens);
 	x.tmp = (size_t)x.cap * dim <= SIZE_MAX / sizeof(float) ? malloc(sizeof(float) * dim * x.cap) : NULL;
-	if (!x.texts || !x.lens || !x.tmp) {
+	x.out = x.tmp ? malloc(sizeof(float) * dim * x.cap) : NULL;
+	if (!x.texts || !x.lens || !x.tmp || !x.out) {
 		st = rdb_err_set(&e, RAGDB_ENOMEM, "out of memory for a re-embed");
+		goto out_free;
+	}
+	db->interrupted = 0; /* as an ingest: a Ctrl-C counts from here */
+	if ((st = prefill(&x, &e)) != RAGDB_OK) {
+		db->interrupted = 0;
 		goto out_free;
 	}
 	pthread_mutex_lock(&db->write_lock);
@@ -150,6 +213,7 @@ out_free:
 	free(x.texts);
 	free(x.lens);
 	free(x.tmp);
+	free(x.out);
 	rdb_buf_free(&x.text);
 	rdb_buf_free(&x.scratch);
 	if (st != RAGDB_OK)

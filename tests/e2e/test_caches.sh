@@ -7,8 +7,9 @@
 # calls; `ragdb query` asked twice answers the second time from the cache
 # (cached, 0 tokens, no call) and --no-cache asks again; `ragdb reembed`
 # to another model and back costs no call the second time, and `check`
-# passes after it; `check` reports a damaged cache entry and --repair drops
-# it.
+# passes after it; a reembed's provider calls do not hold the writer lock
+# (another process ingests meanwhile); `check` reports a damaged cache entry
+# and --repair drops it.
 source "$(dirname "$0")/lib.sh"
 source "$RAGDB_SRC/tests/fake/fake.sh"
 
@@ -147,6 +148,39 @@ if ragdb help 2>&1 | grep -q reembed; then
 			assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "keys.md" "top hit after the index was dropped"
 		fi
 	fi
+fi
+
+if ragdb help 2>&1 | grep -q reembed; then
+	note "a reembed calls its provider before its write transaction: another process ingests meanwhile"
+	fake_ctl '{"dim": 48, "delay_ms": 0}'
+	DBR="$WORK/db-reembed"
+	mkdir -p "$WORK/notes"
+	for i in $(seq 1 24); do
+		echo "Runbook note $i: drain queue $i, then restart worker pool $i before the deploy." >"$WORK/notes/n$i.md"
+	done
+	ok ragdb init --db "$DBR" --embedder openai:test-embed-1 --dim 48
+	ok ragdb ingest --db "$DBR" "$WORK/notes" --json
+	# One text per request, 400 ms each: the reembed's calls take about 10 s.
+	printf '{ "models": { "slow": { "provider": "openai", "model": "test-embed-8", "endpoint": "%s/v1", "api_key": "sk-test", "batch_size": 1 } } }\n' \
+		"$FAKE_URL" >"$DBR/ragdb.json"
+	fake_ctl '{"delay_ms": 400}'
+	"$RAGDB_BIN" reembed --db "$DBR" --embedder openai:test-embed-8 --dim 48 >"$WORK/re.out" 2>"$WORK/re.err" &
+	RPID=$!
+	sleep 1
+	echo "Restore drills run every quarter from the vault copy." >"$WORK/drill.md"
+	ok ragdb ingest --db "$DBR" "$WORK/drill.md" --json
+	kill -0 "$RPID" 2>/dev/null || fail "the ingest waited for the reembed's provider calls to end"
+	set +e
+	wait "$RPID"
+	RRC=$?
+	set -e
+	fake_ctl '{"delay_ms": 0}'
+	[ "$RRC" -eq 0 ] || fail "reembed beside an ingest exited $RRC: $(cat "$WORK/re.err")"
+	ok ragdb stats --db "$DBR" --json
+	printf '%s' "$OUT" | jcheck 'j["embedder_model"] == "test-embed-8" and j["documents"] == 25' "stats after a reembed beside an ingest"
+	ok ragdb check --db "$DBR"
+	ok ragdb search --db "$DBR" "restore drills every quarter" -k 1 --json
+	assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "drill.md" "the document ingested meanwhile, re-embedded"
 fi
 
 note "check verifies the cache; --repair drops a damaged entry"
