@@ -222,8 +222,10 @@ static const char usage_check[] =
 static const char usage_compact[] =
 	"usage: ragdb compact [--json]\n"
 	"\n"
-	"Rewrite the vector blocks without the tombstones left by deletes and\n"
-	"replacements; the pages freed are reused by later writes.\n"
+	"Rewrite the vector blocks (and an IVF index's lists) without the tombstones\n"
+	"left by deletes and replacements; the pages freed are reused by later\n"
+	"writes. It works in steps of about 256 MiB, each leaving a valid knowledge\n"
+	"base: Ctrl-C or a crash keeps the steps done; run it again to finish.\n"
 	"\n"
 	"  --json      {\"freed_bytes\":N}\n"
 	"  --db DIR    knowledge base directory\n"
