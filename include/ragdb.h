@@ -143,8 +143,10 @@ void ragdb_close(ragdb *db);
  *  Accepts NULL. */
 const char *ragdb_errmsg(const ragdb *db);
 
-/** Ask long-running calls on @p db (ingest, batch search) to stop at the next
- *  safe point; they return RAGDB_EINTR and what was committed stays.
+/** Ask long-running calls on @p db (ingest, batch search, index build,
+ *  quantize, compact, reembed) to stop at the next safe point; they return
+ *  RAGDB_EINTR and what was committed stays (each call's documentation says
+ *  what that is: for compact the steps done, for the others nothing).
  *  Async-signal-safe: may be called from a signal handler. */
 void ragdb_interrupt(ragdb *db);
 
