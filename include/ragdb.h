@@ -145,8 +145,9 @@ const char *ragdb_errmsg(const ragdb *db);
 
 /** Ask long-running calls on @p db (ingest, batch search, index build,
  *  quantize, compact, reembed) to stop at the next safe point; they return
- *  RAGDB_EINTR and what was committed stays (each call's documentation says
- *  what that is: for compact the steps done, for the others nothing).
+ *  RAGDB_EINTR and what was committed stays: an ingest keeps the batches it
+ *  committed and a compact the steps it did; an index build, a quantize and
+ *  a reembed leave the knowledge base as it was.
  *  Async-signal-safe: may be called from a signal handler. */
 void ragdb_interrupt(ragdb *db);
 
