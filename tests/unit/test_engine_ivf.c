@@ -63,13 +63,6 @@ static void done(ragdb *db)
 	free(g_dir);
 }
 
-static void check_ok(ragdb *db)
-{
-	uint64_t np = 99;
-	ck_assert_int_eq(ragdb_check(db, NULL, NULL, &np), RAGDB_OK);
-	ck_assert_uint_eq(np, 0);
-}
-
 /* One query vector, one search (the single-query scan). */
 static ragdb_results *search1(ragdb *db, const float *q, uint32_t nprobe, int exact,
                               const char *filter)
@@ -113,7 +106,7 @@ START_TEST(test_recall_and_exact)
 	ck_assert(s.recall >= 0.95f);
 	ck_assert(s.list_min <= s.list_median && s.list_median <= s.list_max);
 	ck_assert(s.imbalance >= 1.0);
-	check_ok(db);
+	tv_check_ok(db);
 	size_t found = 0, total = 0;
 	for (int i = 0; i < NQ; i++) {
 		const float *q = g_q + (size_t)i * DIM;
@@ -166,7 +159,7 @@ START_TEST(test_add_delete)
 	ck_assert_int_eq(ragdb_index_stats_get(db, &s), RAGDB_OK);
 	ck_assert_uint_eq(s.added, 50);
 	ck_assert_uint_eq(s.vectors, NV + 50);
-	check_ok(db);
+	tv_check_ok(db);
 	for (int i = 0; i < 50; i++) {
 		char id[32];
 		snprintf(id, sizeof id, "new%d", i);
@@ -185,7 +178,7 @@ START_TEST(test_add_delete)
 	ck_assert_int_eq(ragdb_index_stats_get(db, &s), RAGDB_OK);
 	ck_assert_uint_eq(s.dead, 26);
 	ck_assert_uint_eq(s.vectors, NV + 25);
-	check_ok(db);
+	tv_check_ok(db);
 	for (int i = 0; i < 50; i++) {
 		char id[32];
 		snprintf(id, sizeof id, "new%d", i);
@@ -198,7 +191,7 @@ START_TEST(test_add_delete)
 		ragdb_results_free(r);
 	}
 	ck_assert_int_eq(ragdb_compact(db, NULL), RAGDB_OK);
-	check_ok(db);
+	tv_check_ok(db);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &s), RAGDB_OK);
 	ck_assert_uint_eq(s.dead, 0);
 	ck_assert_uint_eq(s.vectors, NV + 25);
@@ -244,7 +237,7 @@ START_TEST(test_quantized)
 		ex[i] = search1(db, g_q + (size_t)i * DIM, 0, 1, NULL);
 	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK);
 	build(db, NLIST);
-	check_ok(db);
+	tv_check_ok(db);
 	for (int i = 0; i < 8; i++) {
 		ragdb_results *r = search1(db, g_q + (size_t)i * DIM, NLIST, 0, NULL);
 		ck_assert(same_results(ex[i], r));
@@ -290,7 +283,7 @@ START_TEST(test_errors_and_drop)
 	ragdb_results_free(r);
 	ck_assert_int_eq(ragdb_index_drop(db), RAGDB_OK);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &s), RAGDB_ENOTFOUND);
-	check_ok(db);
+	tv_check_ok(db);
 	ragdb_close(db);
 	tu_rmrf(dir);
 	free(dir);
@@ -303,7 +296,7 @@ START_TEST(test_check_detects)
 {
 	ragdb *db = fresh();
 	build(db, 16);
-	check_ok(db);
+	tv_check_ok(db);
 	ragdb_close(db);
 	MDB_env *env;
 	MDB_txn *txn;
@@ -377,7 +370,7 @@ START_TEST(test_text_modes)
 		}
 		ragdb_results_free_array(bb, 2);
 	}
-	check_ok(db);
+	tv_check_ok(db);
 	/* The option reaches the text path: without an index it is refused. */
 	ck_assert_int_eq(ragdb_index_drop(db), RAGDB_OK);
 	ragdb_search_options iv = { .k = 5, .mode = RAGDB_MODE_HYBRID, .nprobe = 4 };

@@ -67,13 +67,6 @@ static void done(ragdb *db)
 	free(g_dir);
 }
 
-static void check_ok(ragdb *db)
-{
-	uint64_t np = 99;
-	ck_assert_int_eq(ragdb_check(db, NULL, NULL, &np), RAGDB_OK);
-	ck_assert_uint_eq(np, 0);
-}
-
 static uint64_t check_problems(ragdb *db)
 {
 	uint64_t np = 0;
@@ -144,7 +137,7 @@ START_TEST(test_kind)
 	ragdb_index_stats s = build(db);
 	ck_assert_msg(s.recall >= 0.95f, "%s: stored recall %.3f at nprobe %u", kind,
 	              (double)s.recall, s.nprobe);
-	check_ok(db);
+	tv_check_ok(db);
 	assert_all_lists_exact(db, NQ, kind);
 	size_t found = 0, total = 0;
 	for (int i = 0; i < NQ; i++) {
@@ -180,7 +173,7 @@ START_TEST(test_kind)
 	s = stats(db);
 	ck_assert_uint_eq(s.added, 40);
 	ck_assert_uint_eq(s.vectors, NV + 40);
-	check_ok(db);
+	tv_check_ok(db);
 	for (int i = 0; i < 40; i++) {
 		char id[32];
 		snprintf(id, sizeof id, "new%d", i);
@@ -197,7 +190,7 @@ START_TEST(test_kind)
 	}
 	s = stats(db);
 	ck_assert_uint_eq(s.dead, 20);
-	check_ok(db);
+	tv_check_ok(db);
 	for (int i = 0; i < 40; i++) {
 		char id[32];
 		snprintf(id, sizeof id, "new%d", i);
@@ -209,7 +202,7 @@ START_TEST(test_kind)
 		ragdb_results_free(r);
 	}
 	ck_assert_int_eq(ragdb_compact(db, NULL), RAGDB_OK);
-	check_ok(db);
+	tv_check_ok(db);
 	s = stats(db);
 	ck_assert_uint_eq(s.dead, 0);
 	ck_assert_uint_eq(s.vectors, NV + 20);
@@ -231,7 +224,7 @@ START_TEST(test_convert)
 	const char *order[4] = { "int8", "bf16", "binary", "f32" };
 	for (int c = 0; c < 4; c++) {
 		ck_assert_int_eq(ragdb_quantize(db, order[c]), RAGDB_OK);
-		check_ok(db);
+		tv_check_ok(db);
 		assert_all_lists_exact(db, 10, order[c]);
 		uint64_t b = stats(db).bytes;
 		if (!strcmp(order[c], "int8"))
@@ -244,7 +237,7 @@ START_TEST(test_convert)
 			          b <= f32_bytes + 10 * (DIM * 4 + 8 + 64));
 		if (!strcmp(order[c], "bf16")) {
 			tv_add_rows(db, g_q, DIM, 0, 10, "bf", 0);
-			check_ok(db);
+			tv_check_ok(db);
 		}
 	}
 	done(db);
@@ -314,15 +307,15 @@ START_TEST(test_old_format)
 	raw_edit(header_to_v1, NULL);
 	ck_assert_int_eq(ragdb_open(g_dir, 0, &db), RAGDB_OK);
 	ck_assert_str_eq(ragdb_quantization(db), "int8");
-	check_ok(db);
+	tv_check_ok(db);
 	assert_all_lists_exact(db, 20, "old f32 lists");
 	tv_add_rows(db, g_q, DIM, 0, 10, "new", 0);
-	check_ok(db);
+	tv_check_ok(db);
 	ragdb_results *r = search1(db, g_q, 2, 0);
 	ck_assert_str_eq(r->hits[0].id, "new0");
 	ragdb_results_free(r);
 	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK);
-	check_ok(db);
+	tv_check_ok(db);
 	ck_assert(stats(db).bytes * 2 < f32_bytes);
 	assert_all_lists_exact(db, 20, "converted lists");
 	done(db);
@@ -373,7 +366,7 @@ START_TEST(test_check_detects)
 	ragdb *db = fresh();
 	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK);
 	build(db);
-	check_ok(db);
+	tv_check_ok(db);
 	ragdb_close(db);
 	seg_edit se = { 0, 0 };
 	raw_edit(edit_lists, &se);
@@ -390,7 +383,7 @@ START_TEST(test_check_detects)
 	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "rebuild with `ragdb index build`"));
 	/* The way out works: rebuilding writes int8 lists again. */
 	build(db);
-	check_ok(db);
+	tv_check_ok(db);
 	done(db);
 }
 END_TEST

@@ -65,13 +65,6 @@ static void done(ragdb *db)
 	free(g_dir);
 }
 
-static void check_ok(ragdb *db)
-{
-	uint64_t np = 99;
-	ck_assert_int_eq(ragdb_check(db, NULL, NULL, &np), RAGDB_OK);
-	ck_assert_uint_eq(np, 0);
-}
-
 /* Commits of the build running, and what to do after commit `at`. */
 static unsigned g_commits, g_at;
 static int g_action; /* 0 count only, 1 interrupt, 2 another process deletes, 3 crash */
@@ -110,25 +103,6 @@ static ragdb_status build_in(ragdb *db, size_t txn_bytes, ragdb_index_stats *s)
 	ragdb_status st = ragdb_index_build(db, &o, s);
 	rdb_txn_test_hooks(0, NULL);
 	return st;
-}
-
-/* Every query's hits at the default nprobe, as "id:score" lines. */
-static char *answers(ragdb *db)
-{
-	size_t cap = (size_t)NQ * K * 48, len = 0;
-	char *out = malloc(cap);
-	ck_assert_ptr_nonnull(out);
-	out[0] = 0;
-	ragdb_search_options o = { .k = K };
-	for (int q = 0; q < NQ; q++) {
-		ragdb_results *r = NULL;
-		ck_assert_int_eq(ragdb_search_vectors(db, g_q + q * DIM, 1, DIM, &o, &r), RAGDB_OK);
-		for (size_t i = 0; i < r->n; i++)
-			len += (size_t)snprintf(out + len, cap - len, "%s:%.7g\n", r->hits[i].id,
-			                        (double)r->hits[i].score);
-		ragdb_results_free(r);
-	}
-	return out;
 }
 
 /* Segments in each half of the list keys, read with LMDB from the closed
@@ -189,7 +163,7 @@ START_TEST(test_txns_build_the_same_index)
 	ragdb_index_stats one, many, again;
 	ck_assert_msg(build_in(db, 0, &one) == RAGDB_OK, "%s", ragdb_errmsg(db));
 	ck_assert_uint_eq(g_commits, 1);
-	char *a1 = answers(db);
+	char *a1 = tv_answers(db, g_q, NQ, DIM, K);
 	size_t n[2];
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[0], 0);
@@ -198,9 +172,9 @@ START_TEST(test_txns_build_the_same_index)
 	ck_assert_msg(build_in(db, SMALL_TXN, &many) == RAGDB_OK, "%s", ragdb_errmsg(db));
 	ck_assert_uint_ge(g_commits, 10);
 	assert_same_stats(&one, &many);
-	char *a2 = answers(db);
+	char *a2 = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(a1, a2);
-	check_ok(db);
+	tv_check_ok(db);
 	db = reopen_counting(db, n);
 	ck_assert_uint_eq(n[0], 0); /* the first index's lists are gone */
 	ck_assert_uint_gt(n[1], 0);
@@ -216,10 +190,10 @@ START_TEST(test_txns_build_the_same_index)
 	ck_assert_int_eq(ragdb_search_vectors(db, g_base + 3 * DIM, 1, DIM, &so, &r), RAGDB_OK);
 	ck_assert_str_ne(r->hits[0].id, "d3");
 	ragdb_results_free(r);
-	check_ok(db);
+	tv_check_ok(db);
 	/* compact rewrites the lists without the tombstone, in place. */
 	ck_assert_int_eq(ragdb_compact(db, NULL), RAGDB_OK);
-	check_ok(db);
+	tv_check_ok(db);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &again), RAGDB_OK);
 	ck_assert_uint_eq(again.dead, 0);
 	ck_assert_uint_eq(again.vectors, NV);
@@ -231,12 +205,12 @@ START_TEST(test_txns_build_the_same_index)
 	 * too, dropping tombstones; back to f32, the lists hold the same
 	 * entries, so f32 searches answer as before. */
 	ck_assert_int_eq(ragdb_delete(db, "d5"), RAGDB_OK);
-	char *a3 = answers(db);
+	char *a3 = tv_answers(db, g_q, NQ, DIM, K);
 	g_commits = 0;
 	rdb_txn_test_hooks(SMALL_TXN, after_commit);
 	ck_assert_msg(ragdb_quantize(db, "int8") == RAGDB_OK, "%s", ragdb_errmsg(db));
 	ck_assert_uint_ge(g_commits, 2);
-	check_ok(db);
+	tv_check_ok(db);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &again), RAGDB_OK);
 	ck_assert_uint_eq(again.vectors, NV - 1);
 	ck_assert_uint_eq(again.dead, 0);
@@ -246,19 +220,19 @@ START_TEST(test_txns_build_the_same_index)
 	rdb_txn_test_hooks(SMALL_TXN, after_commit);
 	ck_assert_int_eq(ragdb_quantize(db, "f32"), RAGDB_OK);
 	rdb_txn_test_hooks(0, NULL);
-	check_ok(db);
-	char *a4 = answers(db);
+	tv_check_ok(db);
+	char *a4 = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(a3, a4);
 	free(a3);
 	free(a4);
 	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK); /* in one txn */
-	check_ok(db);
+	tv_check_ok(db);
 
 	/* Rebuilt on the quantized knowledge base. */
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[0], 0);
 	ck_assert_msg(build_in(db, SMALL_TXN, &again) == RAGDB_OK, "%s", ragdb_errmsg(db));
-	check_ok(db);
+	tv_check_ok(db);
 	db = reopen_counting(db, n);
 	ck_assert_uint_eq(n[0], 0);
 	ck_assert_uint_gt(n[1], 0);
@@ -279,7 +253,7 @@ START_TEST(test_interrupted_build_keeps_the_old_index)
 	ragdb *db = fresh();
 	ragdb_index_stats old, now;
 	ck_assert_int_eq(build_in(db, 0, &old), RAGDB_OK);
-	char *a1 = answers(db);
+	char *a1 = tv_answers(db, g_q, NQ, DIM, K);
 	g_action = 1;
 	g_at = 3;
 	ck_assert_int_eq(build_in(db, SMALL_TXN, NULL), RAGDB_EINTR);
@@ -288,16 +262,16 @@ START_TEST(test_interrupted_build_keeps_the_old_index)
 	ck_assert_uint_eq(g_commits, 3);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &now), RAGDB_OK);
 	assert_same_stats(&old, &now);
-	char *a2 = answers(db);
+	char *a2 = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(a1, a2);
-	check_ok(db);
+	tv_check_ok(db);
 	size_t n[2];
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[0], 0);
 	ck_assert_uint_eq(n[1], 0);
 	ck_assert_int_eq(build_in(db, SMALL_TXN, &now), RAGDB_OK);
 	assert_same_stats(&old, &now);
-	check_ok(db);
+	tv_check_ok(db);
 	/* The same for a quantize: still f32, the same lists. */
 	g_action = 1;
 	g_at = 2;
@@ -307,9 +281,9 @@ START_TEST(test_interrupted_build_keeps_the_old_index)
 	g_action = 0;
 	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "the quantization and the index are as they"));
 	ck_assert_str_eq(ragdb_quantization(db), "f32");
-	check_ok(db);
+	tv_check_ok(db);
 	free(a2);
-	a2 = answers(db);
+	a2 = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(a1, a2);
 	db = reopen_counting(db, n);
 	ck_assert_uint_eq(n[0], 0);
@@ -339,13 +313,13 @@ START_TEST(test_other_writer_stops_the_build)
 	ck_assert_int_eq(ragdb_index_stats_get(db, &now), RAGDB_OK);
 	ck_assert_uint_eq(now.vectors, NV - 1);
 	ck_assert_uint_eq(now.nprobe, old.nprobe);
-	check_ok(db);
+	tv_check_ok(db);
 	size_t n[2];
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[1], 0);
 	ck_assert_int_eq(build_in(db, SMALL_TXN, &now), RAGDB_OK);
 	ck_assert_uint_eq(now.vectors, NV - 1);
-	check_ok(db);
+	tv_check_ok(db);
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[1], 0);
 	ck_assert_uint_eq(n[0], 0);
@@ -361,7 +335,7 @@ START_TEST(test_crash_midway)
 	ragdb *db = fresh();
 	ragdb_index_stats old, now;
 	ck_assert_int_eq(build_in(db, 0, &old), RAGDB_OK);
-	char *a1 = answers(db);
+	char *a1 = tv_answers(db, g_q, NQ, DIM, K);
 	ragdb_close(db);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -386,25 +360,25 @@ START_TEST(test_crash_midway)
 	assert_same_stats(&old, &now);
 	ck_assert_uint_eq(old.unfinished_bytes, 0);
 	ck_assert_uint_gt(now.unfinished_bytes, 0); /* stats say what was left */
-	char *a2 = answers(db);
+	char *a2 = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(a1, a2);
-	check_ok(db);
+	tv_check_ok(db);
 	/* compact removes the dead build's lists; nothing else changes. */
 	uint64_t freed = 0;
 	ck_assert_int_eq(ragdb_compact(db, &freed), RAGDB_OK);
 	ck_assert_uint_eq(freed, now.unfinished_bytes);
-	check_ok(db);
+	tv_check_ok(db);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &now), RAGDB_OK);
 	ck_assert_uint_eq(now.unfinished_bytes, 0);
 	db = reopen_counting(db, n);
 	ck_assert_uint_gt(n[0], 0);
 	ck_assert_uint_eq(n[1], 0);
 	free(a2);
-	a2 = answers(db);
+	a2 = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(a1, a2);
 	ck_assert_int_eq(build_in(db, SMALL_TXN, &now), RAGDB_OK);
 	assert_same_stats(&old, &now);
-	check_ok(db);
+	tv_check_ok(db);
 	db = reopen_counting(db, n);
 	ck_assert_uint_eq(n[0], 0);
 	free(a1);

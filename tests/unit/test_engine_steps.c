@@ -107,37 +107,11 @@ static void done(ragdb *db)
 	free(g_dir);
 }
 
-static void check_ok(ragdb *db)
-{
-	uint64_t np = 99;
-	ck_assert_int_eq(ragdb_check(db, NULL, NULL, &np), RAGDB_OK);
-	ck_assert_uint_eq(np, 0);
-}
-
 static ragdb_stats stats(ragdb *db)
 {
 	ragdb_stats s;
 	ck_assert_int_eq(ragdb_get_stats(db, &s), RAGDB_OK);
 	return s;
-}
-
-/* Every query's exact top K, as "id:score" lines. */
-static char *answers(ragdb *db)
-{
-	size_t cap = (size_t)NQ * K * 48, len = 0;
-	char *out = malloc(cap);
-	ck_assert_ptr_nonnull(out);
-	out[0] = 0;
-	ragdb_search_options o = { .k = K };
-	for (int q = 0; q < NQ; q++) {
-		ragdb_results *r = NULL;
-		ck_assert_int_eq(ragdb_search_vectors(db, g_q + q * DIM, 1, DIM, &o, &r), RAGDB_OK);
-		for (size_t i = 0; i < r->n; i++)
-			len += (size_t)snprintf(out + len, cap - len, "%s:%.7g\n", r->hits[i].id,
-			                        (double)r->hits[i].score);
-		ragdb_results_free(r);
-	}
-	return out;
 }
 
 /* Commits of the compact running, and what to do after commit `at`. */
@@ -203,14 +177,14 @@ static void same_as_one_txn(const char *quant)
 {
 	ragdb *db = fresh(quant);
 	ck_assert_uint_eq(stats(db).vectors_dead, g_deleted);
-	char *before = answers(db);
+	char *before = tv_answers(db, g_q, NQ, DIM, K);
 	uint64_t freed = 0, freed1 = 0, again = 1;
 	ck_assert_msg(compact_in(db, SMALL_TXN, &freed) == RAGDB_OK, "%s", ragdb_errmsg(db));
 	ck_assert_uint_ge(g_commits, 5);
 	ck_assert_uint_eq(freed, (uint64_t)g_deleted * (DIM * 4 + 8));
 	assert_packed(db, NV - g_deleted);
-	check_ok(db);
-	char *after = answers(db);
+	tv_check_ok(db);
+	char *after = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, after);
 	/* Nothing left to do: one step, nothing freed. */
 	ck_assert_int_eq(compact_in(db, SMALL_TXN, &again), RAGDB_OK);
@@ -223,8 +197,8 @@ static void same_as_one_txn(const char *quant)
 	ck_assert_uint_eq(g_commits, 1);
 	ck_assert_uint_eq(freed1, freed);
 	assert_packed(db, NV - g_deleted);
-	check_ok(db);
-	char *one = answers(db);
+	tv_check_ok(db);
+	char *one = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(one, after);
 	free(before);
 	free(after);
@@ -251,7 +225,7 @@ END_TEST
 START_TEST(test_interrupted_keeps_the_steps_done)
 {
 	ragdb *db = fresh("bf16");
-	char *before = answers(db);
+	char *before = tv_answers(db, g_q, NQ, DIM, K);
 	g_action = 1;
 	g_at = 2;
 	uint64_t freed = 0;
@@ -262,14 +236,14 @@ START_TEST(test_interrupted_keeps_the_steps_done)
 	ragdb_stats s = stats(db);
 	ck_assert_uint_gt(s.vectors_dead, 0);
 	ck_assert_uint_lt(s.vectors_dead, g_deleted);
-	check_ok(db);
-	char *mid = answers(db);
+	tv_check_ok(db);
+	char *mid = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, mid);
 	ck_assert_int_eq(compact_in(db, SMALL_TXN, &freed), RAGDB_OK);
 	ck_assert_uint_eq(freed, s.vectors_dead * (DIM * 4 + 8));
 	assert_packed(db, NV - g_deleted);
-	check_ok(db);
-	char *after = answers(db);
+	tv_check_ok(db);
+	char *after = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, after);
 	free(before);
 	free(mid);
@@ -308,19 +282,19 @@ static void crash_compact(ragdb *db)
 START_TEST(test_crash_between_steps)
 {
 	ragdb *db = fresh(NULL);
-	char *before = answers(db);
+	char *before = tv_answers(db, g_q, NQ, DIM, K);
 	ragdb_close(db);
 	crash_after_two(crash_compact);
 	ck_assert_int_eq(ragdb_open(g_dir, 0, &db), RAGDB_OK);
 	ragdb_stats s = stats(db);
 	ck_assert_uint_gt(s.vectors_dead, 0);
 	ck_assert_uint_lt(s.vectors_dead, g_deleted);
-	check_ok(db);
-	char *mid = answers(db);
+	tv_check_ok(db);
+	char *mid = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, mid);
 	ck_assert_int_eq(compact_in(db, SMALL_TXN, NULL), RAGDB_OK);
 	assert_packed(db, NV - g_deleted);
-	check_ok(db);
+	tv_check_ok(db);
 	free(before);
 	free(mid);
 	done(db);
@@ -339,7 +313,7 @@ START_TEST(test_other_writer_between_steps)
 	g_action = 0;
 	ck_assert_uint_gt(g_commits, 3);
 	assert_packed(db, NV - g_deleted + 300 - 2);
-	check_ok(db);
+	tv_check_ok(db);
 	ragdb_search_options o = { .k = 1 };
 	ragdb_results *r = NULL;
 	ck_assert_int_eq(ragdb_search_vectors(db, g_base + 5 * DIM, 1, DIM, &o, &r), RAGDB_OK);
@@ -360,15 +334,15 @@ START_TEST(test_index_lists_in_steps)
 	ragdb_index_stats is;
 	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
 	ck_assert_uint_eq(is.dead, g_deleted);
-	char *before = answers(db);
+	char *before = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_int_eq(compact_in(db, SMALL_TXN, NULL), RAGDB_OK);
 	unsigned all = g_commits;
 	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
 	ck_assert_uint_eq(is.dead, 0);
 	ck_assert_uint_eq(is.vectors, NV - g_deleted);
 	assert_packed(db, NV - g_deleted);
-	check_ok(db);
-	char *after = answers(db);
+	tv_check_ok(db);
+	char *after = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, after);
 	done(db);
 
@@ -383,13 +357,13 @@ START_TEST(test_index_lists_in_steps)
 	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
 	ck_assert_uint_gt(is.dead, 0);
 	ck_assert_uint_lt(is.dead, g_deleted);
-	check_ok(db);
-	char *mid = answers(db);
+	tv_check_ok(db);
+	char *mid = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, mid);
 	ck_assert_int_eq(compact_in(db, SMALL_TXN, NULL), RAGDB_OK);
 	ck_assert_int_eq(ragdb_index_stats_get(db, &is), RAGDB_OK);
 	ck_assert_uint_eq(is.dead, 0);
-	check_ok(db);
+	tv_check_ok(db);
 	free(before);
 	free(mid);
 	free(after);
@@ -450,15 +424,15 @@ START_TEST(test_quantize_steps_equal_one_txn)
 		ragdb *db = fresh_indexed(NULL, indexed ? 16 : 0);
 		ck_assert_int_eq(quantize_in(db, 0, "int8"), RAGDB_OK);
 		ck_assert_uint_eq(g_commits, 1);
-		char *one = answers(db);
+		char *one = tv_answers(db, g_q, NQ, DIM, K);
 		done(db);
 
 		db = fresh_indexed(NULL, indexed ? 16 : 0);
 		ck_assert_msg(quantize_in(db, QTXN, "int8") == RAGDB_OK, "%s", ragdb_errmsg(db));
 		ck_assert_uint_ge(g_commits, 4 + indexed);
 		ck_assert_str_eq(ragdb_quantization(db), "int8");
-		check_ok(db);
-		char *many = answers(db);
+		tv_check_ok(db);
+		char *many = tv_answers(db, g_q, NQ, DIM, K);
 		ck_assert_str_eq(one, many);
 		size_t n;
 		int marker;
@@ -469,7 +443,7 @@ START_TEST(test_quantize_steps_equal_one_txn)
 		ck_assert_int_eq(quantize_in(db, QTXN, "f32"), RAGDB_OK);
 		ck_assert_int_eq(quantize_in(db, QTXN, "bf16"), RAGDB_OK);
 		ck_assert_uint_ge(g_commits, 3);
-		check_ok(db);
+		tv_check_ok(db);
 		free(one);
 		free(many);
 		done(db);
@@ -482,14 +456,14 @@ END_TEST
 START_TEST(test_quantize_interrupted_stays_f32)
 {
 	ragdb *db = fresh(NULL);
-	char *before = answers(db);
+	char *before = tv_answers(db, g_q, NQ, DIM, K);
 	g_action = 1;
 	g_at = 2;
 	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_EINTR);
 	g_action = 0;
 	ck_assert_str_eq(ragdb_quantization(db), "f32");
-	check_ok(db);
-	char *mid = answers(db);
+	tv_check_ok(db);
+	char *mid = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, mid);
 	size_t n;
 	int marker;
@@ -497,7 +471,7 @@ START_TEST(test_quantize_interrupted_stays_f32)
 	ck_assert_uint_eq(n, 0);
 	ck_assert_int_eq(marker, 0);
 	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_OK);
-	check_ok(db);
+	tv_check_ok(db);
 	free(before);
 	free(mid);
 	done(db);
@@ -514,7 +488,7 @@ static void crash_quantize(ragdb *db)
 START_TEST(test_quantize_crash_leftovers)
 {
 	ragdb *db = fresh(NULL);
-	char *before = answers(db);
+	char *before = tv_answers(db, g_q, NQ, DIM, K);
 	ragdb_close(db);
 	crash_after_two(crash_quantize);
 	size_t n;
@@ -529,12 +503,12 @@ START_TEST(test_quantize_crash_leftovers)
 	ck_assert_str_eq(s.unfinished_quantize, "int8");
 	ck_assert_uint_gt(s.unfinished_bytes, 0);
 	ck_assert_uint_eq(s.quantize_bytes, 0);
-	check_ok(db);
-	char *mid = answers(db);
+	tv_check_ok(db);
+	char *mid = tv_answers(db, g_q, NQ, DIM, K);
 	ck_assert_str_eq(before, mid);
 	/* Vectors added meanwhile are f32 only; the leftovers stay valid. */
 	tv_add_rows(db, g_q, DIM, 0, 10, "late", 0);
-	check_ok(db);
+	tv_check_ok(db);
 	uint64_t freed = 0;
 	ck_assert_int_eq(ragdb_compact(db, &freed), RAGDB_OK);
 	ck_assert_uint_eq(freed, (uint64_t)g_deleted * (DIM * 4 + 8) + s.unfinished_bytes);
@@ -545,7 +519,7 @@ START_TEST(test_quantize_crash_leftovers)
 	ck_assert_uint_eq(n, 0);
 	ck_assert_int_eq(marker, 0);
 	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_OK);
-	check_ok(db);
+	tv_check_ok(db);
 	s = stats(db);
 	ck_assert_str_eq(s.quantize, "int8");
 	ck_assert_uint_gt(s.quantize_bytes, (uint64_t)(NV - g_deleted + 10) * DIM);
@@ -567,10 +541,10 @@ START_TEST(test_quantize_other_writer)
 	ck_assert_ptr_nonnull(strstr(ragdb_errmsg(db), "run `ragdb quantize` again"));
 	ck_assert_str_eq(ragdb_quantization(db), "f32");
 	ck_assert_uint_eq(stats(db).vectors_live, NV - g_deleted + 300 - 2);
-	check_ok(db);
+	tv_check_ok(db);
 	ck_assert_int_eq(quantize_in(db, QTXN, "int8"), RAGDB_OK);
 	ck_assert_str_eq(ragdb_quantization(db), "int8");
-	check_ok(db);
+	tv_check_ok(db);
 	done(db);
 }
 END_TEST

@@ -1,7 +1,9 @@
 /*
  * tests/unit/testvec.h — clustered test vectors for the engine suites that
  * bring their own vectors: a xorshift generator, a Gaussian mixture, and
- * ragdb_add_vectors of a range of rows. Header-only (static inline), since
+ * ragdb_add_vectors of a range of rows, and the checks the suites that
+ * rewrite a knowledge base share (check passes, the same answers).
+ * Header-only (static inline), since
  * testutil.c is linked into suites that do not link the engine.
  */
 #ifndef RDB_TESTVEC_H
@@ -70,6 +72,37 @@ static inline void tv_add_rows(ragdb *db, const float *v, int dim, int lo, int h
 	ck_assert_int_eq(ragdb_add_vectors(db, r, (size_t)n, (uint32_t)dim), RAGDB_OK);
 	free(ids);
 	free(r);
+}
+
+/* ragdb_check finds no problem. */
+static inline void tv_check_ok(ragdb *db)
+{
+	uint64_t np = 99;
+	ck_assert_int_eq(ragdb_check(db, NULL, NULL, &np), RAGDB_OK);
+	ck_assert_uint_eq(np, 0);
+}
+
+/* The top @p k of each of the @p nq queries Q (dim floats each) at the
+ * default search options, as "id:score" lines (malloc'd): two calls'
+ * strings are equal exactly when every query got the same hits and
+ * scores to 7 digits. */
+static inline char *tv_answers(ragdb *db, const float *Q, int nq, int dim, size_t k)
+{
+	size_t cap = (size_t)nq * k * 48, len = 0;
+	char *out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	out[0] = 0;
+	ragdb_search_options o = { .k = k };
+	for (int q = 0; q < nq; q++) {
+		ragdb_results *r = NULL;
+		ck_assert_int_eq(ragdb_search_vectors(db, Q + (size_t)q * dim, 1, (uint32_t)dim, &o, &r),
+		                 RAGDB_OK);
+		for (size_t i = 0; i < r->n; i++)
+			len += (size_t)snprintf(out + len, cap - len, "%s:%.7g\n", r->hits[i].id,
+			                        (double)r->hits[i].score);
+		ragdb_results_free(r);
+	}
+	return out;
 }
 
 #endif
