@@ -39,6 +39,7 @@ typedef struct re_ctx {
 	float *out;          /* block_cap x new dim: prefill's vectors, dropped */
 	uint32_t cap;
 	uint64_t done, total;
+	uint64_t cache_needed; /* the cap a prefill would have needed (0: it ran) */
 	const ragdb_reembed_options *o;
 } re_ctx;
 
@@ -87,7 +88,9 @@ static ragdb_status prefill(re_ctx *x, rdb_err *e)
 		if (at == 0) {
 			x->total = ss.vectors_live;
 			/* Room for them with half the cache left to what else it holds. */
-			if (ss.vectors_live * ((uint64_t)x->work->dim * 4 + 64) > ci.max_bytes / 2) {
+			uint64_t need = ss.vectors_live * ((uint64_t)x->work->dim * 4 + 64) * 2;
+			if (need > ci.max_bytes) {
+				x->cache_needed = need;
 				free(v);
 				rdb_txn_abort(t);
 				return RAGDB_OK;
@@ -205,6 +208,7 @@ ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_opti
 	db->interrupted = 0;
 	pthread_mutex_unlock(&db->write_lock);
 	sum.vectors = x.done;
+	sum.cache_needed = x.cache_needed;
 	sum.dim = dim;
 	spec_of(db->embedder->name, db->embedder->model, sum.embedder, sizeof sum.embedder);
 	sum.seconds = now_s() - t0;

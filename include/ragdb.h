@@ -983,6 +983,11 @@ typedef struct ragdb_reembed_summary {
 	uint64_t vectors;          /**< vectors re-embedded */
 	int index_dropped;         /**< an IVF index was dropped (rebuild it) */
 	double seconds;
+	uint64_t cache_needed;     /**< nonzero: a remote embedder's calls ran inside the
+	                                write transaction (holding the writer lock)
+	                                because its vectors did not fit in half the disk
+	                                cache; a cap of this many bytes would have let
+	                                them run before it */
 } ragdb_reembed_summary;
 
 /**

@@ -181,6 +181,19 @@ if ragdb help 2>&1 | grep -q reembed; then
 	ok ragdb check --db "$DBR"
 	ok ragdb search --db "$DBR" "restore drills every quarter" -k 1 --json
 	assert_eq "$(printf '%s' "$OUT" | jget 'j["results"][0]["id"]')" "drill.md" "the document ingested meanwhile, re-embedded"
+	note "a reembed whose vectors do not fit in half the disk cache says what cap would"
+	DBF="$WORK/db-nofit"
+	python3 -c 'import json
+for i in range(150): print(json.dumps({"id": "r%d" % i, "text": "release note %d: the scheduler moved shard %d" % (i, i)}))' >"$WORK/nofit.jsonl"
+	ok ragdb init --db "$DBF" --embedder openai:test-embed-1 --dim 48
+	printf '{ "cache": { "embed_max_bytes": 4096 } }\n' >"$DBF/ragdb.json" # 1 MiB, the least
+	ok ragdb ingest --db "$DBF" "$WORK/nofit.jsonl" --format jsonl --json
+	fake_ctl '{"dim": 1024}'
+	ok ragdb reembed --db "$DBF" --embedder openai:test-embed-9 --dim 1024 --json
+	fake_ctl '{"dim": 48}'
+	printf '%s' "$OUT" | jcheck 'j["cache_needed"] > 1048576 and j["vectors"] == 150' "cache_needed of a reembed that did not fit"
+	assert_contains "$ERR" "embed_max_bytes"
+	ok ragdb check --db "$DBF"
 fi
 
 note "check verifies the cache; --repair drops a damaged entry"

@@ -77,6 +77,14 @@ int cli_cmd_reembed(cli_ctx *ctx, int argc, char **argv)
 	if (sum.index_dropped)
 		fprintf(stderr, "the IVF index was built from the old vectors and was dropped; "
 		        "rebuild it with ragdb index build\n");
+	if (sum.cache_needed) {
+		char b[32];
+		fprintf(stderr, "note: the provider was called inside the write transaction, so other "
+		        "processes could not write meanwhile: the new vectors do not fit in half the "
+		        "disk cache; with \"cache\": {\"embed_max_bytes\": %llu} (%s) in ragdb.json they "
+		        "would be fetched first\n", (unsigned long long)sum.cache_needed,
+		        cli_human_bytes(sum.cache_needed, b, sizeof b));
+	}
 	if (json) {
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "embedder_before", sum.embedder_before);
@@ -85,6 +93,7 @@ int cli_cmd_reembed(cli_ctx *ctx, int argc, char **argv)
 		cJSON_AddNumberToObject(j, "dim", sum.dim);
 		cJSON_AddNumberToObject(j, "vectors", (double)sum.vectors);
 		cJSON_AddBoolToObject(j, "index_dropped", sum.index_dropped != 0);
+		cJSON_AddNumberToObject(j, "cache_needed", (double)sum.cache_needed);
 		cJSON_AddNumberToObject(j, "seconds", cli_round6(sum.seconds));
 		rc = cli_json_print(ctx, j, 1);
 	} else {
