@@ -41,9 +41,7 @@ static ragdb_status step_txn(rdb_txn *t, void *arg, rdb_err *e)
 
 ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	rdb_err e = { 0 };

@@ -192,9 +192,7 @@ static ragdb_status delete_fn(rdb_txn *t, void *ctx, rdb_err *e)
 
 ragdb_status ragdb_conversation_delete(ragdb *db, const char *id)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	if (!id || !*id)

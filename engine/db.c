@@ -73,6 +73,12 @@ ragdb_status rdb_require_writable(ragdb *db)
 	return RAGDB_OK;
 }
 
+ragdb_status rdb_ready_writable(ragdb *db)
+{
+	ragdb_status st = rdb_ready(db);
+	return st == RAGDB_OK ? rdb_require_writable(db) : st;
+}
+
 ragdb_status rdb_ready(ragdb *db)
 {
 	if (!db)
@@ -140,9 +146,7 @@ size_t rdb_txn_budget(void)
 
 ragdb_status rdb_write(ragdb *db, ragdb_status (*fn)(rdb_txn *t, void *ctx, rdb_err *e), void *ctx)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	rdb_err e = {0};

@@ -27,9 +27,7 @@ static ragdb_status ingest(ragdb *db, run_fn fn, const void *in, size_t n,
                            const ragdb_ingest_options *opts, ragdb_ingest_summary *summary)
 {
 	ragdb_ingest_summary local;
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	rdb_err e = {0};

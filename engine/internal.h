@@ -33,6 +33,8 @@ ragdb_status rdb_failf(ragdb *db, ragdb_status st, const char *fmt, ...)
 
 /* Fail with RAGDB_EREADONLY unless the handle may write. */
 ragdb_status rdb_require_writable(ragdb *db);
+/* rdb_ready, then rdb_require_writable: the preamble of every write call. */
+ragdb_status rdb_ready_writable(ragdb *db);
 
 /* Fail with RAGDB_EINVAL on a NULL handle or one whose open failed. */
 ragdb_status rdb_ready(ragdb *db);

@@ -877,9 +877,7 @@ static ragdb_status build_step(rdb_txn *t, void *arg, rdb_err *e)
 
 ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb_index_stats *out)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	static const ragdb_index_options none;
@@ -917,15 +915,18 @@ ragdb_status ragdb_index_build(ragdb *db, const ragdb_index_options *opts, ragdb
 }
 
 /* ------------------------------------------------------------------ */
-/* quantize with an index: the lists re-encoded over several txns */
+/* quantize: the quantized blocks and the lists re-encoded over several txns */
 
 /* `ragdb quantize` re-encodes the lists with the blocks (index/ivf.h I1).
- * In one txn that held every new list page in memory until the commit:
- * 3.1 GB for `quantize f32` of 1,019,160 int8 lists at dim 768. So the
- * lists are written, from the blocks' f32 vectors, into the other half of
- * the keys over txns of the build's budget, and the last txn re-encodes the
- * quantized blocks, sets the quantization and switches the header, all at
- * once (a crash or an interrupt leaves the old quantization and lists). */
+ * In one txn that held every new page in memory until the commit: 3.1 GB
+ * for `quantize f32` of 1,019,160 int8 lists at dim 768, 1.6 GB for
+ * `quantize int8` of the same. So, from f32, the quantized blocks are
+ * staged first under meta f32 (index/qblocks.c Q3); the lists are written,
+ * from the blocks' f32 vectors, into the other half of the keys; both over
+ * txns of the build's budget. The last txn sets the quantization (between
+ * two quantized kinds it re-encodes the blocks there: the old ones answer
+ * until then) and switches the header, all at once (a crash or an
+ * interrupt leaves the old quantization and lists). */
 typedef struct requant {
 	ragdb *db;
 	uint32_t kind;
@@ -1052,9 +1053,7 @@ static ragdb_status requant_step(rdb_txn *t, void *arg, rdb_err *e)
 
 ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	rdb_err e = { 0 };

@@ -41,8 +41,9 @@ ragdb_status rdb_ivf_search_batch(rdb_txn *t, const rdb_ivf_snap *ix, const floa
                                   rdb_scored *out, size_t *n_out, rdb_err *e);
 
 /* ragdb_quantize: set the quantization to @p kind (rdb_quant), re-encoding
- * the quantized blocks and, with an IVF index, its lists; the lists are
- * written over several txns into the other half of the keys (index/ivf.h)
+ * the quantized blocks and, with an IVF index, its lists. From f32 the
+ * blocks are staged over several txns (index/qblocks.c Q3), the lists are
+ * written over several txns into the other half of the keys (index/ivf.h),
  * and the last txn switches everything at once. */
 ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind);
 

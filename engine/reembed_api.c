@@ -128,9 +128,7 @@ static void spec_of(const char *name, const char *model, char *out, size_t cap)
 ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_options *opts,
                            ragdb_reembed_summary *summary)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	if (!spec || !*spec)

@@ -8,9 +8,7 @@
 ragdb_status ragdb_repair(ragdb *db, void (*cb)(void *ctx, const char *repaired), void *ctx,
                           uint64_t *n_repaired)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	rdb_err e = {0};

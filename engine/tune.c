@@ -154,9 +154,7 @@ static ragdb_status tune_txn(tune_ctx *x, int reset, void **blob, size_t *blob_l
 
 ragdb_status ragdb_tune(ragdb *db, const ragdb_tune_options *opts, ragdb_tune_summary *summary)
 {
-	ragdb_status st = rdb_ready(db);
-	if (st == RAGDB_OK)
-		st = rdb_require_writable(db);
+	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	if (!rdb_local_is(db->embedder))
