@@ -309,7 +309,7 @@ ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out)
 		return rdb_fail(db, &e);
 	const rdb_meta *m = rdb_store_meta(db->store);
 	ragdb_stats s = {0};
-	s.schema_version = m->schema;
+	s.schema_version = ss.schema;
 	snprintf(s.embedder, sizeof s.embedder, "%s", m->embedder);
 	snprintf(s.embedder_model, sizeof s.embedder_model, "%s", m->model);
 	s.dim = m->dim;
@@ -332,6 +332,7 @@ ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out)
 	} else if (ss.quant) {
 		s.quantize_bytes = ss.quant_bytes;
 	}
+	s.unfinished_reembed_bytes = ss.vstaged_bytes;
 	*out = s;
 	return RAGDB_OK;
 }

@@ -1,14 +1,15 @@
 /*
  * engine/reembed_api.c — ragdb_reembed: every chunk embedded again with
- * another embedder, the vectors and the recorded identity replaced in one
- * write transaction (index/reembed.c keeps the store's invariants).
+ * another embedder; the new vectors are staged over bounded write
+ * transactions and switched to, with the recorded identity, in the last
+ * (engine/restage.c; index/vstage.h keeps the store's invariants).
  *
  * The texts are the ones the ingest pipeline embedded (rdb_embed_text_build:
  * title, heading path, chunk text) with the document purpose, so the
  * persistent cache's keys are the same as at ingest: re-embedding back to a
- * model used before costs no provider call. A provider failure aborts the
- * transaction: nothing changes. The handle's embedder is replaced only after
- * the commit.
+ * model used before costs no provider call. A provider failure stops the
+ * sequence and removes what it staged: nothing changes. The handle's
+ * embedder is replaced only after the last commit.
  *
  * With a remote embedder whose vectors fit in the persistent cache, the
  * provider is called before the write transaction, from short read
@@ -26,6 +27,7 @@
 #include "engine/internal.h"
 #include "engine/block_embed.h"
 #include "engine/providers/text.h"
+#include "engine/restage.h"
 #include "index/reembed.h"
 
 typedef struct re_ctx {
@@ -110,6 +112,13 @@ static ragdb_status prefill(re_ctx *x, rdb_err *e)
 	}
 }
 
+/* The switch's txn records the new embedder (rdb_restage.identity). */
+static ragdb_status record_identity(rdb_txn *t, void *vctx, rdb_err *e)
+{
+	re_ctx *x = vctx;
+	return rdb_store_reembed_identity(t, x->work->name, x->work->model, x->work->dim, e);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -174,28 +183,18 @@ ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_opti
 		goto out_free;
 	}
 	pthread_mutex_lock(&db->write_lock);
-	for (int attempt = 0;; attempt++) {
-		x.done = 0;
+	{
+		rdb_txn *t = NULL;
 		rdb_store_stats ss;
-		if ((st = rdb_txn_begin(db->store, 1, &x.t, &e)) == RAGDB_OK) {
-			st = rdb_store_stats_get(x.t, &ss, &e);
-			x.total = st == RAGDB_OK ? ss.vectors_live : 0;
-			if (st == RAGDB_OK)
-				st = rdb_store_reembed(x.t, x.work->name, x.work->model, dim, fill_block, &x,
-				                       &sum.index_dropped, &e);
-			if (st == RAGDB_OK)
-				st = rdb_txn_commit(x.t, &e);
-			else
-				rdb_txn_abort(x.t);
-			x.t = NULL;
-		}
-		if (st != RAGDB_EMAPFULL || attempt >= 16)
-			break;
-		/* New blocks need room before the old pages are freed; the texts
-		 * embedded so far are in the cache, so the retry costs no calls. */
-		if ((st = rdb_store_grow(db->store, &e)) != RAGDB_OK)
-			break;
+		if ((st = rdb_txn_begin(db->store, 0, &t, &e)) == RAGDB_OK)
+			st = rdb_store_stats_get(t, &ss, &e);
+		rdb_txn_abort(t);
+		x.total = st == RAGDB_OK ? ss.vectors_live : 0;
 	}
+	rdb_restage r = { .dim = dim, .fill = fill_block, .ctx = &x, .txn = &x.t, .done = &x.done,
+	                  .identity = record_identity, .again = "ragdb reembed" };
+	if (st == RAGDB_OK)
+		st = rdb_restage_run(db, &r, &e);
 	if (st == RAGDB_OK) {
 		/* Committed: this handle now embeds with the new embedder. */
 		rdb_store_reembed_done(db->store, x.work->name, x.work->model, dim);
@@ -203,9 +202,12 @@ ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_opti
 		db->embedder = x.work;
 		x.work = NULL;
 	}
+	sum.index_dropped = r.dropped_ivf;
 	db->interrupted = 0;
 	pthread_mutex_unlock(&db->write_lock);
-	sum.vectors = x.done;
+	if (st == RAGDB_OK)
+		st = rdb_restage_requant(db, &r, &e);
+	sum.vectors = r.vectors;
 	sum.cache_needed = x.cache_needed;
 	sum.dim = dim;
 	spec_of(db->embedder->name, db->embedder->model, sum.embedder, sizeof sum.embedder);

@@ -3,11 +3,14 @@
  * (inverse-document-frequency weights per word feature, over the stored
  * chunks) and re-embed every chunk with it.
  *
- * Atomicity: the counting, the new weights and model (meta "tune", "model")
- * and the rewrite of every vector block happen in ONE write transaction, so
- * a crash or an error at any point leaves the knowledge base exactly as it
- * was, or fully tuned; `ragdb check` verifies that the stored weights match
- * the model that names them (index/tune.c, T1). The handle's embedder takes
+ * Atomicity: the weights are counted over one read snapshot; the vectors
+ * they give are staged over bounded write transactions (engine/restage.c),
+ * and the weights and model (meta "tune", "model") are recorded in the one
+ * that switches to them, so a crash or an error at any point leaves the
+ * knowledge base exactly as it was, or fully tuned; `ragdb check` verifies
+ * that the stored weights match the model that names them (index/tune.c,
+ * T1). Documents another process adds while it runs are embedded with the
+ * new weights, as if added after the tune. The handle's embedder takes
  * the new weights only after the commit, under the write lock, so this
  * handle's ingests never mix the two embedders; other processes that had
  * the knowledge base open are refused writes until they reopen it (T2).
@@ -26,6 +29,7 @@
 #include "engine/block_embed.h"
 #include "engine/providers/text.h"
 #include "engine/providers/local_tune.h"
+#include "engine/restage.h"
 #include "engine/tune.h"
 
 typedef struct tune_ctx {
@@ -40,6 +44,8 @@ typedef struct tune_ctx {
 	float *tmp;             /* one block's new vectors */
 	uint32_t cap;           /* block capacity */
 	uint64_t chunks, vectors;
+	const void *blob;       /* the new weights (rdb_tune_set) */
+	size_t blob_len;
 	ragdb_status st;        /* failure inside a callback */
 	rdb_err *err;
 } tune_ctx;
@@ -117,39 +123,42 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One attempt: count, weigh, re-embed, record; committed by the caller. */
-static ragdb_status tune_txn(tune_ctx *x, int reset, void **blob, size_t *blob_len,
+/* Count and weigh over a read txn's snapshot, and open the embedder with
+ * the new weights (or, with @p reset, the untuned one) into x->work. */
+static ragdb_status tune_fit(tune_ctx *x, int reset, void **blob, size_t *blob_len,
                              uint64_t *features)
 {
 	ragdb *db = x->db;
 	const rdb_meta *m = rdb_store_meta(db->store);
 	ragdb_status st;
-	char model[64];
 	*blob = NULL;
 	*blob_len = 0;
 	*features = 0;
-	if (!reset) {
-		if ((st = rdb_local_df_create(&x->df, x->err)))
-			return st;
+	if (reset)
+		return rdb_local_embedder_open(m->dim, &x->work, x->err);
+	if ((st = rdb_local_df_create(&x->df, x->err)))
+		return st;
+	if ((st = rdb_txn_begin(db->store, 0, &x->t, x->err)) == RAGDB_OK) {
 		st = rdb_doc_iter(x->t, count_doc, x, x->err);
-		if (st == RAGDB_OK)
-			st = x->st;
-		if (st == RAGDB_OK)
-			st = rdb_local_df_weights(x->df, blob, blob_len, features, x->err);
-		rdb_local_df_free(x->df);
-		x->df = NULL;
-		if (st)
-			return st;
-		st = rdb_local_embedder_open_tuned(m->dim, *blob, *blob_len, &x->work, x->err);
-	} else {
-		st = rdb_local_embedder_open(m->dim, &x->work, x->err);
+		rdb_txn_abort(x->t);
+		x->t = NULL;
 	}
+	if (st == RAGDB_OK)
+		st = x->st;
+	if (st == RAGDB_OK)
+		st = rdb_local_df_weights(x->df, blob, blob_len, features, x->err);
+	rdb_local_df_free(x->df);
+	x->df = NULL;
 	if (st)
 		return st;
-	snprintf(model, sizeof model, "%s", x->work->model);
-	if ((st = rdb_vectors_rewrite(x->t, fill_block, x, NULL, x->err)))
-		return st;
-	return rdb_tune_set(x->t, model, *blob, *blob_len, x->err);
+	return rdb_local_embedder_open_tuned(m->dim, *blob, *blob_len, &x->work, x->err);
+}
+
+/* The switch's txn records the weights and the model naming them (T1). */
+static ragdb_status record_tune(rdb_txn *t, void *vctx, rdb_err *e)
+{
+	tune_ctx *x = vctx;
+	return rdb_tune_set(t, x->work->model, x->blob, x->blob_len, e);
 }
 
 ragdb_status ragdb_tune(ragdb *db, const ragdb_tune_options *opts, ragdb_tune_summary *summary)
@@ -181,29 +190,16 @@ ragdb_status ragdb_tune(ragdb *db, const ragdb_tune_options *opts, ragdb_tune_su
 
 	pthread_mutex_lock(&db->write_lock);
 	snprintf(sum.model_before, sizeof sum.model_before, "%s", db->embedder->model);
-	for (int attempt = 0;; attempt++) {
-		x.chunks = x.vectors = 0;
-		x.st = RAGDB_OK;
-		free(blob);
-		blob = NULL;
-		if ((st = rdb_txn_begin(db->store, 1, &x.t, &e)) == RAGDB_OK) {
-			st = tune_txn(&x, reset, &blob, &blob_len, &sum.features);
-			if (st == RAGDB_OK) {
-				snprintf(sum.model, sizeof sum.model, "%s", x.work->model);
-				st = rdb_txn_commit(x.t, &e);
-			} else {
-				rdb_txn_abort(x.t);
-			}
-			x.t = NULL;
-		}
-		rdb_embedder_close(x.work);
-		x.work = NULL;
-		if (st != RAGDB_EMAPFULL || attempt >= 16)
-			break;
-		/* The rewrite needs room for new pages before the old are freed. */
-		if ((st = rdb_store_grow(db->store, &e)) != RAGDB_OK)
-			break;
+	rdb_restage r = { .dim = dim, .fill = fill_block, .ctx = &x, .txn = &x.t,
+	                  .done = &x.vectors, .identity = record_tune, .again = "ragdb tune" };
+	if ((st = tune_fit(&x, reset, &blob, &blob_len, &sum.features)) == RAGDB_OK) {
+		x.blob = blob;
+		x.blob_len = blob_len;
+		snprintf(sum.model, sizeof sum.model, "%s", x.work->model);
+		st = rdb_restage_run(db, &r, &e);
 	}
+	rdb_embedder_close(x.work);
+	x.work = NULL;
 	if (st == RAGDB_OK) {
 		/* Committed: from now on this handle embeds with the new weights. */
 		rdb_store_set_model(db->store, sum.model);
@@ -214,6 +210,8 @@ ragdb_status ragdb_tune(ragdb *db, const ragdb_tune_options *opts, ragdb_tune_su
 	}
 	db->interrupted = 0;
 	pthread_mutex_unlock(&db->write_lock);
+	if (st == RAGDB_OK)
+		st = rdb_restage_requant(db, &r, &e);
 	sum.chunks = x.chunks;
 	sum.vectors = x.vectors;
 	sum.seconds = now_s() - t0;

@@ -544,6 +544,10 @@ typedef struct ragdb_stats {
 	                                  process stopped ("" none): its blocks are
 	                                  unused; ragdb_compact() frees them */
 	uint64_t unfinished_bytes;   /**< their bytes */
+	uint64_t unfinished_reembed_bytes; /**< vectors a re-embed or tune staged and
+	                                        has not switched to yet (one running in
+	                                        another process, or stopped by a crash);
+	                                        ragdb_compact() frees them */
 } ragdb_stats;
 ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out);
 
@@ -589,8 +593,11 @@ typedef struct ragdb_tune_summary {
 /**
  * Fit the local embedder to this knowledge base: weight each word by how
  * rare it is among the stored chunks (inverse document frequency), then
- * re-embed every chunk, in one write transaction (a crash leaves the
- * knowledge base as it was before, or fully tuned). The tuned embedder is
+ * re-embed every chunk (as ragdb_reembed does: over write transactions of
+ * about 256 MiB, switched to in the last; an interrupt, an error or a crash
+ * leaves the knowledge base as it was before, or fully tuned; a quantized
+ * one searches its f32 vectors until its blocks are converted again, right
+ * after the switch). The tuned embedder is
  * recorded in the knowledge base (its model becomes "hash-v1+tuned-HASH"),
  * so later searches and ingests, in this handle and in any process that
  * opens the knowledge base afterwards, embed with it. Tune again after large
@@ -598,8 +605,10 @@ typedef struct ragdb_tune_summary {
  * base open must open it again: its writes fail with RAGDB_EEMBEDDER.
  * @param opts     NULL for the defaults.
  * @param[out] summary may be NULL.
- * @return RAGDB_OK, RAGDB_EUNSUPPORTED (not the local embedder),
- *         RAGDB_EREADONLY, RAGDB_EMAPFULL, RAGDB_ENOSPC, RAGDB_EIO, RAGDB_ENOMEM.
+ * @return RAGDB_OK, RAGDB_EUNSUPPORTED (not the local embedder), RAGDB_EINTR,
+ *         RAGDB_EBUSY (compact or a re-embed removed the staged vectors: run it
+ *         again), RAGDB_EREADONLY, RAGDB_EMAPFULL, RAGDB_ENOSPC, RAGDB_EIO,
+ *         RAGDB_ENOMEM.
  */
 ragdb_status ragdb_tune(ragdb *db, const ragdb_tune_options *opts, ragdb_tune_summary *summary);
 
@@ -984,7 +993,7 @@ typedef struct ragdb_reembed_summary {
 	int index_dropped;         /**< an IVF index was dropped (rebuild it) */
 	double seconds;
 	uint64_t cache_needed;     /**< nonzero: a remote embedder's calls ran inside the
-	                                write transaction (holding the writer lock)
+	                                write transactions (holding the writer lock)
 	                                because its vectors did not fit in half the disk
 	                                cache; a cap of this many bytes would have let
 	                                them run before it */
@@ -992,16 +1001,22 @@ typedef struct ragdb_reembed_summary {
 
 /**
  * Re-embed every chunk with embedder @p spec ("local", "provider:model" or a
- * name from the configuration; the dimension may change), replacing the
- * vectors, their quantized copies and the recorded embedder in one write
- * transaction (a crash leaves the old state). Texts the persistent cache
- * holds for that embedder cost no call, so switching back to an earlier
- * model is free. An IVF index, built from the old vectors, is dropped in the
- * same transaction (summary.index_dropped). Other processes that had the
+ * name from the configuration; the dimension may change). The new vectors
+ * are written over write transactions of about 256 MiB beside the old ones,
+ * which answer searches until the last transaction switches to them and
+ * records the new embedder; blocks another process changed meanwhile are
+ * embedded again in that one. An interrupt, an error or a crash leaves the
+ * old state (a crash leaves the staged vectors, which ragdb_get_stats()
+ * reports and ragdb_compact() frees). Texts the persistent cache holds for
+ * that embedder cost no call, so switching back to an earlier model is
+ * free. An IVF index, built from the old vectors, is dropped in the switch
+ * (summary.index_dropped); quantized blocks are converted again right after
+ * it (searches use the f32 vectors meanwhile). Other processes that had the
  * knowledge base open must open it again.
  * @return RAGDB_OK, RAGDB_EINVAL (unknown embedder, "external"),
  *         RAGDB_EEMBEDDER (a provider failed; nothing changed),
- *         RAGDB_EREADONLY, RAGDB_EINTR, RAGDB_EMAPFULL, RAGDB_ENOMEM.
+ *         RAGDB_EBUSY (compact or another re-embed removed the staged vectors:
+ *         run it again), RAGDB_EREADONLY, RAGDB_EINTR, RAGDB_EMAPFULL, RAGDB_ENOMEM.
  */
 ragdb_status ragdb_reembed(ragdb *db, const char *spec, const ragdb_reembed_options *opts,
                            ragdb_reembed_summary *summary);

@@ -22,17 +22,23 @@
 
 ragdb_status rdb_block_numbers(rdb_txn *t, uint32_t **nos, size_t *n, rdb_err *err)
 {
+	return rdb_block_numbers_in(t, t->vec, nos, n, err);
+}
+
+ragdb_status rdb_block_numbers_in(rdb_txn *t, MDB_dbi dbi, uint32_t **nos, size_t *n,
+                                  rdb_err *err)
+{
 	rdb_store *s = t->s;
 	MDB_stat ms;
 	int rc;
-	if ((rc = mdb_stat(t->txn, s->vectors, &ms)))
+	if ((rc = mdb_stat(t->txn, dbi, &ms)))
 		return rdb_mdb_fail(s, rc, err, "counting vector blocks");
 	size_t nb = 0, cap = ms.ms_entries ? ms.ms_entries : 1;
 	uint32_t *a = malloc(cap * sizeof *a);
 	if (!a)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing %zu vector blocks", cap);
 	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(t->txn, s->vectors, &cur))) {
+	if ((rc = mdb_cursor_open(t->txn, dbi, &cur))) {
 		free(a);
 		return rdb_mdb_fail(s, rc, err, "listing vector blocks");
 	}
@@ -112,7 +118,7 @@ static ragdb_status tail_load(rdb_txn *t, rdb_err *err)
 	if (st)
 		return st;
 	MDB_cursor *cur;
-	int rc = mdb_cursor_open(t->txn, s->vectors, &cur);
+	int rc = mdb_cursor_open(t->txn, t->vec, &cur);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the vector blocks");
 	MDB_val k, v;
@@ -168,7 +174,7 @@ ragdb_status rdb_tail_flush(rdb_txn *t, rdb_err *err)
 		uint8_t kb[4];
 		rdb_put_be32(kb, tl->block_no);
 		MDB_val k = { 4, kb }, v = { rdb_block_size(tl->count, s->m.dim), NULL };
-		int rc = mdb_put(t->txn, s->vectors, &k, &v, MDB_RESERVE);
+		int rc = mdb_put(t->txn, t->vec, &k, &v, MDB_RESERVE);
 		if (rc)
 			return rdb_mdb_fail(s, rc, err, "writing a vector block");
 		uint8_t *p = v.mv_data;
@@ -249,7 +255,7 @@ ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *e
 			uint8_t kb[4];
 			rdb_put_be32(kb, bno);
 			MDB_val k = { 4, kb }, v;
-			int rc = mdb_get(t->txn, s->vectors, &k, &v);
+			int rc = mdb_get(t->txn, t->vec, &k, &v);
 			if (rc == MDB_NOTFOUND)
 				return rdb_corrupt(s, err, "chunk %llu names vector block %u, which does "
 				                   "not exist", (unsigned long long)refs[i].id, bno);
@@ -279,7 +285,7 @@ ragdb_status rdb_slots_kill(rdb_txn *t, rdb_slot_ref *refs, size_t n, rdb_err *e
 			}
 			rdb_st32(p + 12, live);
 			MDB_val nv = { v.mv_size, p };
-			if ((rc = mdb_put(t->txn, s->vectors, &k, &nv, 0)))
+			if ((rc = mdb_put(t->txn, t->vec, &k, &nv, 0)))
 				return rdb_mdb_fail(s, rc, err, "rewriting a vector block");
 		}
 		i = j;
@@ -325,7 +331,7 @@ ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing vector blocks");
 	int copied = 0;
 	MDB_stat ms;
-	int rc = mdb_stat(t->txn, s->vectors, &ms);
+	int rc = mdb_stat(t->txn, t->vec, &ms);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "counting vector blocks");
 	size_t cap = ms.ms_entries ? ms.ms_entries : 1, len = 0;
@@ -333,7 +339,7 @@ ragdb_status rdb_blocks_get(rdb_txn *t, rdb_block_view **out, size_t *n, rdb_err
 	if (!views)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory listing %zu vector blocks", cap);
 	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(t->txn, s->vectors, &cur))) {
+	if ((rc = mdb_cursor_open(t->txn, t->vec, &cur))) {
 		st = rdb_mdb_fail(s, rc, err, "opening a cursor on the vector blocks");
 		goto out_free_views;
 	}

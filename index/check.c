@@ -24,6 +24,7 @@
 #include "index/ivf.h"
 #include "index/repair.h"
 #include "index/store_int.h"
+#include "index/vstage.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -481,7 +482,7 @@ static ragdb_status check_impl(rdb_txn *t, void (*cb)(void *ctx, const char *pro
 	    (st = walk(&c, s->ids, "checking ids", visit_id)) ||
 	    (st = walk(&c, s->sources, "checking sources", visit_source)) ||
 	    (st = walk(&c, s->chunks, "checking chunks", visit_chunk)) ||
-	    (st = walk(&c, s->vectors, "checking vector blocks", visit_block)))
+	    (st = walk(&c, t->vec, "checking vector blocks", visit_block)))
 		goto out_free;
 	compare_locs(&c);
 	if ((st = rdb_ft_check(t, &cnt, problem_str, &c, err)))
@@ -489,6 +490,8 @@ static ragdb_status check_impl(rdb_txn *t, void (*cb)(void *ctx, const char *pro
 	if ((st = rdb_tune_check(t, problem_str, &c, err)))
 		goto out_free;
 	if ((st = rdb_qblocks_check(t, problem_str, &c, err)))
+		goto out_free;
+	if ((st = rdb_vstage_check(t, problem_str, &c, err)))
 		goto out_free;
 	if ((st = rdb_ivf_check(t, problem_str, &c, err)))
 		goto out_free;

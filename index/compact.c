@@ -26,6 +26,7 @@
  * each written block its quantized block (qblocks.c Q1), in the same txn.
  */
 #include "index/store_int.h"
+#include "index/vstage.h"
 
 #include <stdlib.h>
 
@@ -46,7 +47,7 @@ static ragdb_status pack_flush(packer *pk, rdb_err *err)
 	uint8_t kb[4];
 	rdb_put_be32(kb, pk->no);
 	MDB_val k = { 4, kb }, v = { rdb_block_size(pk->count, s->m.dim), NULL };
-	int rc = mdb_put(pk->t->txn, s->vectors, &k, &v, MDB_RESERVE);
+	int rc = mdb_put(pk->t->txn, pk->t->vec, &k, &v, MDB_RESERVE);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "writing a compacted vector block");
 	uint8_t *p = v.mv_data;
@@ -102,7 +103,7 @@ static ragdb_status block_get(rdb_txn *t, uint32_t no, MDB_val *v, uint32_t *cou
 	uint8_t kb[4];
 	rdb_put_be32(kb, no);
 	MDB_val k = { 4, kb };
-	int rc = mdb_get(t->txn, s->vectors, &k, v);
+	int rc = mdb_get(t->txn, t->vec, &k, v);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "reading a vector block");
 	return rdb_block_parse(s, no, v, count, live, err);
@@ -114,7 +115,7 @@ static ragdb_status block_del(rdb_txn *t, uint32_t no, rdb_err *err)
 	uint8_t kb[4];
 	rdb_put_be32(kb, no);
 	MDB_val k = { 4, kb };
-	int rc = mdb_del(t->txn, s->vectors, &k, NULL);
+	int rc = mdb_del(t->txn, t->vec, &k, NULL);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "deleting an emptied vector block");
 	return rdb_qblock_del(t, no, err);
@@ -147,9 +148,11 @@ ragdb_status rdb_store_compact_step(rdb_txn *t, size_t budget, rdb_compact_step 
 	uint32_t dim = s->m.dim, cap = s->m.block_cap;
 	ragdb_status st;
 	memset(out, 0, sizeof *out);
-	/* What an IVF build or a quantize that never finished left (a crash). */
+	/* What an IVF build, a quantize or a re-embed that never finished left
+	 * (a crash; a re-embed running in another process then stops). */
 	if ((st = rdb_ivf_clear_unused(t, &out->freed, err)) ||
-	    (st = rdb_qblocks_unstage(t, &out->freed, err)))
+	    (st = rdb_qblocks_unstage(t, &out->freed, err)) ||
+	    (st = rdb_vstage_abandon(t, 0, &out->freed, err)))
 		return st;
 	/* The block numbers first: the step rewrites the database it walks. */
 	size_t nb = 0, start = 0;

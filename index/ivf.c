@@ -1335,7 +1335,7 @@ ragdb_status rdb_ivf_vector(rdb_txn *t, uint64_t id, float *buf, const float **o
 	uint8_t kb[4];
 	rdb_put_be32(kb, block);
 	MDB_val k = { 4, kb }, v;
-	int rc = mdb_get(t->txn, s->vectors, &k, &v);
+	int rc = mdb_get(t->txn, t->vec, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return rdb_err_set(err, RAGDB_ENOTFOUND, "chunk %llu names vector block %u, which does "
 		                   "not exist", (unsigned long long)id, block);

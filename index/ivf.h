@@ -64,7 +64,7 @@
  *   I4. The index changes with the vectors in the same write transaction:
  *       a vector appended to the blocks goes to its nearest list (by inner
  *       product with the centroids) in the lists' encoding, a tombstoned one is tombstoned in its
- *       list, re-embedding the vectors (rdb_vectors_rewrite) drops the index.
+ *       list, re-embedding the vectors (vstage.h V3) drops the index.
  */
 #ifndef RDB_IVF_H
 #define RDB_IVF_H

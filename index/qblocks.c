@@ -242,7 +242,7 @@ ragdb_status rdb_qblocks_rebuild(rdb_txn *t, rdb_err *err)
 	if (!buf)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory quantizing a vector block");
 	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(t->txn, s->vectors, &cur))) {
+	if ((rc = mdb_cursor_open(t->txn, t->vec, &cur))) {
 		st = rdb_mdb_fail(s, rc, err, "opening a cursor on the vector blocks");
 		goto out_free;
 	}
@@ -331,7 +331,7 @@ ragdb_status rdb_qblocks_stage(rdb_txn *t, uint32_t kind, uint32_t *next_no, siz
 	if (!buf)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory quantizing a vector block");
 	MDB_cursor *cur;
-	int rc = mdb_cursor_open(t->txn, s->vectors, &cur);
+	int rc = mdb_cursor_open(t->txn, t->vec, &cur);
 	if (rc) {
 		free(buf);
 		return rdb_mdb_fail(s, rc, err, "opening a cursor on the vector blocks");

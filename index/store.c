@@ -9,6 +9,7 @@
  * they always change together with the records they count (invariant 3).
  */
 #include "index/store_int.h"
+#include "index/vstage.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -233,11 +234,12 @@ static ragdb_status meta_load(rdb_store *s, MDB_txn *txn, rdb_err *err)
 	ragdb_status st = meta_get_u64(s, txn, "schema", &v, err);
 	if (st)
 		return st;
-	if (v != RDB_SCHEMA_VERSION)
+	if (v != RDB_SCHEMA_VERSION && v != RDB_SCHEMA_VECTORS1)
 		return rdb_err_set(err, RAGDB_ESCHEMA,
-		                   "this build reads schema %d; %s has schema %llu: use a ragdb "
+		                   "this build reads schema %d and %d; %s has schema %llu: use a ragdb "
 		                   "version that reads it, or re-create the knowledge base",
-		                   RDB_SCHEMA_VERSION, s->dir, (unsigned long long)v);
+		                   RDB_SCHEMA_VERSION, RDB_SCHEMA_VECTORS1, s->dir,
+		                   (unsigned long long)v);
 	m.schema = (uint32_t)v;
 	if ((st = meta_get_str(s, txn, "embedder", m.embedder, sizeof m.embedder, err)) ||
 	    (st = meta_get_str(s, txn, "model", m.model, sizeof m.model, err)) ||
@@ -337,6 +339,7 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 	if (!s)
 		return rdb_err_set(err, RAGDB_ENOMEM, "out of memory opening %s", dir);
 	pthread_rwlock_init(&s->maplock, NULL);
+	pthread_mutex_init(&s->dbi_lock, NULL);
 	rdb_viewcache_init(&s->vcache);
 	s->flags = flags;
 	s->dir = strdup(dir);
@@ -448,6 +451,13 @@ ragdb_status rdb_store_open(const char *dir, unsigned flags, const rdb_meta *cre
 		goto out_abort;
 	}
 	s->ivf_open = rc == 0;
+	/* The second vector database (vstage.c): there once a re-embed used it. */
+	rc = mdb_dbi_open(txn, "vectors.1", 0, &s->vectors1);
+	if (rc && rc != MDB_NOTFOUND) {
+		st = rdb_mdb_fail(s, rc, err, "opening the vector blocks");
+		goto out_abort;
+	}
+	s->have_v1 = rc == 0;
 	if (create) {
 		s->m = *create_meta;
 		s->m.schema = RDB_SCHEMA_VERSION;
@@ -478,6 +488,7 @@ out_close_env:
 out_free_store:
 	rdb_viewcache_free(&s->vcache);
 	pthread_rwlock_destroy(&s->maplock);
+	pthread_mutex_destroy(&s->dbi_lock);
 	free(s->dir);
 	free(s);
 	return st;
@@ -492,6 +503,7 @@ void rdb_store_close(rdb_store *s)
 	rdb_ft_txn_free(s->ft_spare);
 	rdb_viewcache_free(&s->vcache);
 	pthread_rwlock_destroy(&s->maplock);
+	pthread_mutex_destroy(&s->dbi_lock);
 	free(s->dir);
 	free(s);
 }
@@ -554,8 +566,9 @@ ragdb_status rdb_txn_begin(rdb_store *s, int write, rdb_txn **out, rdb_err *err)
 		goto out_free;
 	}
 	t->maplocked = 1;
-	if (write && ((st = rdb_counters_read(t, &t->c, err)) ||
-	              (st = rdb_tune_model_check(t, err)))) {
+	if ((st = rdb_txn_vectors_select(t, err)) ||
+	    (write && ((st = rdb_counters_read(t, &t->c, err)) ||
+	              (st = rdb_tune_model_check(t, err))))) {
 		mdb_txn_abort(t->txn);
 		pthread_rwlock_unlock(&s->maplock);
 		goto out_free;
@@ -601,6 +614,8 @@ ragdb_status rdb_txn_commit(rdb_txn *t, rdb_err *err)
 	t->txn = NULL;
 	if (rc)
 		st = rdb_mdb_fail(t->s, rc, err, "committing");
+	else if (t->v1_opened)
+		rdb_vectors1_adopt(t); /* its handle is the environment's now */
 	txn_free(t);
 	return st;
 out_abort:
@@ -612,7 +627,12 @@ void rdb_txn_abort(rdb_txn *t)
 {
 	if (!t)
 		return;
-	if (t->txn)
+	/* A read txn that opened "vectors.1" ends by a commit, which keeps the
+	 * handle in the environment (an abort would close it). */
+	if (t->txn && !t->write && t->v1_opened) {
+		if (mdb_txn_commit(t->txn) == 0) /* ends the txn either way */
+			rdb_vectors1_adopt(t);
+	} else if (t->txn)
 		mdb_txn_abort(t->txn);
 	txn_free(t);
 }
@@ -642,7 +662,7 @@ ragdb_status rdb_store_stats_get(rdb_txn *t, rdb_store_stats *out, rdb_err *err)
 	else if ((st = rdb_counters_read(t, &c, err)))
 		return st;
 	MDB_stat ms;
-	int rc = mdb_stat(t->txn, s->vectors, &ms);
+	int rc = mdb_stat(t->txn, t->vec, &ms);
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "reading the vector block count");
 	MDB_envinfo info;
@@ -655,10 +675,13 @@ ragdb_status rdb_store_stats_get(rdb_txn *t, rdb_store_stats *out, rdb_err *err)
 		return rdb_err_set(err, RAGDB_EIO, "cannot stat %s: %s", path, strerror(errno));
 	uint32_t staged;
 	uint64_t qbytes;
-	if ((st = rdb_qblocks_usage(t, &staged, &qbytes, err)))
+	uint64_t vbytes;
+	if ((st = rdb_qblocks_usage(t, &staged, &qbytes, err)) ||
+	    (st = rdb_vstage_usage(t, &vbytes, err)))
 		return st;
 	rdb_store_stats r = {
 		.quant = rdb_txn_quant(t), .staged_quant = staged, .quant_bytes = qbytes,
+		.vstaged_bytes = vbytes, .schema = t->vsel ? RDB_SCHEMA_VECTORS1 : RDB_SCHEMA_VERSION,
 		.documents = c.documents, .chunks = c.chunks,
 		.vectors_live = c.vectors_live, .vectors_dead = c.vectors_dead,
 		.blocks = ms.ms_entries + (t->tail.active && !t->tail.in_db ? 1 : 0),

@@ -41,6 +41,10 @@
 #include "index/err.h"
 
 #define RDB_SCHEMA_VERSION 2
+/* The schema while "vectors.1" holds the live vector blocks (vstage.c): a
+ * build that knows only "vectors" refuses such a knowledge base instead of
+ * reading the emptied one. */
+#define RDB_SCHEMA_VECTORS1 3
 
 typedef struct rdb_store rdb_store;
 typedef struct rdb_txn rdb_txn;
@@ -234,6 +238,8 @@ typedef struct rdb_store_stats {
 	uint32_t quant;         /* meta "quantize" (0 f32) */
 	uint32_t staged_quant;  /* a conversion's kind under way or left (Q3), 0 none */
 	uint64_t quant_bytes;   /* pages of the quantized blocks (the staged ones, if any) */
+	uint64_t vstaged_bytes; /* pages of re-embedded blocks staged or left (vstage.h V2) */
+	uint64_t schema;        /* meta "schema" as this txn sees it (64 bits: no padding) */
 } rdb_store_stats;
 ragdb_status rdb_store_stats_get(rdb_txn *t, rdb_store_stats *out, rdb_err *err);
 
@@ -332,11 +338,6 @@ ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err);
  * (row i of @p vecs, count x dim) must be overwritten, L2-normalised. */
 typedef ragdb_status (*rdb_rewrite_fn)(void *ctx, const uint64_t *ids, uint32_t count,
                                        float *vecs, rdb_err *err);
-/* Rewrite every vector block in place (same slots, same sizes) with the
- * vectors @p fill gives, in write txn @p t. *n_live (may be NULL) receives
- * the live vectors rewritten. */
-ragdb_status rdb_vectors_rewrite(rdb_txn *t, rdb_rewrite_fn fill, void *ctx, uint64_t *n_live,
-                                 rdb_err *err);
 /* Verify T1, reporting a violation through @p problem. */
 ragdb_status rdb_tune_check(rdb_txn *t, void (*problem)(void *ctx, const char *msg), void *ctx,
                             rdb_err *err);

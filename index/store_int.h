@@ -40,7 +40,14 @@ typedef struct rdb_ivf_txn rdb_ivf_txn;
 
 struct rdb_store {
 	MDB_env *env;
-	MDB_dbi meta, docs, ids, sources, chunks, vectors;
+	MDB_dbi meta, docs, ids, sources, chunks;
+	/* The vector blocks live in "vectors" or "vectors.1", the one meta
+	 * "vectors_db" names (vstage.c: a re-embed writes the other and
+	 * switches). vectors1 is valid once have_v1 is set; dbi_lock
+	 * serialises opening it, since LMDB wants one mdb_dbi_open at a time. */
+	MDB_dbi vectors, vectors1;
+	int have_v1;
+	pthread_mutex_t dbi_lock;
 	MDB_dbi terms, postings, chunkterms; /* full-text index (postings.c) */
 	MDB_dbi conv;     /* conversations (conv.c); valid once conv_open is set */
 	int conv_open;
@@ -85,6 +92,11 @@ struct rdb_txn {
 	rdb_ft_txn *ft;  /* NULL until the txn writes full-text terms */
 	rdb_ivf_txn *ivf; /* NULL until the txn touches vectors with an IVF index */
 	uint32_t quant;  /* meta "quantize" as this txn sees it (qblocks.c) */
+	MDB_dbi vec;     /* the live vector blocks as this txn sees them (vstage.c) */
+	uint32_t vsel;   /* 0: "vectors", 1: "vectors.1" */
+	int v1_opened;   /* this txn opened "vectors.1" (handle v1): the store keeps it
+	                    once the txn commits */
+	MDB_dbi v1;
 	int quant_known;
 	rdb_buf scratch; /* record encoding, block copies */
 	rdb_buf zbuf;    /* compression output */
@@ -128,6 +140,12 @@ static inline uint64_t rdb_ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8)
 static inline void rdb_st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void rdb_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
+/* --- which database holds the live vector blocks (vstage.c) --- */
+/* Set t->vec / t->vsel from meta "vectors_db" (rdb_txn_begin). */
+ragdb_status rdb_txn_vectors_select(rdb_txn *t, rdb_err *err);
+/* After a txn that opened "vectors.1" committed: keep its handle. */
+void rdb_vectors1_adopt(rdb_txn *t);
+
 /* --- meta and counters (store.c) --- */
 ragdb_status rdb_counters_read(rdb_txn *t, rdb_counters *c, rdb_err *err);
 
@@ -146,6 +164,9 @@ static inline size_t rdb_block_size(uint32_t count, uint32_t dim)
  * reembed): they list first because the loop rewrites the database it
  * walks. */
 ragdb_status rdb_block_numbers(rdb_txn *t, uint32_t **nos, size_t *n, rdb_err *err);
+/* The same for the blocks of database @p dbi (vstage.c: the staged ones). */
+ragdb_status rdb_block_numbers_in(rdb_txn *t, MDB_dbi dbi, uint32_t **nos, size_t *n,
+                                  rdb_err *err);
 ragdb_status rdb_block_parse(const rdb_store *s, uint32_t block_no, const MDB_val *v,
                              uint32_t *count, uint32_t *live, rdb_err *err);
 /* Append one vector with chunk id @p id; reports where it went. */

@@ -7,13 +7,12 @@
  *   T1. meta "tune" exists exactly when meta "model" contains "+tuned-",
  *       and the 16 hex digits after it are the XXH3-64 of the blob: a blob
  *       and the model naming it change together, in one write transaction,
- *       together with every vector re-embedded by it.
+ *       the one that switches to the vectors re-embedded by it (vstage.h V3).
  *   T2. A write transaction begins only on a handle whose cached model is
  *       the stored one (rdb_tune_model_check): a process that opened the
  *       knowledge base before another process tuned it cannot add vectors
  *       of the old embedder to a re-embedded store.
  */
-#include "index/ivf.h"
 #include "index/store_int.h"
 
 #include <stdio.h>
@@ -99,85 +98,6 @@ ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err)
 	                   "another process; open the knowledge base again", t->s->dir,
 	                   (int)(v.mv_size < 64 ? v.mv_size : 64), (const char *)v.mv_data, curname,
 	                   cur, t->s->m.dim);
-}
-
-ragdb_status rdb_vectors_rewrite(rdb_txn *t, rdb_rewrite_fn fill, void *ctx, uint64_t *n_live,
-                                 rdb_err *err)
-{
-	rdb_store *s = t->s;
-	uint32_t dim = s->m.dim;
-	ragdb_status st;
-	int rc;
-	if (!t->write)
-		return rdb_err_set(err, RAGDB_EINVAL, "rdb_vectors_rewrite needs a write transaction");
-	/* The IVF lists hold copies of the old vectors (ivf.h, I4): drop them. */
-	if ((st = rdb_tail_flush(t, err)) || (st = rdb_ivf_drop(t, err)))
-		return st;
-	/* The block numbers first: the loop rewrites the database it walks. */
-	size_t nb = 0;
-	uint32_t *nos = NULL;
-	if ((st = rdb_block_numbers(t, &nos, &nb, err)))
-		return st;
-	uint8_t *buf = malloc(rdb_block_size(s->m.block_cap, dim));
-	uint64_t live_total = 0;
-	if (!buf) {
-		st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory re-embedding %s", s->dir);
-		goto out_free;
-	}
-	for (size_t b = 0; b < nb; b++) {
-		uint8_t kb[4];
-		rdb_put_be32(kb, nos[b]);
-		MDB_val bk = { 4, kb }, bv;
-		if ((rc = mdb_get(t->txn, s->vectors, &bk, &bv))) {
-			st = rdb_mdb_fail(s, rc, err, "reading a vector block");
-			goto out_free;
-		}
-		uint32_t count, live;
-		if ((st = rdb_block_parse(s, nos[b], &bv, &count, &live, err)))
-			goto out_free;
-		/* A private copy: fill() reads chunks, and the new block is
-		 * written only after it returns. */
-		memcpy(buf, bv.mv_data, bv.mv_size);
-		uint64_t *ids = malloc((size_t)count * 8 + 8);
-		if (!ids) {
-			st = rdb_err_set(err, RAGDB_ENOMEM, "out of memory re-embedding %s", s->dir);
-			goto out_free;
-		}
-		memcpy(ids, buf + RDB_BLOCK_HDR, (size_t)count * 8);
-		float *vecs = (float *)(void *)(buf + rdb_block_vecs_off(count));
-		st = fill(ctx, ids, count, vecs, err);
-		for (uint32_t i = 0; st == RAGDB_OK && i < count; i++) {
-			if (!ids[i])
-				continue;
-			double ss = 0;
-			for (uint32_t d = 0; d < dim; d++)
-				ss += (double)vecs[(size_t)i * dim + d] * vecs[(size_t)i * dim + d];
-			if (ss != 0 && (ss < 0.998 || ss > 1.002))
-				st = rdb_err_set(err, RAGDB_EINVAL, "re-embedded vector of chunk %llu has "
-				                 "norm %.4f; vectors must be L2-normalised",
-				                 (unsigned long long)ids[i], ss);
-		}
-		free(ids);
-		if (st)
-			goto out_free;
-		live_total += live;
-		MDB_val nv = { bv.mv_size, NULL };
-		if ((rc = mdb_put(t->txn, s->vectors, &bk, &nv, MDB_RESERVE))) {
-			st = rdb_mdb_fail(s, rc, err, "writing a re-embedded vector block");
-			goto out_free;
-		}
-		memcpy(nv.mv_data, buf, bv.mv_size);
-	}
-	/* New vectors: new quantized codes (qblocks.c Q2). */
-	if ((st = rdb_qblocks_rebuild(t, err)))
-		goto out_free;
-	if (n_live)
-		*n_live = live_total;
-	st = RAGDB_OK;
-out_free:
-	free(nos);
-	free(buf);
-	return st;
 }
 
 ragdb_status rdb_tune_check(rdb_txn *t, void (*problem)(void *ctx, const char *msg), void *ctx,

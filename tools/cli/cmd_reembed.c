@@ -1,7 +1,7 @@
 /*
  * tools/cli/cmd_reembed.c — `ragdb reembed --embedder SPEC [--dim N]`:
  * re-embed every chunk with another embedder, replacing the vectors and
- * the recorded embedder in one transaction; progress on stderr.
+ * the recorded embedder (staged, switched to at the end); progress on stderr.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +79,8 @@ int cli_cmd_reembed(cli_ctx *ctx, int argc, char **argv)
 		        "rebuild it with ragdb index build\n");
 	if (sum.cache_needed) {
 		char b[32];
-		fprintf(stderr, "note: the provider was called inside the write transaction, so other "
-		        "processes could not write meanwhile: the new vectors do not fit in half the "
+		fprintf(stderr, "note: the provider was called inside the write transactions, which held "
+		        "the writer lock meanwhile: the new vectors do not fit in half the "
 		        "disk cache; with \"cache\": {\"embed_max_bytes\": %llu} (%s) in ragdb.json they "
 		        "would be fetched first\n", (unsigned long long)sum.cache_needed,
 		        cli_human_bytes(sum.cache_needed, b, sizeof b));

@@ -136,6 +136,8 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		} else {
 			cJSON_AddNullToObject(j, "unfinished_quantize");
 		}
+		cJSON_AddNumberToObject(j, "unfinished_reembed_bytes",
+		                        (double)s.unfinished_reembed_bytes);
 		if (ci.enabled) {
 			cJSON *cj = cJSON_AddObjectToObject(j, "cache");
 			cJSON_AddStringToObject(cj, "dir", ci.dir);
@@ -174,6 +176,10 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 			       "`ragdb compact` frees it, `ragdb quantize %s` starts over\n",
 			       s.unfinished_quantize,
 			       cli_human_bytes(s.unfinished_bytes, b1, sizeof b1), s.unfinished_quantize);
+		if (s.unfinished_reembed_bytes)
+			printf("unfinished      %s of vectors a re-embed or tune staged (running in "
+			       "another process, or stopped); `ragdb compact` frees them\n",
+			       cli_human_bytes(s.unfinished_reembed_bytes, b1, sizeof b1));
 		if (ci.enabled)
 			printf("cache           %s: %llu entries, %s of %s\n", ci.dir,
 			       (unsigned long long)ci.entries, cli_human_bytes(ci.bytes, b1, sizeof b1),

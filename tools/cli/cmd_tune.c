@@ -1,7 +1,7 @@
 /*
  * tools/cli/cmd_tune.c — `ragdb tune`: fit the local embedder to the
- * knowledge base (word weights from its chunks) and re-embed every chunk in
- * one transaction; --reset goes back to the plain embedder.
+ * knowledge base (word weights from its chunks) and re-embed every chunk
+ * (staged, switched to at the end); --reset goes back to the plain embedder.
  */
 #include <string.h>
 
