@@ -961,9 +961,9 @@ static ragdb_status requant_step(rdb_txn *t, void *arg, rdb_err *e)
 		rdb_err e2 = { 0 };
 		st = rdb_ivf_info_get(t, &q->info, &e2);
 		q->plain = st == RAGDB_ENOTFOUND || (st == RAGDB_OK && q->info.qkind == q->kind);
-		/* From f32 the new blocks are staged too (qblocks.c Q3); between
-		 * two other kinds they are rewritten in the last txn, since the
-		 * old ones answer searches until then. */
+		/* From f32 the new blocks are staged too (qblocks.c Q3); to f32
+		 * there are none (rdb_ivf_quantize goes through f32 between two
+		 * quantized kinds). */
 		q->sg.blocks = rdb_txn_quant(t) == 0 && q->kind != 0;
 		q->next_block = 0;
 		q->blocks_done = !q->sg.blocks;
@@ -1051,20 +1051,43 @@ static ragdb_status requant_step(rdb_txn *t, void *arg, rdb_err *e)
 	return rdb_ivf_write_header(t, &info, NULL, e);
 }
 
+static ragdb_status requant_run(ragdb *db, uint32_t kind, rdb_err *e)
+{
+	requant q = { .db = db, .kind = kind };
+	q.sg = (staged){ .budget = rdb_txn_budget(), .what = "ragdb quantize converted the vectors",
+	                 .again = "ragdb quantize" };
+	ragdb_status st = run_staged(db, &q.sg, requant_step, &q, REQUANT_EINTR, e);
+	free(q.ids);
+	free(q.rows);
+	free(q.vp);
+	return st;
+}
+
 ragdb_status rdb_ivf_quantize(ragdb *db, uint32_t kind)
 {
 	ragdb_status st = rdb_ready_writable(db);
 	if (st != RAGDB_OK)
 		return st;
 	rdb_err e = { 0 };
-	requant q = { .db = db, .kind = kind };
-	q.sg = (staged){ .budget = rdb_txn_budget(), .what = "ragdb quantize converted the vectors",
-	                 .again = "ragdb quantize" };
+	rdb_txn *t = NULL;
+	if ((st = rdb_txn_begin(db->store, 0, &t, &e)))
+		return rdb_fail(db, &e);
+	uint32_t cur = rdb_txn_quant(t);
+	rdb_txn_abort(t);
 	db->interrupted = 0;
-	st = run_staged(db, &q.sg, requant_step, &q, REQUANT_EINTR, &e);
-	free(q.ids);
-	free(q.rows);
-	free(q.vp);
+	/* Between two quantized kinds, through f32: the new blocks are then
+	 * staged like any conversion from f32 (qblocks.c Q3), and no txn
+	 * holds them all (the old blocks answer searches until the first
+	 * switch, the exact f32 scan until the second). */
+	if (cur && kind && cur != kind && (st = requant_run(db, 0, &e)))
+		return rdb_fail(db, &e);
+	if ((st = requant_run(db, kind, &e)) && cur && kind && cur != kind) {
+		char msg[sizeof e.msg];
+		snprintf(msg, sizeof msg, "%s", e.msg);
+		rdb_err_set(&e, st, "%s (the knowledge base is f32 now: a conversion from %s to %s "
+		            "goes through f32; run `ragdb quantize %s` again)", msg,
+		            rdb_qkind_name(cur), rdb_qkind_name(kind), rdb_qkind_name(kind));
+	}
 	return st ? rdb_fail(db, &e) : RAGDB_OK;
 }
 

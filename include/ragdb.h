@@ -887,9 +887,10 @@ ragdb_status ragdb_scan_stats(ragdb *db, uint64_t *passes, uint64_t *shared);
  * them for f32), and an IVF index's lists with them. From f32 the blocks
  * (and from any mode the lists) are written over write transactions of
  * about 256 MiB (RAGDB_TXN_BYTES) beside what searches use, and the last
- * switches to them; between two quantized modes the blocks are rewritten in
- * that last transaction. An interrupt, an error or a crash leaves the old
- * mode. Searches then scan the quantized blocks and rescore the best
+ * switches to them; between two quantized modes it converts to f32 and then
+ * to @p mode that way (searches scan the f32 vectors in between). An
+ * interrupt, an error or a crash leaves the old mode, or f32 between the
+ * two conversions (the message then says to quantize again). Searches then scan the quantized blocks and rescore the best
  * candidates exactly from the f32 vectors, which are always kept.
  * @return RAGDB_OK, RAGDB_EINVAL (unknown mode), RAGDB_EREADONLY, RAGDB_EINTR
  *         (ragdb_interrupt), RAGDB_EBUSY (another process wrote between two

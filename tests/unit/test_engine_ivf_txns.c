@@ -227,6 +227,22 @@ START_TEST(test_txns_build_the_same_index)
 	free(a4);
 	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK); /* in one txn */
 	tv_check_ok(db);
+	/* int8 to bf16 goes through f32, so the new blocks are staged over
+	 * several txns too; the answers are those of f32 -> bf16. */
+	g_commits = 0;
+	rdb_txn_test_hooks(SMALL_TXN, after_commit);
+	ck_assert_msg(ragdb_quantize(db, "bf16") == RAGDB_OK, "%s", ragdb_errmsg(db));
+	rdb_txn_test_hooks(0, NULL);
+	ck_assert_uint_ge(g_commits, 2);
+	ck_assert_str_eq(ragdb_quantization(db), "bf16");
+	tv_check_ok(db);
+	a3 = tv_answers(db, g_q, NQ, DIM, K);
+	ck_assert_int_eq(ragdb_quantize(db, "f32"), RAGDB_OK);
+	ck_assert_int_eq(ragdb_quantize(db, "bf16"), RAGDB_OK);
+	a4 = tv_answers(db, g_q, NQ, DIM, K);
+	ck_assert_str_eq(a3, a4);
+	free(a3);
+	free(a4);
 
 	/* Rebuilt on the quantized knowledge base. */
 	db = reopen_counting(db, n);
@@ -431,6 +447,32 @@ START_TEST(test_progress)
 }
 END_TEST
 
+/* Without an index, int8 to bf16 goes through f32 too: the bf16 blocks are
+ * staged over several txns (they were written in one before session 13),
+ * and the answers are those of f32 -> bf16. */
+START_TEST(test_requant_without_index)
+{
+	ragdb *db = fresh();
+	ck_assert_int_eq(ragdb_quantize(db, "int8"), RAGDB_OK);
+	g_action = 0;
+	g_commits = 0;
+	rdb_txn_test_hooks(SMALL_TXN, after_commit);
+	ck_assert_msg(ragdb_quantize(db, "bf16") == RAGDB_OK, "%s", ragdb_errmsg(db));
+	rdb_txn_test_hooks(0, NULL);
+	ck_assert_uint_ge(g_commits, 3);
+	ck_assert_str_eq(ragdb_quantization(db), "bf16");
+	tv_check_ok(db);
+	char *a1 = tv_answers(db, g_q, NQ, DIM, K);
+	ck_assert_int_eq(ragdb_quantize(db, "f32"), RAGDB_OK);
+	ck_assert_int_eq(ragdb_quantize(db, "bf16"), RAGDB_OK);
+	char *a2 = tv_answers(db, g_q, NQ, DIM, K);
+	ck_assert_str_eq(a1, a2);
+	free(a1);
+	free(a2);
+	done(db);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("engine_ivf_txns");
@@ -441,6 +483,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_other_writer_stops_the_build);
 	tcase_add_test(tc, test_crash_midway);
 	tcase_add_test(tc, test_progress);
+	tcase_add_test(tc, test_requant_without_index);
 	suite_add_tcase(s, tc);
 	return s;
 }

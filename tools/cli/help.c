@@ -270,9 +270,10 @@ static const char usage_index[] =
 static const char usage_quantize[] =
 	"usage: ragdb quantize MODE [--json]\n"
 	"\n"
-	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary, all at\n"
-	"once (an IVF index's lists are re-encoded with them; Ctrl-C or a crash\n"
-	"leaves everything as it was). Searches scan them, then rescore the best\n"
+	"Set the quantized blocks to MODE: f32 (none), bf16, int8 or binary (an IVF\n"
+	"index's lists are re-encoded with them; between two quantized modes the\n"
+	"conversion goes through f32; Ctrl-C or a crash leaves the previous mode, or\n"
+	"f32 in between). Searches scan them, then rescore the best\n"
 	"k x oversample candidates from the f32 vectors (always kept), so scores are\n"
 	"exact.\n"
 	"\n"
