@@ -121,6 +121,17 @@ static ragdb_status token_check(rdb_txn *t, uint64_t token, rdb_err *err)
 	return RAGDB_OK;
 }
 
+/* A step's start: the sequence still owns the staged blocks, the live
+ * ones are all in LMDB (the tail flushed), and the staged database. */
+static ragdb_status staged_open(rdb_txn *t, uint64_t token, MDB_dbi *other, rdb_err *err)
+{
+	ragdb_status st;
+	if ((st = token_check(t, token, err)) || (st = rdb_tail_flush(t, err)))
+		return st;
+	int rc = other_dbi(t, 0, other);
+	return rc ? rdb_mdb_fail(t->s, rc, err, "opening the staged vector blocks") : RAGDB_OK;
+}
+
 ragdb_status rdb_vstage_begin(rdb_txn *t, uint64_t token, rdb_err *err)
 {
 	MDB_dbi other;
@@ -213,11 +224,9 @@ ragdb_status rdb_vstage_step(rdb_txn *t, uint64_t token, uint32_t dim, rdb_rewri
 	MDB_dbi other;
 	*done = 0;
 	ragdb_status st;
-	if ((st = token_check(t, token, err)) || (st = rdb_tail_flush(t, err)))
+	if ((st = staged_open(t, token, &other, err)))
 		return st;
-	int rc = other_dbi(t, 0, &other);
-	if (rc)
-		return rdb_mdb_fail(s, rc, err, "opening the staged vector blocks");
+	int rc;
 	stage_buf b;
 	if ((st = buf_alloc(s, dim, &b, err)))
 		return st;
@@ -324,13 +333,11 @@ ragdb_status rdb_vstage_finish(rdb_txn *t, uint64_t token, uint32_t dim, rdb_rew
 	rdb_store *s = t->s;
 	MDB_dbi other;
 	ragdb_status st;
+	int rc;
 	*requant = 0;
 	*dropped_ivf = 0;
-	if ((st = token_check(t, token, err)) || (st = rdb_tail_flush(t, err)))
+	if ((st = staged_open(t, token, &other, err)))
 		return st;
-	int rc = other_dbi(t, 0, &other);
-	if (rc)
-		return rdb_mdb_fail(s, rc, err, "opening the staged vector blocks");
 	if ((st = reconcile(t, other, dim, fill, ctx, n_live, err)))
 		return st;
 	/* The switch (V1): the staged blocks become the live ones. */

@@ -3,22 +3,26 @@
 # thousand generated documents, (every fourth trial) a `delete --source` and
 # a `compact`, and (every fourth, offset by two) an `index build` replacing
 # an IVF index of 16 lists with one of 32, then a `quantize int8` re-encoding
-# its lists; compact, build and quantize write in many small write
-# transactions (RAGDB_TXN_BYTES=262144; the reference compact in one). After
+# its lists, then a `reembed --embedder local --dim 384` of that quantized
+# knowledge base; compact, build, quantize and reembed write in many small
+# write transactions (RAGDB_TXN_BYTES=262144; the reference compact in one). After
 # every kill `ragdb check` must pass; re-running the
 # killed command to the end must leave exactly the state of an uninterrupted
 # run, compared through the CLI (documents with their content hashes and
 # chunk counts, the counters of `stats`, and the top hits of a few searches),
 # never the file bytes; a killed index build must leave the old index or the
-# new one, never a mix or none, and a killed quantize f32 or int8 lists and
-# blocks, never a mix.
+# new one, never a mix or none, a killed quantize f32 or int8 lists and
+# blocks, never a mix, and a killed reembed dimension 768 or 384, never a
+# mix (a kill after its switch, while it converts to int8 again, leaves f32:
+# `ragdb quantize int8` finishes that, as stats and the message say).
 #
 #   tests/crash/crash_test.sh [--trials N] [--docs N] [--seed S]
 #
 # Defaults: $RAGDB_CRASH_TRIALS (20) trials, $RAGDB_CRASH_DOCS (3000)
 # documents. Needs RAGDB_BIN (default build/ragdb). Prints one summary line:
 # "crash_test: T trials (I ingest kills, D delete kills, C compact kills, X
-# index build kills, Q quantize kills, K killed before the end), 0 failures".
+# index build kills, Q quantize kills, R reembed kills, K killed before the
+# end), 0 failures".
 source "$(dirname "$0")/../e2e/lib.sh"
 
 TRIALS=${RAGDB_CRASH_TRIALS:-20}
@@ -115,7 +119,9 @@ cp -r "$WORK/ivf16" "$WORK/ivfref"
 export RAGDB_TXN_BYTES=262144
 T_INDEX=$(millis "$RAGDB_BIN" index build --db "$WORK/ivfref" --ivf 32)
 T_QUANT=$(millis "$RAGDB_BIN" quantize int8 --db "$WORK/ivfref")
-note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms, index build ${T_INDEX} ms, quantize ${T_QUANT} ms"
+T_REEMBED=$(millis "$RAGDB_BIN" reembed --db "$WORK/ivfref" --embedder local --dim 384)
+REF_REEMBED=$(digest "$WORK/ivfref")
+note "reference: ingest ${T_INGEST} ms, delete ${T_DELETE} ms, compact ${T_COMPACT} ms, index build ${T_INDEX} ms, quantize ${T_QUANT} ms, reembed ${T_REEMBED} ms"
 
 # nlist DB — the lists of the index `index stats` reports.
 nlist() {
@@ -123,7 +129,13 @@ nlist() {
 		fail "index stats failed on $1"
 }
 
-n_ingest=0 n_delete=0 n_compact=0 n_index=0 n_quant=0 n_hit=0
+# stat DB KEY — one field of `stats --json`.
+stat() {
+	"$RAGDB_BIN" stats --db "$1" --json | "$PY" -c "import json,sys; print(json.load(sys.stdin)['$2'])" ||
+		fail "stats failed on $1"
+}
+
+n_ingest=0 n_delete=0 n_compact=0 n_index=0 n_quant=0 n_reembed=0 n_hit=0
 for ((trial = 1; trial <= TRIALS; trial++)); do
 	DB="$WORK/t$trial"
 	if ((trial % 4 == 2)); then
@@ -148,6 +160,20 @@ for ((trial = 1; trial <= TRIALS; trial++)); do
 			fail "trial $trial (seed $SEED): after a kill during quantize: $OUT"
 		check_fast "$DB"
 		[ "$(nlist "$DB")" = 32 ] || fail "trial $trial (seed $SEED): quantize changed the index's lists"
+		kill_at "$((T_REEMBED + T_REEMBED / 5))" "$RAGDB_BIN" reembed --db "$DB" --embedder local --dim 384
+		n_reembed=$((n_reembed + 1)); n_hit=$((n_hit + KILLED))
+		check_fast "$DB"
+		got=$(stat "$DB" dim)
+		[ "$got" = 768 ] || [ "$got" = 384 ] ||
+			fail "trial $trial (seed $SEED): after a kill during reembed the dimension is $got"
+		ok ragdb search --db "$DB" "harbor parcel customs" -k 5
+		ok ragdb reembed --db "$DB" --embedder local --dim 384
+		ok ragdb quantize int8 --db "$DB"
+		check_fast "$DB"
+		[ "$(stat "$DB" unfinished_reembed_bytes)" = 0 ] ||
+			fail "trial $trial (seed $SEED): staged vectors left after a re-run reembed"
+		[ "$(digest "$DB")" = "$REF_REEMBED" ] ||
+			fail "trial $trial (seed $SEED): after a kill during reembed and a re-run, documents, counters or searches differ"
 	elif ((trial % 4 != 0)); then
 		ok ragdb init --db "$DB"
 		kill_at "$((T_INGEST + T_INGEST / 5))" "$RAGDB_BIN" ingest --db "$DB" "$CORPUS" --quiet
@@ -176,4 +202,4 @@ for ((trial = 1; trial <= TRIALS; trial++)); do
 	fi
 	rm -rf "$DB"
 done
-echo "crash_test: $TRIALS trials ($n_ingest ingest kills, $n_delete delete kills, $n_compact compact kills, $n_index index build kills, $n_quant quantize kills, $n_hit killed before the end), 0 failures, seed $SEED"
+echo "crash_test: $TRIALS trials ($n_ingest ingest kills, $n_delete delete kills, $n_compact compact kills, $n_index index build kills, $n_quant quantize kills, $n_reembed reembed kills, $n_hit killed before the end), 0 failures, seed $SEED"
