@@ -7,9 +7,11 @@
  * is live), another process writing between two txns gets its documents
  * embedded by the new embedder, and a re-embed that stops midway
  * (interrupted, a crash) leaves the knowledge base as it was, with what a
- * crash left reported and freed by compact.
+ * crash left reported and freed by compact; a handle opened before the
+ * switch reads the new database from then on.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +330,60 @@ START_TEST(test_tune_quantized)
 }
 END_TEST
 
+static void *search_loop(void *arg)
+{
+	ragdb *db = arg;
+	ragdb_search_options o = { .k = 5, .mode = RAGDB_MODE_VECTOR };
+	for (int i = 0; i < 40; i++) {
+		ragdb_results *r = NULL;
+		if (ragdb_search(db, QUERIES[i % NQ], &o, &r) != RAGDB_OK || r->n == 0) {
+			ragdb_results_free(r);
+			return (void *)1;
+		}
+		ragdb_results_free(r);
+	}
+	return NULL;
+}
+
+/* A handle opened before another process tuned the knowledge base (which
+ * switched to "vectors.1", a database this handle had never opened):
+ * concurrent searches read the new blocks (each thread's txn may be the
+ * one that opens it); its writes are refused until it reopens. */
+START_TEST(test_open_handle_sees_the_switch)
+{
+	ragdb *a = fresh("a");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/a", g_dir);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		ragdb *other = NULL;
+		int ok = ragdb_open(path, 0, &other) == RAGDB_OK && ragdb_tune(other, NULL, NULL) == RAGDB_OK;
+		ragdb_close(other);
+		_exit(ok ? 0 : 1);
+	}
+	int ws = 0;
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, search_loop, a), 0);
+	for (int i = 0; i < 4; i++) {
+		void *rv = (void *)1;
+		pthread_join(th[i], &rv);
+		ck_assert_ptr_null(rv);
+	}
+	ck_assert_uint_eq(stats(a).schema_version, 3);
+	ragdb_document d = { .id = "late", .text = "late", .text_len = (size_t)-1 };
+	ck_assert_int_eq(ragdb_ingest_text(a, &d, 1, NULL, NULL), RAGDB_EEMBEDDER);
+	ragdb_close(a);
+	ck_assert_int_eq(ragdb_open(path, 0, &a), RAGDB_OK);
+	ck_assert_int_eq(ragdb_ingest_text(a, &d, 1, NULL, NULL), RAGDB_OK);
+	check_ok(a);
+	ragdb_close(a);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("engine_reembed_txns");
@@ -338,6 +394,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_other_process_writes);
 	tcase_add_test(tc, test_stopped_midway);
 	tcase_add_test(tc, test_tune_quantized);
+	tcase_add_test(tc, test_open_handle_sees_the_switch);
 	suite_add_tcase(s, tc);
 	return s;
 }
