@@ -261,6 +261,10 @@ static ragdb_status snap_open(ragdb *db, const plan *p, snap *s, rdb_err *e)
 		return st;
 	if ((st = rdb_txn_begin(db->store, 0, &s->t, e)))
 		return st;
+	/* Queries are embedded by this handle's embedder: the stored vectors
+	 * must be its (another process may have re-embedded them). */
+	if ((p->use_vec || p->mmr > 0) && (st = rdb_txn_embedder_current(s->t, e)))
+		return st;
 	if (s->filter) {
 		if ((st = rdb_filter_chunks(s->filter, s->t, &s->set, e)))
 			return st;

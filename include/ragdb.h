@@ -1013,7 +1013,8 @@ typedef struct ragdb_reembed_summary {
  * free. An IVF index, built from the old vectors, is dropped in the switch
  * (summary.index_dropped); quantized blocks are converted again right after
  * it (searches use the f32 vectors meanwhile). Other processes that had the
- * knowledge base open must open it again.
+ * knowledge base open must open it again: their writes and searches fail
+ * with RAGDB_EEMBEDDER until they do.
  * @return RAGDB_OK, RAGDB_EINVAL (unknown embedder, "external"),
  *         RAGDB_EEMBEDDER (a provider failed; nothing changed),
  *         RAGDB_EBUSY (compact or another re-embed removed the staged vectors:

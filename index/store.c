@@ -241,6 +241,13 @@ static ragdb_status meta_load(rdb_store *s, MDB_txn *txn, rdb_err *err)
 		                   RDB_SCHEMA_VERSION, RDB_SCHEMA_VECTORS1, s->dir,
 		                   (unsigned long long)v);
 	m.schema = (uint32_t)v;
+	/* Switches of the vector blocks so far (vstage.c): the meta read here
+	 * describes the vectors of that generation. */
+	MDB_val gv;
+	int hg = meta_get(s, txn, "vectors_db", &gv, err);
+	if (hg < 0)
+		return err ? err->status : RAGDB_EIO;
+	s->vgen = hg && gv.mv_size == 8 ? rdb_ld64(gv.mv_data) : 0;
 	if ((st = meta_get_str(s, txn, "embedder", m.embedder, sizeof m.embedder, err)) ||
 	    (st = meta_get_str(s, txn, "model", m.model, sizeof m.model, err)) ||
 	    (st = meta_get_str(s, txn, "language", m.language, sizeof m.language, err)))
@@ -614,8 +621,10 @@ ragdb_status rdb_txn_commit(rdb_txn *t, rdb_err *err)
 	t->txn = NULL;
 	if (rc)
 		st = rdb_mdb_fail(t->s, rc, err, "committing");
-	else if (t->v1_opened)
+	if (!rc && t->v1_opened)
 		rdb_vectors1_adopt(t); /* its handle is the environment's now */
+	if (!rc && t->vswitched)
+		t->s->vgen = t->vgen;  /* the caller updates s->m to match */
 	txn_free(t);
 	return st;
 out_abort:

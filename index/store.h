@@ -334,6 +334,12 @@ void rdb_store_set_model(rdb_store *s, const char *model);
 /* RAGDB_EEMBEDDER when the stored model is not the one this store opened
  * with (another process tuned it). Called when a write txn begins. */
 ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err);
+/* For a search: RAGDB_EEMBEDDER when the vectors @p t sees were embedded by
+ * another embedder than the one this store opened with (`ragdb reembed` in
+ * another process; a new tune of the same model is accepted: its vectors
+ * are of the same kind). One comparison of a counter unless they were
+ * switched since. */
+ragdb_status rdb_txn_embedder_current(rdb_txn *t, rdb_err *err);
 /* Fill one block's vectors: @p ids[i] != 0 are live chunks whose vector
  * (row i of @p vecs, count x dim) must be overwritten, L2-normalised. */
 typedef ragdb_status (*rdb_rewrite_fn)(void *ctx, const uint64_t *ids, uint32_t count,

@@ -47,6 +47,8 @@ struct rdb_store {
 	 * serialises opening it, since LMDB wants one mdb_dbi_open at a time. */
 	MDB_dbi vectors, vectors1;
 	int have_v1;
+	uint64_t vgen;    /* meta "vectors_db" when s->m was read, or this handle's
+	                     last switch */
 	pthread_mutex_t dbi_lock;
 	MDB_dbi terms, postings, chunkterms; /* full-text index (postings.c) */
 	MDB_dbi conv;     /* conversations (conv.c); valid once conv_open is set */
@@ -93,7 +95,9 @@ struct rdb_txn {
 	rdb_ivf_txn *ivf; /* NULL until the txn touches vectors with an IVF index */
 	uint32_t quant;  /* meta "quantize" as this txn sees it (qblocks.c) */
 	MDB_dbi vec;     /* the live vector blocks as this txn sees them (vstage.c) */
-	uint32_t vsel;   /* 0: "vectors", 1: "vectors.1" */
+	uint64_t vgen;   /* meta "vectors_db": switches so far (vstage.c) */
+	uint32_t vsel;   /* vgen & 1: 0 "vectors", 1 "vectors.1" */
+	int vswitched;   /* this txn switched: the store adopts vgen at commit */
 	int v1_opened;   /* this txn opened "vectors.1" (handle v1): the store keeps it
 	                    once the txn commits */
 	MDB_dbi v1;

@@ -75,7 +75,18 @@ void rdb_store_set_model(rdb_store *s, const char *model)
 	snprintf(s->m.model, sizeof s->m.model, "%s", model);
 }
 
-ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err)
+/* The length of @p model's family: the model without a tune's mark. */
+static size_t family_len(const char *model, size_t len)
+{
+	for (size_t i = 0; i + sizeof TUNED_MARK - 1 <= len; i++)
+		if (memcmp(model + i, TUNED_MARK, sizeof TUNED_MARK - 1) == 0)
+			return i;
+	return len;
+}
+
+/* Is the stored embedder the one the handle opened with? @p retune_ok:
+ * another tune of the same model counts as the same. */
+static ragdb_status identity_check(rdb_txn *t, int retune_ok, rdb_err *err)
 {
 	MDB_val k = key_of("model"), v;
 	int rc = mdb_get(t->txn, t->s->meta, &k, &v);
@@ -86,7 +97,9 @@ ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err)
 	 * dimension or the provider: those are compared too. */
 	MDB_val dk = key_of("dim"), dv, ek = key_of("embedder"), ev;
 	const char *curname = t->s->m.embedder;
-	int same = v.mv_size == strlen(cur) && memcmp(v.mv_data, cur, v.mv_size) == 0 &&
+	size_t fl = retune_ok ? family_len(v.mv_data, v.mv_size) : v.mv_size,
+	       cl = retune_ok ? family_len(cur, strlen(cur)) : strlen(cur);
+	int same = fl == cl && memcmp(v.mv_data, cur, fl) == 0 &&
 	           mdb_get(t->txn, t->s->meta, &dk, &dv) == 0 && dv.mv_size == 8 &&
 	           rdb_ld64(dv.mv_data) == t->s->m.dim &&
 	           mdb_get(t->txn, t->s->meta, &ek, &ev) == 0 && ev.mv_size == strlen(curname) &&
@@ -98,6 +111,18 @@ ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err)
 	                   "another process; open the knowledge base again", t->s->dir,
 	                   (int)(v.mv_size < 64 ? v.mv_size : 64), (const char *)v.mv_data, curname,
 	                   cur, t->s->m.dim);
+}
+
+ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err)
+{
+	return identity_check(t, 0, err);
+}
+
+ragdb_status rdb_txn_embedder_current(rdb_txn *t, rdb_err *err)
+{
+	/* The vectors were switched (vstage.c) since this handle read its
+	 * meta: compare what it embeds queries with. */
+	return t->vgen == t->s->vgen ? RAGDB_OK : identity_check(t, 1, err);
 }
 
 ragdb_status rdb_tune_check(rdb_txn *t, void (*problem)(void *ctx, const char *msg), void *ctx,

@@ -62,16 +62,17 @@ ragdb_status rdb_txn_vectors_select(rdb_txn *t, rdb_err *err)
 	rdb_store *s = t->s;
 	MDB_val k = key_of(VDB_KEY), v;
 	t->vsel = 0;
+	t->vgen = 0;
 	t->vec = s->vectors;
 	int rc = mdb_get(t->txn, s->meta, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return RAGDB_OK;
 	if (rc)
 		return rdb_mdb_fail(s, rc, err, "reading meta \"" VDB_KEY "\"");
-	uint64_t sel = v.mv_size == 8 ? rdb_ld64(v.mv_data) : 2;
-	if (sel > 1)
-		return rdb_corrupt(s, err, "meta \"" VDB_KEY "\" is neither 0 nor 1");
-	if (sel == 0)
+	if (v.mv_size != 8)
+		return rdb_corrupt(s, err, "meta \"" VDB_KEY "\" is %zu bytes, expected 8", v.mv_size);
+	t->vgen = rdb_ld64(v.mv_data);
+	if ((t->vgen & 1) == 0)
 		return RAGDB_OK;
 	if ((rc = v1_dbi(t, 0, &t->vec)))
 		return rc == MDB_NOTFOUND
@@ -343,12 +344,14 @@ ragdb_status rdb_vstage_finish(rdb_txn *t, uint64_t token, uint32_t dim, rdb_rew
 	/* The switch (V1): the staged blocks become the live ones. */
 	MDB_val sk = key_of(STAGED_KEY);
 	uint32_t sel = !t->vsel;
-	if ((rc = put_u64(t, VDB_KEY, sel)) ||
+	if ((rc = put_u64(t, VDB_KEY, t->vgen + 1)) ||
 	    (rc = put_u64(t, "schema", sel ? RDB_SCHEMA_VECTORS1 : RDB_SCHEMA_VERSION)) ||
 	    (rc = mdb_drop(t->txn, t->vec, 0)) || (rc = mdb_del(t->txn, s->meta, &sk, NULL)))
 		return rdb_mdb_fail(s, rc, err, "switching to the re-embedded vectors");
 	t->vec = other;
 	t->vsel = sel;
+	t->vgen++;
+	t->vswitched = 1;
 	rdb_tail_free(&t->tail); /* sized for the old dimension */
 	/* The IVF lists and the quantized blocks hold the old vectors. */
 	rdb_ivf_info info;

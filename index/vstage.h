@@ -7,10 +7,12 @@
  * `ragdb tune` (engine/restage.c runs the sequence).
  *
  * Invariants (vstage.c keeps them):
- *   V1. The live vector blocks are in the database meta "vectors_db" names
- *       (0 or absent: "vectors", 1: "vectors.1"); meta "schema" is
- *       RDB_SCHEMA_VECTORS1 exactly when it names "vectors.1", so a build
- *       that knows only "vectors" refuses the knowledge base.
+ *   V1. Meta "vectors_db" counts the switches (absent: 0); the live vector
+ *       blocks are in "vectors" when it is even, in "vectors.1" when odd;
+ *       meta "schema" is RDB_SCHEMA_VECTORS1 exactly when it is odd, so a
+ *       build that knows only "vectors" refuses the knowledge base. A
+ *       handle whose meta was read at another count compares the embedder
+ *       before a search (rdb_txn_embedder_current).
  *   V2. The other database is empty unless meta "vstaged" (a token the
  *       sequence chose) exists; then it holds blocks of a re-embed in
  *       progress, or left by a crash: each with the number, slots and ids

@@ -348,7 +348,8 @@ static void *search_loop(void *arg)
 /* A handle opened before another process tuned the knowledge base (which
  * switched to "vectors.1", a database this handle had never opened):
  * concurrent searches read the new blocks (each thread's txn may be the
- * one that opens it); its writes are refused until it reopens. */
+ * one that opens it); its writes are refused until it reopens. After a
+ * re-embed with another dimension its searches are refused too. */
 START_TEST(test_open_handle_sees_the_switch)
 {
 	ragdb *a = fresh("a");
@@ -380,6 +381,30 @@ START_TEST(test_open_handle_sees_the_switch)
 	ck_assert_int_eq(ragdb_open(path, 0, &a), RAGDB_OK);
 	ck_assert_int_eq(ragdb_ingest_text(a, &d, 1, NULL, NULL), RAGDB_OK);
 	check_ok(a);
+	/* Re-embedded with another embedder: this handle's queries would be
+	 * of the wrong kind, so its searches are refused, saying why. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		ragdb *other = NULL;
+		ragdb_reembed_options o = { .dim = 128 };
+		int ok = ragdb_open(path, 0, &other) == RAGDB_OK &&
+		         ragdb_reembed(other, "local", &o, NULL) == RAGDB_OK;
+		ragdb_close(other);
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ragdb_results *r = NULL;
+	ragdb_search_options o = { .k = 5 };
+	ck_assert_int_eq(ragdb_search(a, "glacier", &o, &r), RAGDB_EEMBEDDER);
+	ck_assert_msg(strstr(ragdb_errmsg(a), "open the knowledge base again"), "%s",
+	              ragdb_errmsg(a));
+	ragdb_close(a);
+	ck_assert_int_eq(ragdb_open(path, 0, &a), RAGDB_OK);
+	ck_assert_int_eq(ragdb_search(a, "glacier", &o, &r), RAGDB_OK);
+	ck_assert_uint_gt(r->n, 0);
+	ragdb_results_free(r);
 	ragdb_close(a);
 }
 END_TEST
