@@ -302,7 +302,10 @@ ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out)
 	rdb_err e = {0};
 	rdb_txn *t = NULL;
 	rdb_store_stats ss;
-	if ((st = rdb_txn_begin(db->store, 0, &t, &e)) == RAGDB_OK)
+	/* The identity below is the handle's: refused once another process
+	 * re-embedded the vectors (server's /ready then says so). */
+	if ((st = rdb_txn_begin(db->store, 0, &t, &e)) == RAGDB_OK &&
+	    (st = rdb_txn_embedder_current(t, &e)) == RAGDB_OK)
 		st = rdb_store_stats_get(t, &ss, &e);
 	rdb_txn_abort(t);
 	if (st != RAGDB_OK)

@@ -549,6 +549,9 @@ typedef struct ragdb_stats {
 	                                        another process, or stopped by a crash);
 	                                        ragdb_compact() frees them */
 } ragdb_stats;
+/** Fill @p out. @return RAGDB_OK, RAGDB_EEMBEDDER (another process
+ *  re-embedded the vectors since this handle opened: open it again), or an
+ *  LMDB failure. */
 ragdb_status ragdb_get_stats(ragdb *db, ragdb_stats *out);
 
 /** Verify every invariant of the store. Each violation is passed to @p cb

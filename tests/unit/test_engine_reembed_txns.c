@@ -400,6 +400,8 @@ START_TEST(test_open_handle_sees_the_switch)
 	ck_assert_int_eq(ragdb_search(a, "glacier", &o, &r), RAGDB_EEMBEDDER);
 	ck_assert_msg(strstr(ragdb_errmsg(a), "open the knowledge base again"), "%s",
 	              ragdb_errmsg(a));
+	ragdb_stats st;
+	ck_assert_int_eq(ragdb_get_stats(a, &st), RAGDB_EEMBEDDER);
 	ragdb_close(a);
 	ck_assert_int_eq(ragdb_open(path, 0, &a), RAGDB_OK);
 	ck_assert_int_eq(ragdb_search(a, "glacier", &o, &r), RAGDB_OK);
