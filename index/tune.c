@@ -95,22 +95,23 @@ static ragdb_status identity_check(rdb_txn *t, int retune_ok, rdb_err *err)
 	const char *cur = t->s->m.model;
 	/* `ragdb reembed` (reembed.c) may keep the model and change the
 	 * dimension or the provider: those are compared too. */
-	MDB_val dk = key_of("dim"), dv, ek = key_of("embedder"), ev;
+	MDB_val dk = key_of("dim"), dv = { 0, NULL }, ek = key_of("embedder"), ev = { 0, NULL };
 	const char *curname = t->s->m.embedder;
+	int have_dim = mdb_get(t->txn, t->s->meta, &dk, &dv) == 0 && dv.mv_size == 8;
+	int have_name = mdb_get(t->txn, t->s->meta, &ek, &ev) == 0;
+	uint64_t dim = have_dim ? rdb_ld64(dv.mv_data) : 0;
 	size_t fl = retune_ok ? family_len(v.mv_data, v.mv_size) : v.mv_size,
 	       cl = retune_ok ? family_len(cur, strlen(cur)) : strlen(cur);
-	int same = fl == cl && memcmp(v.mv_data, cur, fl) == 0 &&
-	           mdb_get(t->txn, t->s->meta, &dk, &dv) == 0 && dv.mv_size == 8 &&
-	           rdb_ld64(dv.mv_data) == t->s->m.dim &&
-	           mdb_get(t->txn, t->s->meta, &ek, &ev) == 0 && ev.mv_size == strlen(curname) &&
-	           memcmp(ev.mv_data, curname, ev.mv_size) == 0;
-	if (same)
+	if (fl == cl && memcmp(v.mv_data, cur, fl) == 0 && have_dim && dim == t->s->m.dim &&
+	    have_name && ev.mv_size == strlen(curname) && memcmp(ev.mv_data, curname, ev.mv_size) == 0)
 		return RAGDB_OK;
-	return rdb_err_set(err, RAGDB_EEMBEDDER, "the embedder of %s changed to %.*s since it was "
-	                   "opened here (with %s:%s, dim %u): `ragdb tune` or `ragdb reembed` ran in "
-	                   "another process; open the knowledge base again", t->s->dir,
-	                   (int)(v.mv_size < 64 ? v.mv_size : 64), (const char *)v.mv_data, curname,
-	                   cur, t->s->m.dim);
+	return rdb_err_set(err, RAGDB_EEMBEDDER, "the embedder of %s changed to %.*s:%.*s, dim %llu "
+	                   "since it was opened here (with %s:%s, dim %u): `ragdb tune` or `ragdb "
+	                   "reembed` ran in another process; open the knowledge base again",
+	                   t->s->dir, (int)(ev.mv_size < 64 ? ev.mv_size : 64),
+	                   ev.mv_data ? (const char *)ev.mv_data : "",
+	                   (int)(v.mv_size < 64 ? v.mv_size : 64), (const char *)v.mv_data,
+	                   (unsigned long long)dim, curname, cur, t->s->m.dim);
 }
 
 ragdb_status rdb_tune_model_check(rdb_txn *t, rdb_err *err)
