@@ -56,7 +56,9 @@ static ragdb_status fill_block(void *vctx, const uint64_t *ids, uint32_t count, 
 	if (!st) {
 		x->done += n;
 		if (x->o && x->o->progress)
-			x->o->progress(x->o->ctx, x->done, x->total);
+			/* Blocks another process changed are embedded again at the
+			 * end (engine/restage.c): the count may pass the total. */
+			x->o->progress(x->o->ctx, x->done < x->total ? x->done : x->total, x->total);
 	}
 	return st;
 }
