@@ -561,7 +561,9 @@ ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), 
                          uint64_t *n_problems);
 
 /** Rewrite the vector blocks without tombstones and the IVF lists without
- *  theirs, and remove what an IVF build that never finished left (a crash).
+ *  theirs, and remove what an IVF build, a quantize or a re-embed that never
+ *  finished left (a crash; one running in another process then stops with
+ *  RAGDB_EBUSY).
  *  The blocks are rewritten in steps of about 256 MiB (RAGDB_TXN_BYTES), one
  *  write transaction each, every one leaving a valid, partly compacted
  *  knowledge base: memory stays bounded, and an interrupt (RAGDB_EINTR) or a
@@ -569,8 +571,8 @@ ragdb_status ragdb_check(ragdb *db, void (*cb)(void *ctx, const char *problem), 
  *  follow, a few per transaction. The pages freed are reused by later
  *  writes (the data file keeps its size, since other processes may have it
  *  mapped). Readers may run meanwhile.
- *  @param[out] freed_bytes bytes of tombstoned vectors and unfinished IVF
- *  lists dropped; may be NULL.
+ *  @param[out] freed_bytes bytes of tombstoned vectors and of what unfinished
+ *  builds, quantizes and re-embeds left; may be NULL.
  *  @return RAGDB_OK, RAGDB_EINTR (ragdb_interrupt), RAGDB_EREADONLY,
  *          RAGDB_EMAPFULL, RAGDB_ENOMEM. */
 ragdb_status ragdb_compact(ragdb *db, uint64_t *freed_bytes);
