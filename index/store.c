@@ -552,7 +552,8 @@ ragdb_status rdb_txn_begin(rdb_store *s, int write, rdb_txn **out, rdb_err *err)
 	t->s = s;
 	t->write = write;
 	pthread_mutex_init(&t->lock, NULL);
-	int rc;
+	int rc, v1_needed = 0;
+	ragdb_status st;
 	for (int tries = 0;; tries++) {
 		pthread_rwlock_rdlock(&s->maplock);
 		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
@@ -564,17 +565,37 @@ ragdb_status rdb_txn_begin(rdb_store *s, int write, rdb_txn **out, rdb_err *err)
 			pthread_rwlock_unlock(&s->maplock);
 			continue;
 		}
+		if (rc == 0 && (st = rdb_txn_vectors_select(t, &v1_needed, err))) {
+			mdb_txn_abort(t->txn);
+			pthread_rwlock_unlock(&s->maplock);
+			goto out_free;
+		}
+		if (rc == 0 && v1_needed && tries < 8) {
+			/* "vectors.1" appeared since this process opened the store:
+			 * open it for good, then begin again so that this txn, begun
+			 * after, can use the handle (vstage.c). */
+			mdb_txn_abort(t->txn);
+			st = rdb_vectors1_open(s, err);
+			pthread_rwlock_unlock(&s->maplock);
+			if (st)
+				goto out_free;
+			continue;
+		}
 		break;
 	}
-	ragdb_status st;
 	if (rc) {
 		pthread_rwlock_unlock(&s->maplock);
 		st = rdb_mdb_fail(s, rc, err, "starting a transaction");
 		goto out_free;
 	}
 	t->maplocked = 1;
-	if ((st = rdb_txn_vectors_select(t, err)) ||
-	    (write && ((st = rdb_counters_read(t, &t->c, err)) ||
+	if (v1_needed) {
+		mdb_txn_abort(t->txn);
+		pthread_rwlock_unlock(&s->maplock);
+		st = rdb_corrupt(s, err, "the vector blocks in \"vectors.1\" cannot be opened");
+		goto out_free;
+	}
+	if ((write && ((st = rdb_counters_read(t, &t->c, err)) ||
 	              (st = rdb_tune_model_check(t, err))))) {
 		mdb_txn_abort(t->txn);
 		pthread_rwlock_unlock(&s->maplock);
@@ -636,12 +657,7 @@ void rdb_txn_abort(rdb_txn *t)
 {
 	if (!t)
 		return;
-	/* A read txn that opened "vectors.1" ends by a commit, which keeps the
-	 * handle in the environment (an abort would close it). */
-	if (t->txn && !t->write && t->v1_opened) {
-		if (mdb_txn_commit(t->txn) == 0) /* ends the txn either way */
-			rdb_vectors1_adopt(t);
-	} else if (t->txn)
+	if (t->txn)
 		mdb_txn_abort(t->txn);
 	txn_free(t);
 }

@@ -145,9 +145,13 @@ static inline void rdb_st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void rdb_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /* --- which database holds the live vector blocks (vstage.c) --- */
-/* Set t->vec / t->vsel from meta "vectors_db" (rdb_txn_begin). */
-ragdb_status rdb_txn_vectors_select(rdb_txn *t, rdb_err *err);
-/* After a txn that opened "vectors.1" committed: keep its handle. */
+/* Set t->vec / t->vsel from meta "vectors_db" (rdb_txn_begin). *v1_needed
+ * = 1 when the txn may need "vectors.1" and this process has no handle of
+ * it: the caller ends the txn, calls rdb_vectors1_open and begins again. */
+ragdb_status rdb_txn_vectors_select(rdb_txn *t, int *v1_needed, rdb_err *err);
+/* Open "vectors.1" in a txn of its own and keep the handle. */
+ragdb_status rdb_vectors1_open(rdb_store *s, rdb_err *err);
+/* After a write txn that opened "vectors.1" committed: keep its handle. */
 void rdb_vectors1_adopt(rdb_txn *t);
 
 /* --- meta and counters (store.c) --- */

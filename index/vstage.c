@@ -7,8 +7,9 @@
  * "vectors_db" says which is live, each txn reads it once when it begins
  * (t->vec), and every reader of blocks goes through t->vec. The handle of
  * "vectors.1" is opened once per process: at open when it exists, else by
- * the first txn that needs it, and kept when that txn commits (LMDB closes
- * a handle opened in a txn that aborts).
+ * the write txn that creates it (kept when it commits), or, when another
+ * process created it, in a read txn of its own before the txn that needs
+ * it begins again (rdb_vectors1_open).
  */
 #include "index/ivf.h"
 #include "index/store_int.h"
@@ -26,8 +27,10 @@ static MDB_val key_of(const char *k)
 	return v;
 }
 
-/* The "vectors.1" handle, opened (and with @p create, created) in @p t when
- * this process has none yet. 0 or an MDB rc (MDB_NOTFOUND: not there). */
+/* The "vectors.1" handle. A read txn uses the process's (rdb_txn_begin
+ * made sure it exists when the txn may need it: MDB_NOTFOUND otherwise); a
+ * write txn opens it, with @p create creating it, when the process has none
+ * (kept once the txn commits). 0 or an MDB rc. */
 static int v1_dbi(rdb_txn *t, int create, MDB_dbi *out)
 {
 	rdb_store *s = t->s;
@@ -37,8 +40,9 @@ static int v1_dbi(rdb_txn *t, int create, MDB_dbi *out)
 		*out = s->vectors1;
 	} else if (t->v1_opened) {
 		*out = t->v1;
-	} else if ((rc = mdb_dbi_open(t->txn, "vectors.1", create && t->write ? MDB_CREATE : 0,
-	                              out)) == 0) {
+	} else if (!t->write) {
+		rc = MDB_NOTFOUND;
+	} else if ((rc = mdb_dbi_open(t->txn, "vectors.1", create ? MDB_CREATE : 0, out)) == 0) {
 		t->v1_opened = 1;
 		t->v1 = *out;
 	}
@@ -57,28 +61,59 @@ void rdb_vectors1_adopt(rdb_txn *t)
 	pthread_mutex_unlock(&s->dbi_lock);
 }
 
-ragdb_status rdb_txn_vectors_select(rdb_txn *t, rdb_err *err)
+/* LMDB lets a txn use only the handles opened before it began, and two
+ * txns opening one name each make a slot of their own: so the handle is
+ * opened once, in a read txn that commits (which keeps it), and the txn
+ * that needed it begins again. */
+ragdb_status rdb_vectors1_open(rdb_store *s, rdb_err *err)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc = 0;
+	pthread_mutex_lock(&s->dbi_lock);
+	if (!s->have_v1 && (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+		if ((rc = mdb_dbi_open(txn, "vectors.1", 0, &dbi)) == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		if (rc == 0) {
+			s->vectors1 = dbi;
+			s->have_v1 = 1;
+		}
+	}
+	pthread_mutex_unlock(&s->dbi_lock);
+	if (rc == MDB_NOTFOUND)
+		return rdb_corrupt(s, err, "meta names \"vectors.1\", which is missing");
+	return rc ? rdb_mdb_fail(s, rc, err, "opening the vector blocks") : RAGDB_OK;
+}
+
+ragdb_status rdb_txn_vectors_select(rdb_txn *t, int *v1_needed, rdb_err *err)
 {
 	rdb_store *s = t->s;
 	MDB_val k = key_of(VDB_KEY), v;
+	*v1_needed = 0;
 	t->vsel = 0;
 	t->vgen = 0;
 	t->vec = s->vectors;
 	int rc = mdb_get(t->txn, s->meta, &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return RAGDB_OK;
-	if (rc)
+	if (rc && rc != MDB_NOTFOUND)
 		return rdb_mdb_fail(s, rc, err, "reading meta \"" VDB_KEY "\"");
-	if (v.mv_size != 8)
+	if (rc == 0 && v.mv_size != 8)
 		return rdb_corrupt(s, err, "meta \"" VDB_KEY "\" is %zu bytes, expected 8", v.mv_size);
-	t->vgen = rdb_ld64(v.mv_data);
-	if ((t->vgen & 1) == 0)
+	if (rc == 0)
+		t->vgen = rdb_ld64(v.mv_data);
+	t->vsel = (uint32_t)(t->vgen & 1);
+	pthread_mutex_lock(&s->dbi_lock);
+	int have = s->have_v1;
+	pthread_mutex_unlock(&s->dbi_lock);
+	if (!have) {
+		/* Live, or holding a re-embed's staged blocks (stats, check). */
+		MDB_val sk = key_of(STAGED_KEY), sv;
+		*v1_needed = t->vsel || mdb_get(t->txn, s->meta, &sk, &sv) == 0;
 		return RAGDB_OK;
-	if ((rc = v1_dbi(t, 0, &t->vec)))
-		return rc == MDB_NOTFOUND
-		       ? rdb_corrupt(s, err, "meta \"" VDB_KEY "\" names \"vectors.1\", which is missing")
-		       : rdb_mdb_fail(s, rc, err, "opening the vector blocks");
-	t->vsel = 1;
+	}
+	if (t->vsel)
+		t->vec = s->vectors1;
 	return RAGDB_OK;
 }
 
